@@ -1,0 +1,9 @@
+//! Links the kernel with `linker.ld` and rebuilds it when any boot assembly changes.
+
+fn main() {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
+    println!("cargo:rerun-if-changed=linker.ld");
+    println!("cargo:rerun-if-changed=boot");
+    println!("cargo:rerun-if-changed=tests/stale");
+}

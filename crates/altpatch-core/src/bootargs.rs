@@ -1,0 +1,1 @@
+//! TODO: bootargs (being written).

@@ -1,0 +1,1 @@
+//! TODO: insn (being written).
