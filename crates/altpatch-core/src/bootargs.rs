@@ -1,1 +1,103 @@
-//! TODO: bootargs (being written).
+//! The kernel command line (`/chosen/bootargs`).
+//!
+//! Arguments are separated by white space; each is `key` or `key=value`. Parsing never
+//! fails: every argument is handed to whichever part of the kernel owns its key, and one
+//! that no part owns is reported as unknown, never ignored.
+
+/// One argument of the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootArg<'a> {
+    /// The text before the first `=` (the whole argument when there is none).
+    pub key: &'a str,
+    /// The text after the first `=`, if there is one (possibly empty).
+    pub value: Option<&'a str>,
+}
+
+impl core::fmt::Display for BootArg<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.value {
+            Some(value) => write!(f, "{}={}", self.key, value),
+            None => f.write_str(self.key),
+        }
+    }
+}
+
+/// The arguments of `cmdline`, in order.
+pub fn parse(cmdline: &str) -> impl Iterator<Item = BootArg<'_>> {
+    cmdline.split_ascii_whitespace().map(|arg| match arg.split_once('=') {
+        Some((key, value)) => BootArg { key, value: Some(value) },
+        None => BootArg { key: arg, value: None },
+    })
+}
+
+/// Why an argument was not accepted by the part of the kernel that owns its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgError {
+    /// No part of the kernel owns this key.
+    Unknown,
+    /// The key is known but needs a value and has none.
+    MissingValue,
+    /// The value is not of the form the key takes; the text says what it takes.
+    Malformed(&'static str),
+}
+
+impl core::fmt::Display for ArgError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ArgError::Unknown => f.write_str("unknown argument"),
+            ArgError::MissingValue => f.write_str("needs a value"),
+            ArgError::Malformed(wants) => write!(f, "malformed: expected {wants}"),
+        }
+    }
+}
+
+/// Parses an unsigned number written in decimal or, with `0x`, in hexadecimal.
+pub fn parse_u64(text: &str) -> Option<u64> {
+    match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok(),
+        None => text.parse().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn arguments_split_on_white_space_and_the_first_equals_sign() {
+        let args: Vec<_> = parse("  arm64.nolse id_aa64isar0.atomic=0\tx=a=b  empty= ").collect();
+        assert_eq!(
+            args,
+            [
+                BootArg { key: "arm64.nolse", value: None },
+                BootArg { key: "id_aa64isar0.atomic", value: Some("0") },
+                BootArg { key: "x", value: Some("a=b") },
+                BootArg { key: "empty", value: Some("") },
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_command_line_has_no_arguments() {
+        assert_eq!(parse("").count(), 0);
+        assert_eq!(parse(" \t ").count(), 0);
+    }
+
+    #[test]
+    fn numbers_parse_in_decimal_and_hex_and_reject_junk() {
+        assert_eq!(parse_u64("42"), Some(42));
+        assert_eq!(parse_u64("0x2a"), Some(42));
+        assert_eq!(parse_u64("0X2A"), Some(42));
+        assert_eq!(parse_u64(""), None);
+        assert_eq!(parse_u64("0x"), None);
+        assert_eq!(parse_u64("4 2"), None);
+        assert_eq!(parse_u64("-1"), None);
+    }
+
+    #[test]
+    fn an_argument_displays_as_it_was_written() {
+        let arg = parse("a=b").next().unwrap();
+        assert_eq!(std::format!("{arg}"), "a=b");
+    }
+}
