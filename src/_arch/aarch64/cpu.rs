@@ -1,0 +1,124 @@
+//! AArch64 CPU primitives: each a small named function carrying its own barriers, since
+//! register accessors in aarch64-cpu add none.
+
+use aarch64_cpu::{asm, asm::barrier, registers::*};
+use altpatch_core::caps::IdRegs;
+use tock_registers::interfaces::{Readable, Writeable};
+
+/// Waits for an event (WFE). Spurious wake-ups are allowed: callers loop on a condition.
+#[inline(always)]
+pub fn wait_for_event() {
+    asm::wfe();
+}
+
+/// Signals an event to every CPU (SEV), after a DSB ISH so that the stores the waiters are
+/// to observe are visible before they wake (Arm ARM D1.6.1, "the Event Register").
+#[inline(always)]
+pub fn send_event() {
+    barrier::dsb(barrier::ISH);
+    asm::sev();
+}
+
+/// A context synchronization event (ISB): instructions after it are fetched afresh, so a
+/// patched site is seen as written.
+#[inline(always)]
+pub fn context_sync() {
+    barrier::isb(barrier::SY);
+}
+
+/// Spins for a short while (YIELD hint) in busy-wait loops that cannot use WFE.
+#[inline(always)]
+pub fn relax() {
+    asm::nop();
+}
+
+/// Sets this CPU's index, kept in TPIDR_EL1 for [`cpu_index`].
+pub fn set_cpu_index(index: usize) {
+    TPIDR_EL1.set(index as u64);
+}
+
+/// The index of the running CPU (0 is the boot CPU).
+#[inline(always)]
+pub fn cpu_index() -> usize {
+    TPIDR_EL1.get() as usize
+}
+
+/// This CPU's MPIDR_EL1 affinity fields (Aff3:Aff2:Aff1:Aff0), as the DTB's `reg` lists them.
+pub fn mpidr_affinity() -> u64 {
+    MPIDR_EL1.get() & 0xff_00ff_ffff
+}
+
+/// The physical counter (CNTPCT_EL0), ordered after the instructions before it by an ISB
+/// (Arm ARM D12.1.2: counter reads may otherwise be speculated early).
+#[inline(always)]
+pub fn counter() -> u64 {
+    barrier::isb(barrier::SY);
+    CNTPCT_EL0.get()
+}
+
+/// The counter frequency in Hz (CNTFRQ_EL0, set by firmware or QEMU).
+pub fn counter_frequency() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+/// Masks IRQ, FIQ, SError and debug exceptions on this CPU (DAIF), and returns the previous
+/// mask for [`restore_exceptions`].
+#[inline(always)]
+pub fn mask_exceptions() -> u64 {
+    let daif = DAIF.get();
+    DAIF.set(0b1111 << 6);
+    daif
+}
+
+/// Restores a mask saved by [`mask_exceptions`].
+#[inline(always)]
+pub fn restore_exceptions(daif: u64) {
+    DAIF.set(daif);
+}
+
+/// Parks the CPU forever with exceptions masked.
+pub fn park() -> ! {
+    mask_exceptions();
+    loop {
+        asm::wfe();
+    }
+}
+
+macro_rules! read_sysreg {
+    ($name:literal) => {{
+        let value: u64;
+        // SAFETY: reading an ID or cache-type register has no side effects and is permitted
+        // at EL1 (Arm ARM D19: the ID_AA64*_EL1 registers, MIDR/REVIDR/MPIDR, CTR_EL0).
+        unsafe { core::arch::asm!(concat!("mrs {}, ", $name), out(reg) value, options(nomem, nostack, preserves_flags)) };
+        value
+    }};
+}
+
+/// Snapshots this CPU's ID registers for capability detection. Registers the assembler
+/// knows only by encoding (ID_AA64ISAR2_EL1, ID_AA64ZFR0_EL1, ID_AA64SMFR0_EL1) are named by
+/// `S3_0_C0_Cx_y` (Arm ARM D19.2): they read as zero on CPUs that predate them.
+pub fn read_id_regs() -> IdRegs {
+    IdRegs {
+        midr: read_sysreg!("midr_el1"),
+        revidr: read_sysreg!("revidr_el1"),
+        mpidr: read_sysreg!("mpidr_el1"),
+        id_aa64pfr0: read_sysreg!("id_aa64pfr0_el1"),
+        id_aa64pfr1: read_sysreg!("id_aa64pfr1_el1"),
+        id_aa64isar0: read_sysreg!("id_aa64isar0_el1"),
+        id_aa64isar1: read_sysreg!("id_aa64isar1_el1"),
+        id_aa64isar2: read_sysreg!("S3_0_C0_C6_2"),
+        id_aa64mmfr0: read_sysreg!("id_aa64mmfr0_el1"),
+        id_aa64mmfr1: read_sysreg!("id_aa64mmfr1_el1"),
+        id_aa64mmfr2: read_sysreg!("id_aa64mmfr2_el1"),
+        id_aa64zfr0: read_sysreg!("S3_0_C0_C4_4"),
+        id_aa64smfr0: read_sysreg!("S3_0_C0_C4_5"),
+        id_aa64dfr0: read_sysreg!("id_aa64dfr0_el1"),
+        ctr_el0: read_sysreg!("ctr_el0"),
+        ..IdRegs::default()
+    }
+}
+
+/// CTR_EL0, the cache type register: line sizes and the IDC/DIC coherence bits (Arm ARM D19.2.34).
+pub fn ctr_el0() -> u64 {
+    read_sysreg!("ctr_el0")
+}

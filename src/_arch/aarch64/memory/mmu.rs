@@ -1,0 +1,304 @@
+//! The AArch64 stage-1 translation for EL1: 4 KiB granule, 39-bit virtual addresses, an
+//! identity map of RAM and devices, and a temporary writable alias for patching text.
+//!
+//! Descriptor formats: Arm ARM D8.3 ("Translation table descriptor formats").
+
+use super::{KernelLayout, PAGE_SIZE};
+use crate::semihosting;
+use aarch64_cpu::{asm::barrier, registers::*};
+use core::{cell::UnsafeCell, mem::offset_of, ops::Range};
+use tock_registers::{
+    interfaces::{ReadWriteable, Readable, Writeable},
+    register_bitfields,
+};
+
+register_bitfields! {u64,
+    /// A stage-1 table, block or page descriptor (Arm ARM D8.3.1, D8.3.2).
+    DESCRIPTOR [
+        /// Unprivileged execute-never.
+        UXN OFFSET(54) NUMBITS(1) [],
+        /// Privileged execute-never.
+        PXN OFFSET(53) NUMBITS(1) [],
+        /// Output address (bits 47:12) or next-level table address.
+        ADDR OFFSET(12) NUMBITS(36) [],
+        /// Access flag: set, so that no access-flag fault is taken.
+        AF OFFSET(10) NUMBITS(1) [],
+        /// Shareability: inner shareable for normal memory.
+        SH OFFSET(8) NUMBITS(2) [ Inner = 0b11 ],
+        /// AP[2:1]: EL1 read-write, or read-only; EL0 no access.
+        AP OFFSET(6) NUMBITS(2) [ ReadWrite = 0b00, ReadOnly = 0b10 ],
+        /// Index into MAIR_EL1.
+        ATTR_INDEX OFFSET(2) NUMBITS(3) [ Device = 0, Normal = 1 ],
+        /// At levels 1-2: 1 for a table, 0 for a block; at level 3: 1 for a page.
+        TYPE OFFSET(1) NUMBITS(1) [ Block = 0, TableOrPage = 1 ],
+        /// Valid.
+        VALID OFFSET(0) NUMBITS(1) []
+    ]
+}
+
+/// Permissions and memory type of a mapping. There is no writable-and-executable kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapKind {
+    /// Kernel text: read-only, executable at EL1.
+    Text,
+    /// Read-only data: read-only, never executable.
+    ReadOnly,
+    /// Data, stacks, heap, the text alias: read-write, never executable.
+    ReadWrite,
+    /// Device registers: Device-nGnRE, read-write, never executable.
+    Device,
+}
+
+impl MapKind {
+    fn attributes(self) -> u64 {
+        use DESCRIPTOR::*;
+        let normal = ATTR_INDEX::Normal + SH::Inner;
+        let fields = match self {
+            MapKind::Text => normal + AP::ReadOnly + UXN::SET,
+            MapKind::ReadOnly => normal + AP::ReadOnly + UXN::SET + PXN::SET,
+            MapKind::ReadWrite => normal + AP::ReadWrite + UXN::SET + PXN::SET,
+            MapKind::Device => ATTR_INDEX::Device + AP::ReadWrite + UXN::SET + PXN::SET,
+        };
+        (fields + AF::SET + VALID::SET).value
+    }
+}
+
+/// Entries per table with a 4 KiB granule.
+const ENTRIES: usize = 512;
+/// Virtual address bits: T0SZ = 64 - 39, so the walk starts at level 1 (Arm ARM D8.2.5).
+const VA_BITS: u64 = 39;
+/// Bytes mapped by one level-2 block.
+const BLOCK_SIZE: u64 = 2 << 20;
+/// Where the writable alias of kernel text appears: far above any RAM QEMU `virt` has below
+/// 256 GiB, inside the 39-bit space.
+pub const TEXT_ALIAS_BASE: u64 = 0x40_0000_0000;
+/// Tables the kernel can allocate: level 1, and level 2/3 tables for RAM, devices and the alias.
+const POOL_TABLES: usize = 32;
+
+#[repr(C, align(4096))]
+struct Table([u64; ENTRIES]);
+
+struct PageTables {
+    l1: Table,
+    pool: [Table; POOL_TABLES],
+    used: usize,
+}
+
+/// The values a CPU loads to turn its MMU on: the boot CPU publishes them for the
+/// secondaries' `boot/entry.s`, cleaned to the point of coherency.
+#[repr(C, align(64))]
+pub struct MmuState {
+    mair: u64,
+    tcr: u64,
+    ttbr0: u64,
+    sctlr: u64,
+}
+
+/// Offsets of [`MmuState`] pairs for `boot/entry.s`.
+pub const MMU_MAIR_TCR: usize = offset_of!(MmuState, mair);
+/// See [`MMU_MAIR_TCR`].
+pub const MMU_TTBR_SCTLR: usize = offset_of!(MmuState, ttbr0);
+const _: () = assert!(offset_of!(MmuState, tcr) == MMU_MAIR_TCR + 8);
+const _: () = assert!(offset_of!(MmuState, sctlr) == MMU_TTBR_SCTLR + 8);
+
+/// A cell written only while one CPU runs (before the secondaries start, or with the
+/// others held in the rendezvous), which the translation hardware also reads.
+pub struct BootCell<T>(UnsafeCell<T>);
+// SAFETY: every mutable access is serialised by the boot flow as documented on each user.
+unsafe impl<T> Sync for BootCell<T> {}
+
+static TABLES: BootCell<PageTables> = BootCell(UnsafeCell::new(PageTables {
+    l1: Table([0; ENTRIES]),
+    pool: [const { Table([0; ENTRIES]) }; POOL_TABLES],
+    used: 0,
+}));
+
+/// Read by `boot/entry.s` on each secondary CPU.
+pub static MMU_STATE: BootCell<MmuState> = BootCell(UnsafeCell::new(MmuState { mair: 0, tcr: 0, ttbr0: 0, sctlr: 0 }));
+
+impl PageTables {
+    fn alloc(&mut self) -> u64 {
+        if self.used == POOL_TABLES {
+            crate::semihosting::write0(b"altpatch: out of page tables\n\0");
+            semihosting::exit(semihosting::ExitStatus::Oops);
+        }
+        let table = &mut self.pool[self.used];
+        self.used += 1;
+        table.0 = [0; ENTRIES];
+        table as *mut Table as u64
+    }
+
+    /// The next-level table behind `entry`, allocating it if the entry is empty.
+    fn next_table(&mut self, table: *mut Table, index: usize) -> *mut Table {
+        // SAFETY: `table` is one of this pool's tables (or l1), identity mapped.
+        let entry = unsafe { &mut (*table).0[index] };
+        if *entry & 0b11 != 0b11 {
+            assert!(*entry & 1 == 0, "a block already covers this range");
+            let next = self.alloc();
+            *entry = (DESCRIPTOR::ADDR.val(next >> 12) + DESCRIPTOR::TYPE::TableOrPage + DESCRIPTOR::VALID::SET).value;
+        }
+        (DESCRIPTOR::ADDR.read(*entry) << 12) as *mut Table
+    }
+
+    /// Maps `va..va + size` to `pa..` as `kind`, with 2 MiB blocks where both addresses are
+    /// block aligned and no finer mapping exists, 4 KiB pages elsewhere.
+    fn map(&mut self, mut va: u64, mut pa: u64, size: u64, kind: MapKind) {
+        assert!(va % PAGE_SIZE == 0 && pa % PAGE_SIZE == 0 && size % PAGE_SIZE == 0);
+        assert!(va + size <= 1 << VA_BITS);
+        let end = va + size;
+        let l1 = &mut self.l1 as *mut Table;
+        while va < end {
+            let l2 = self.next_table(l1, (va >> 30) as usize % ENTRIES);
+            let l2_index = (va >> 21) as usize % ENTRIES;
+            // SAFETY: `l2` is a pool table.
+            let l2_entry = unsafe { (*l2).0[l2_index] };
+            if va % BLOCK_SIZE == 0 && pa % BLOCK_SIZE == 0 && end - va >= BLOCK_SIZE && l2_entry == 0 {
+                // SAFETY: as above.
+                unsafe { (*l2).0[l2_index] = DESCRIPTOR::ADDR.val(pa >> 12).value | kind.attributes() };
+                va += BLOCK_SIZE;
+                pa += BLOCK_SIZE;
+                continue;
+            }
+            let l3 = self.next_table(l2, l2_index);
+            // SAFETY: `l3` is a pool table.
+            unsafe {
+                (*l3).0[(va >> 12) as usize % ENTRIES] =
+                    (DESCRIPTOR::ADDR.val(pa >> 12) + DESCRIPTOR::TYPE::TableOrPage).value | kind.attributes();
+            }
+            va += PAGE_SIZE;
+            pa += PAGE_SIZE;
+        }
+    }
+
+    /// Removes the 4 KiB pages of `va..va + size` (which must have been page mapped).
+    fn unmap_pages(&mut self, va: u64, size: u64) {
+        let l1 = &mut self.l1 as *mut Table;
+        let mut page = va;
+        while page < va + size {
+            let l2 = self.next_table(l1, (page >> 30) as usize % ENTRIES);
+            let l3 = self.next_table(l2, (page >> 21) as usize % ENTRIES);
+            // SAFETY: `l3` is a pool table.
+            unsafe { (*l3).0[(page >> 12) as usize % ENTRIES] = 0 };
+            page += PAGE_SIZE;
+        }
+    }
+}
+
+/// What the identity map covers, from the device tree and the linker script.
+pub struct MemoryMap<'a> {
+    /// RAM regions.
+    pub ram: &'a [Range<u64>],
+    /// Device register ranges (UART, GIC).
+    pub devices: &'a [Range<u64>],
+    /// The kernel image.
+    pub kernel: &'a KernelLayout,
+}
+
+fn page_round(range: &Range<u64>) -> Range<u64> {
+    (range.start & !(PAGE_SIZE - 1))..range.end.next_multiple_of(PAGE_SIZE)
+}
+
+/// Builds the identity map and turns the MMU and caches on for the boot CPU, then publishes
+/// the same settings for the secondaries.
+///
+/// # Safety
+///
+/// Called once, on the boot CPU, with the MMU off and no other CPU running; the map must
+/// cover the code, stack and data this CPU uses next.
+pub unsafe fn enable(map: &MemoryMap<'_>) {
+    // SAFETY: the caller promises one CPU and no MMU: nothing else reads or writes the tables.
+    let tables = unsafe { &mut *TABLES.0.get() };
+    let k = map.kernel;
+    tables.map(k.text.start, k.text.start, k.text.end - k.text.start, MapKind::Text);
+    tables.map(k.rodata.start, k.rodata.start, k.rodata.end - k.rodata.start, MapKind::ReadOnly);
+    tables.map(k.data.start, k.data.start, k.data.end - k.data.start, MapKind::ReadWrite);
+    for ram in map.ram {
+        let ram = page_round(ram);
+        for part in [ram.start..k.image.start.clamp(ram.start, ram.end), k.image.end.clamp(ram.start, ram.end)..ram.end] {
+            if part.start < part.end {
+                tables.map(part.start, part.start, part.end - part.start, MapKind::ReadWrite);
+            }
+        }
+    }
+    for device in map.devices {
+        let device = page_round(device);
+        tables.map(device.start, device.start, device.end - device.start, MapKind::Device);
+    }
+
+    let parange = ID_AA64MMFR0_EL1.read(ID_AA64MMFR0_EL1::PARange);
+    // SAFETY: as above.
+    let state = unsafe { &mut *MMU_STATE.0.get() };
+    state.mair = (MAIR_EL1::Attr0_Device::nonGathering_nonReordering_EarlyWriteAck
+        + MAIR_EL1::Attr1_Normal_Outer::WriteBack_NonTransient_ReadWriteAlloc
+        + MAIR_EL1::Attr1_Normal_Inner::WriteBack_NonTransient_ReadWriteAlloc)
+        .value;
+    state.tcr = (TCR_EL1::T0SZ.val(64 - VA_BITS)
+        + TCR_EL1::TG0::KiB_4
+        + TCR_EL1::SH0::Inner
+        + TCR_EL1::ORGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+        + TCR_EL1::IRGN0::WriteBack_ReadAlloc_WriteAlloc_Cacheable
+        + TCR_EL1::EPD1::DisableTTBR1Walks
+        + TCR_EL1::IPS.val(parange.min(0b101)))
+    .value;
+    state.ttbr0 = &tables.l1 as *const Table as u64;
+
+    MAIR_EL1.set(state.mair);
+    TCR_EL1.set(state.tcr);
+    TTBR0_EL1.set_baddr(state.ttbr0);
+    barrier::isb(barrier::SY);
+    // SAFETY: TLBI VMALLE1 only drops this CPU's stale translations; nothing uses them yet.
+    unsafe { core::arch::asm!("tlbi vmalle1", "dsb nsh", options(nostack, preserves_flags)) };
+    barrier::isb(barrier::SY);
+    SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable + SCTLR_EL1::WXN::Enable);
+    barrier::isb(barrier::SY);
+    state.sctlr = SCTLR_EL1.get();
+
+    // The secondaries read the state with their caches off: clean it to the point of coherency.
+    clean_dcache_to_poc(MMU_STATE.0.get() as u64, core::mem::size_of::<MmuState>() as u64);
+}
+
+/// Cleans `addr..addr + len` from the data caches to the point of coherency (DC CVAC), for
+/// an observer with its caches off, and waits for completion (DSB SY).
+pub fn clean_dcache_to_poc(addr: u64, len: u64) {
+    let line = 4u64 << ((crate::cpu::ctr_el0() >> 16) & 0xf);
+    let mut at = addr & !(line - 1);
+    while at < addr + len {
+        // SAFETY: DC CVAC on a mapped address only writes back a line; no data changes.
+        unsafe { core::arch::asm!("dc cvac, {}", in(reg) at, options(nostack, preserves_flags)) };
+        at += line;
+    }
+    barrier::dsb(barrier::SY);
+}
+
+/// Runs `write` with kernel text `text` also mapped read-write (never executable) at
+/// [`TEXT_ALIAS_BASE`] + (pa - text.start): `write` receives the alias address of `text.start`.
+/// The executable mapping stays read-only throughout, and the alias is removed (and its TLB
+/// entries invalidated on every CPU) before this returns.
+///
+/// # Safety
+///
+/// Only one CPU runs this at a time, and no other CPU executes the text being changed until
+/// the caller's synchronisation (the rendezvous) says so.
+pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(u64) -> R) -> R {
+    let text = page_round(&text);
+    let size = text.end - text.start;
+    // SAFETY: the caller promises exclusive use of the tables.
+    let tables = unsafe { &mut *TABLES.0.get() };
+    tables.map(TEXT_ALIAS_BASE, text.start, size, MapKind::ReadWrite);
+    // A new valid entry replaces an invalid one: no TLB maintenance, only ordering of the
+    // table writes before the first access through the alias (Arm ARM D8.13.1).
+    barrier::dsb(barrier::ISHST);
+    barrier::isb(barrier::SY);
+    let result = write(TEXT_ALIAS_BASE);
+    tables.unmap_pages(TEXT_ALIAS_BASE, size);
+    barrier::dsb(barrier::ISHST);
+    let mut page = TEXT_ALIAS_BASE;
+    while page < TEXT_ALIAS_BASE + size {
+        // SAFETY: invalidating TLB entries for the alias removes a mapping nothing else uses.
+        unsafe { core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags)) };
+        page += PAGE_SIZE;
+    }
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
+    result
+}

@@ -1,0 +1,67 @@
+//! The Arm PrimeCell UART (PL011), transmit side only: the boot console.
+//!
+//! Register offsets and bits: Arm PrimeCell UART (PL011) Technical Reference Manual,
+//! DDI 0183G, section 3.2 "Summary of registers". QEMU's model needs no baud setup.
+
+use tock_registers::{
+    interfaces::{Readable, Writeable},
+    register_bitfields, register_structs,
+    registers::{ReadOnly, ReadWrite},
+};
+
+register_bitfields! {
+    u32,
+    /// Flag Register, UARTFR (DDI 0183G 3.3.3).
+    FR [
+        /// Transmit FIFO full.
+        TXFF OFFSET(5) NUMBITS(1) [],
+        /// UART busy transmitting.
+        BUSY OFFSET(3) NUMBITS(1) []
+    ]
+}
+
+register_structs! {
+    #[allow(non_snake_case)]
+    Registers {
+        (0x00 => DR: ReadWrite<u32>),
+        (0x04 => _reserved0),
+        (0x18 => FR: ReadOnly<u32, FR::Register>),
+        (0x1c => @END),
+    }
+}
+
+/// A PL011 at a mapped device address.
+pub struct Pl011 {
+    regs: &'static Registers,
+}
+
+impl Pl011 {
+    /// # Safety
+    ///
+    /// `base` is the virtual address of a PL011's registers, mapped as Device memory for the
+    /// rest of the kernel's life, and no other driver instance writes it concurrently.
+    pub const unsafe fn new(base: usize) -> Self {
+        // SAFETY: the caller promises `base` maps a PL011 register block for 'static.
+        Self { regs: unsafe { &*(base as *const Registers) } }
+    }
+
+    /// Sends one byte, waiting while the transmit FIFO is full.
+    pub fn put(&self, byte: u8) {
+        while self.regs.FR.is_set(FR::TXFF) {
+            core::hint::spin_loop();
+        }
+        self.regs.DR.set(u32::from(byte));
+    }
+
+    /// Waits until every queued byte has left the UART.
+    pub fn flush(&self) {
+        while self.regs.FR.is_set(FR::BUSY) {
+            core::hint::spin_loop();
+        }
+    }
+}
+
+// SAFETY: the registers are MMIO; concurrent access is serialised by the console lock.
+unsafe impl Sync for Pl011 {}
+// SAFETY: as above: the handle is only an address.
+unsafe impl Send for Pl011 {}

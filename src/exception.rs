@@ -1,0 +1,66 @@
+//! Exceptions: the vectors, recovery of expected faults, and the oops that reports the rest.
+//!
+//! An unexpected exception prints an oops in Linux's shape and ends the run with status 2.
+//! [`bug!`] is Linux's `BUG()`: a BRK with Linux's BUG immediate, reported as
+//! `kernel BUG at <file>:<line>!` followed by the oops.
+
+#[path = "_arch/aarch64/exception.rs"]
+mod arch_exception;
+
+pub use arch_exception::{ExceptionFrame, probe_store_u32};
+
+use crate::semihosting::ExitStatus;
+use core::sync::atomic::{AtomicU32, Ordering};
+use spin::Mutex;
+
+/// Where a `bug!` was raised, for the oops that follows it.
+#[derive(Clone, Copy)]
+pub struct BugSite {
+    /// Source file.
+    pub file: &'static str,
+    /// Source line.
+    pub line: u32,
+    /// The exit status the run ends with.
+    pub status: ExitStatus,
+}
+
+/// The pending `bug!`, read by the BRK handler.
+static PENDING_BUG: Mutex<Option<BugSite>> = Mutex::new(None);
+
+/// Counts oopses, as Linux's `[#N]`.
+static OOPS_COUNT: AtomicU32 = AtomicU32::new(0);
+
+/// Raises a BUG at `site`: records it, then traps with BRK so the oops shows the registers
+/// of the caller.
+#[cold]
+#[inline(never)]
+pub fn raise_bug(site: BugSite) -> ! {
+    *PENDING_BUG.lock() = Some(site);
+    arch_exception::brk_bug()
+}
+
+/// Linux's `BUG()`: `bug!()` stops with exit status 2; `bug!(status)` with another
+/// [`ExitStatus`] (the table validator uses [`ExitStatus::InvalidTable`]).
+#[macro_export]
+macro_rules! bug {
+    () => {
+        $crate::bug!($crate::semihosting::ExitStatus::Oops)
+    };
+    ($status:expr) => {
+        $crate::exception::raise_bug($crate::exception::BugSite {
+            file: file!(),
+            line: line!(),
+            status: $status,
+        })
+    };
+}
+
+/// The pending `bug!`, taken by the BRK handler.
+pub(crate) fn take_bug() -> Option<BugSite> {
+    PENDING_BUG.lock().take()
+}
+
+/// The next oops number.
+pub(crate) fn next_oops() -> u32 {
+    OOPS_COUNT.fetch_add(1, Ordering::Relaxed) + 1
+}

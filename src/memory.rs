@@ -1,0 +1,82 @@
+//! Memory: the kernel image's layout, the MMU, and the heap.
+
+#[path = "_arch/aarch64/memory/mmu.rs"]
+pub mod mmu;
+
+use core::ops::Range;
+
+/// Bytes in a translation granule (4 KiB pages, Arm ARM D8.2).
+pub const PAGE_SIZE: u64 = 4096;
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __stacks_start: u8;
+    static __kernel_end: u8;
+    static __alt_instructions: u8;
+    static __alt_instructions_end: u8;
+    static __altinstr_replacement: u8;
+    static __altinstr_replacement_end: u8;
+}
+
+/// The kernel image's regions, from the linker script's symbols.
+#[derive(Clone, Debug)]
+pub struct KernelLayout {
+    /// The whole image, page aligned.
+    pub image: Range<u64>,
+    /// Executable code: read-only, executable.
+    pub text: Range<u64>,
+    /// Constants, the alternatives table and replacements: read-only, never executable.
+    pub rodata: Range<u64>,
+    /// Data, BSS and stacks: read-write, never executable.
+    pub data: Range<u64>,
+    /// The per-CPU boot stacks (inside `data`).
+    pub stacks: Range<u64>,
+    /// The `.altinstructions` table.
+    pub alt_table: Range<u64>,
+    /// The `.altinstr_replacement` sequences.
+    pub alt_replacements: Range<u64>,
+}
+
+macro_rules! addr {
+    ($sym:ident) => {
+        // Linker-script symbols: only their addresses are taken, never their values.
+        &raw const $sym as u64
+    };
+}
+
+/// The running kernel's layout.
+pub fn kernel_layout() -> KernelLayout {
+    KernelLayout {
+        image: addr!(__kernel_start)..addr!(__kernel_end),
+        text: addr!(__text_start)..addr!(__text_end),
+        rodata: addr!(__rodata_start)..addr!(__rodata_end),
+        data: addr!(__data_start)..addr!(__kernel_end),
+        stacks: addr!(__stacks_start)..addr!(__kernel_end),
+        alt_table: addr!(__alt_instructions)..addr!(__alt_instructions_end),
+        alt_replacements: addr!(__altinstr_replacement)..addr!(__altinstr_replacement_end),
+    }
+}
+
+/// The bytes of `range` inside the kernel image (text or read-only data).
+pub fn image_bytes(range: &Range<u64>) -> &'static [u8] {
+    let layout = kernel_layout();
+    assert!(layout.image.start <= range.start && range.end <= layout.image.end);
+    // SAFETY: the range lies inside the kernel image, which is mapped readable for the
+    // kernel's life; text changes only through the alias under the rendezvous, while no
+    // reader of this slice runs.
+    unsafe { core::slice::from_raw_parts(range.start as *const u8, (range.end - range.start) as usize) }
+}
+
+/// Reads the instruction word at `addr` if it lies in kernel text (for the oops).
+pub fn read_text_word(addr: u64) -> Option<u32> {
+    let text = kernel_layout().text;
+    (addr % 4 == 0 && text.start <= addr && addr + 4 <= text.end).then(|| {
+        // SAFETY: an aligned word inside mapped kernel text.
+        unsafe { core::ptr::read_volatile(addr as *const u32) }
+    })
+}

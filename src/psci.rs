@@ -1,0 +1,70 @@
+//! The Arm Power State Coordination Interface (DEN 0022D), the calls the kernel makes.
+
+use core::fmt;
+
+/// How PSCI calls reach the firmware: the device tree's `/psci` `method`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conduit {
+    /// HVC #0: firmware (here QEMU) at EL2.
+    Hvc,
+    /// SMC #0: firmware at EL3 (QEMU with `virtualization=on`).
+    Smc,
+}
+
+/// CPU_ON, SMC64 calling convention (DEN 0022D 5.1.4).
+const CPU_ON: u64 = 0xc400_0003;
+
+/// A PSCI error return (DEN 0022D 5.2.2, table 6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PsciError(pub i64);
+
+impl fmt::Display for PsciError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.0 {
+            -1 => "NOT_SUPPORTED",
+            -2 => "INVALID_PARAMETERS",
+            -3 => "DENIED",
+            -4 => "ALREADY_ON",
+            -5 => "ON_PENDING",
+            -6 => "INTERNAL_FAILURE",
+            -7 => "NOT_PRESENT",
+            -8 => "DISABLED",
+            -9 => "INVALID_ADDRESS",
+            _ => "unknown error",
+        };
+        write!(f, "{} ({})", self.0, name)
+    }
+}
+
+fn call(conduit: Conduit, function: u64, a1: u64, a2: u64, a3: u64) -> i64 {
+    let ret: u64;
+    match conduit {
+        // SAFETY: the SMC calling convention (DEN 0028) clobbers only x0-x17; the firmware
+        // reads the arguments and writes the result in x0.
+        Conduit::Hvc => unsafe {
+            core::arch::asm!("hvc #0", inout("x0") function => ret, inout("x1") a1 => _,
+                inout("x2") a2 => _, inout("x3") a3 => _, out("x4") _, out("x5") _,
+                out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
+                out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+                out("x16") _, out("x17") _, options(nostack))
+        },
+        // SAFETY: as above, through the secure monitor.
+        Conduit::Smc => unsafe {
+            core::arch::asm!("smc #0", inout("x0") function => ret, inout("x1") a1 => _,
+                inout("x2") a2 => _, inout("x3") a3 => _, out("x4") _, out("x5") _,
+                out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
+                out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+                out("x16") _, out("x17") _, options(nostack))
+        },
+    }
+    ret as i64
+}
+
+/// Starts the CPU with affinity `mpidr` at physical address `entry`, which receives
+/// `context_id` in x0.
+pub fn cpu_on(conduit: Conduit, mpidr: u64, entry: u64, context_id: u64) -> Result<(), PsciError> {
+    match call(conduit, CPU_ON, mpidr, entry, context_id) {
+        0 => Ok(()),
+        err => Err(PsciError(err)),
+    }
+}
