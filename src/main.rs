@@ -79,11 +79,19 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
                 Ok(())
             }
             ("fault.cpu_stall" | "fault.psci_cpu_on", None) => Err(bootargs::ArgError::Malformed("a CPU index")),
+            ("fault.bug", None) => {
+                faults.bug = true;
+                Ok(())
+            }
             _ => Err(bootargs::ArgError::Unknown),
         };
         if let Err(error) = taken {
             println!("altpatch: bad boot argument '{arg}': {error}");
         }
+    }
+
+    if faults.bug {
+        bug!();
     }
 
     smp::register_this_cpu(0);

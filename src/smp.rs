@@ -31,6 +31,8 @@ pub struct Faults {
     pub stall_cpu: Option<usize>,
     /// `fault.psci_cpu_on=N`: CPU_ON for CPU N names an MPIDR no CPU has, so PSCI refuses it.
     pub bad_cpu_on: Option<usize>,
+    /// `fault.bug`: the boot CPU raises `bug!()` before bringing up the others.
+    pub bug: bool,
 }
 
 /// Records the running CPU's ID registers and marks it online.
