@@ -77,7 +77,9 @@ impl core::fmt::Display for DtbError {
         match self {
             DtbError::BadHeader => f.write_str("no valid device tree header"),
             DtbError::Missing(what) => write!(f, "device tree lacks {what}"),
-            DtbError::TooManyCpus(n) => write!(f, "{n} CPUs in the device tree; at most {MAX_CPUS} are supported"),
+            DtbError::TooManyCpus(n) => {
+                write!(f, "{n} CPUs in the device tree; at most {MAX_CPUS} are supported")
+            }
             DtbError::BootCpuNotListed(m) => write!(f, "boot CPU MPIDR {m:#x} is not in /cpus"),
         }
     }
@@ -89,7 +91,9 @@ const FDT_MAGIC: u32 = 0xd00d_feed;
 /// Whether `addr` holds a flattened device tree header.
 pub fn looks_like_fdt(addr: u64) -> bool {
     // SAFETY: the caller passes an address in RAM, which is readable with the MMU off.
-    addr != 0 && addr % 8 == 0 && u32::from_be(unsafe { core::ptr::read_volatile(addr as *const u32) }) == FDT_MAGIC
+    addr != 0
+        && addr % 8 == 0
+        && u32::from_be(unsafe { core::ptr::read_volatile(addr as *const u32) }) == FDT_MAGIC
 }
 
 /// Reads the tree at `addr`; `boot_mpidr` is the running CPU's affinity, which becomes CPU 0.

@@ -13,11 +13,8 @@ pub fn largest_free(ram: &[Range<u64>], taken: &[Range<u64>]) -> Option<Range<u6
         // Candidate pieces start at the region start or at the end of a taken range.
         let starts = core::iter::once(region.start).chain(taken.iter().map(|t| t.end));
         for start in starts.filter(|s| region.contains(s)) {
-            let end = taken
-                .iter()
-                .filter(|t| t.end > start)
-                .map(|t| t.start.max(start))
-                .fold(region.end, u64::min);
+            let end =
+                taken.iter().filter(|t| t.end > start).map(|t| t.start.max(start)).fold(region.end, u64::min);
             if end > start && best.as_ref().is_none_or(|b| end - start > b.end - b.start) {
                 best = Some(start..end);
             }

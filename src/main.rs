@@ -11,26 +11,42 @@
 
 extern crate alloc;
 
+mod alternative;
 mod boot;
+mod cache;
 mod console;
 mod cpu;
+mod crc32;
 mod driver;
 mod dtb;
 mod exception;
 mod heap;
 mod memory;
 mod psci;
+mod rendezvous;
+mod selftest;
 mod semihosting;
 mod smp;
+#[cfg(feature = "stale-object")]
+#[path = "../tests/stale/stale_object.rs"]
+mod stale_object;
+mod sync;
 mod time;
 
-use altpatch_core::bootargs;
+use altpatch_core::{
+    bootargs,
+    caps::{self, Cap, CapSet, CpuFeatures},
+};
 use semihosting::ExitStatus;
 
 /// Where QEMU `virt` puts the device tree for a bare ELF, which it starts with x0 = 0: the
 /// start of RAM (QEMU docs/system/arm/virt.rst, "Hardware configuration information for
 /// bare-metal programming"). Used only when x0 holds no tree.
 const QEMU_VIRT_BARE_METAL_DTB: u64 = 0x4000_0000;
+
+/// How long the boot CPU waits for every CPU to check in to the rendezvous, in
+/// microseconds of generic-timer time.
+const RENDEZVOUS_TIMEOUT_US: u64 = 2_000_000;
 
 /// The boot CPU's Rust entry, from `boot/entry.s`: MMU off, BSS zeroed, on CPU 0's stack.
 extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
@@ -48,70 +64,203 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let layout = memory::kernel_layout();
     let mut devices = info.gic.clone();
     devices.push(info.uart.clone());
-    let map = memory::mmu::MemoryMap { ram: info.ram.as_slice(), devices: devices.as_slice(), kernel: &layout };
+    let map =
+        memory::mmu::MemoryMap { ram: info.ram.as_slice(), devices: devices.as_slice(), kernel: &layout };
     // SAFETY: one CPU, MMU off; the map covers the image, its stacks and RAM.
     unsafe { memory::mmu::enable(&map) };
     // SAFETY: the UART's registers are identity mapped as Device memory from here on, and
     // the console is the only user.
     console::init(unsafe { driver::pl011::Pl011::new(info.uart.start as usize) });
+    cpu::enable_event_stream();
 
-    let Some(free) = heap::largest_free(info.ram.as_slice(), &[layout.image.clone(), info.dtb.clone()]) else {
+    let Some(free) = heap::largest_free(info.ram.as_slice(), &[layout.image.clone(), info.dtb.clone()])
+    else {
         println!("altpatch: no free RAM for the heap");
         bug!();
     };
     // SAFETY: `free` is mapped read-write and overlaps neither the image nor the tree.
     unsafe { heap::init(free) };
     println!("Booting altpatch on CPU 0 (MPIDR {:#x}) at EL{entry_el}", info.mpidrs[0]);
-    println!("Machine: {} CPUs in the device tree, PSCI via {:?}, heap {} KiB", info.cpu_count, info.psci, heap::size() / 1024);
+    println!(
+        "Machine: {} CPUs in the device tree, PSCI via {:?}, heap {} KiB",
+        info.cpu_count,
+        info.psci,
+        heap::size() / 1024
+    );
     if !info.bootargs.is_empty() {
         println!("Kernel command line: {}", info.bootargs);
     }
-
-    let mut faults = smp::Faults::default();
-    for arg in bootargs::parse(info.bootargs) {
-        let taken = match (arg.key, arg.value.and_then(bootargs::parse_u64)) {
-            ("fault.cpu_stall", Some(n)) => {
-                faults.stall_cpu = Some(n as usize);
-                Ok(())
-            }
-            ("fault.psci_cpu_on", Some(n)) => {
-                faults.bad_cpu_on = Some(n as usize);
-                Ok(())
-            }
-            ("fault.cpu_stall" | "fault.psci_cpu_on", None) => Err(bootargs::ArgError::Malformed("a CPU index")),
-            ("fault.bug", None) => {
-                faults.bug = true;
-                Ok(())
-            }
-            _ => Err(bootargs::ArgError::Unknown),
-        };
-        if let Err(error) = taken {
-            println!("altpatch: bad boot argument '{arg}': {error}");
-        }
-    }
-
-    if faults.bug {
+    let options = BootOptions::parse(info.bootargs);
+    smp::set_overrides(options.overrides);
+    if options.faults.bug {
         bug!();
     }
 
+    // 1. The boot CPU's features, and the boot-CPU alternatives, patched alone.
     smp::register_this_cpu(0);
-    let cpus = match smp::bring_up(&info, &faults) {
+    let boot_regs = smp::id_regs(0).copied().unwrap_or_default();
+    let platform = caps::Platform { gicv3: info.gicv3, ..caps::Platform::default() };
+    let mut features = CpuFeatures::new(&boot_regs, &platform);
+    let boot_caps = features.boot_cpu_caps();
+    for cap in boot_caps.iter() {
+        println!("CPU features: detected: {}", cap.description());
+    }
+    if let Err(defects) = alternative::validate_kernel_table() {
+        alternative::refuse_table(&defects);
+    }
+    println!("alternatives: applying boot alternatives");
+    alternative::set_system_ctr_el0(caps::effective_ctr(&boot_regs));
+    let boot_enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| boot_caps.contains(cap));
+    // SAFETY: no other CPU runs yet; the ISB below synchronises this one.
+    let boot_pass = match unsafe { alternative::patch_kernel(&boot_enabled, caps::effective_ctr(&boot_regs)) }
+    {
+        Ok(summary) => summary,
+        Err(defects) => alternative::refuse_table(&defects),
+    };
+    cpu::context_sync();
+    alternative::check_boot_patched();
+
+    // 2. The secondaries come up; their features are sanitised in.
+    let online = match smp::bring_up(&info, &options.faults, options.max_cpus) {
         Ok(n) => n,
         Err(errors) => smp::fail(&errors),
     };
-    println!("SMP: Total of {cpus} processors activated.");
+    println!("SMP: Total of {online} processors activated.");
+    for cpu in 1..online {
+        if let Some(regs) = smp::id_regs(cpu) {
+            features.add_cpu(regs);
+        }
+    }
     if entry_el == 2 {
         println!("CPU: All CPU(s) entered at EL2 and dropped to EL1");
     }
     println!("CPU: All CPU(s) started at EL1");
 
-    println!("altpatch: self-test passed");
-    semihosting::exit(ExitStatus::Success)
+    // 3. The system capabilities, patched under the rendezvous of every online CPU.
+    let system = features.finalise();
+    for cap in system.caps().difference(&boot_caps).iter() {
+        println!("CPU features: detected: {}", cap.description());
+    }
+    alternative::set_system_ctr_el0(system.ctr_el0());
+    println!("alternatives: applying system-wide alternatives");
+    let system_enabled =
+        |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap) && !boot_caps.contains(cap));
+    let online_mask = smp::online_mask();
+    let daif = cpu::mask_exceptions();
+    let result = rendezvous::RENDEZVOUS.stop_machine(
+        0,
+        online_mask,
+        time::micros_to_ticks(options.rendezvous_timeout_us),
+        // SAFETY: every other online CPU waits in the rendezvous, in code no entry patches,
+        // and synchronises its context before it leaves.
+        || unsafe { alternative::patch_kernel(&system_enabled, system.ctr_el0()) },
+    );
+    cpu::restore_exceptions(daif);
+    let (system_pass, stats) = match result {
+        Ok(done) => match done.output {
+            Ok(summary) => (summary, done.stats),
+            Err(defects) => alternative::refuse_table(&defects),
+        },
+        Err(missing) => {
+            println!("alternatives: rendezvous failed: {missing}; nothing was patched");
+            semihosting::exit(ExitStatus::CpuBringUp);
+        }
+    };
+    alternative::check_system_patched();
+    let patched = boot_pass.patched + system_pass.patched;
+    println!(
+        "alternatives: {} patched, {} skipped of {} entries on {} CPUs",
+        patched,
+        system_pass.entries - patched,
+        system_pass.entries,
+        online_mask.count_ones()
+    );
+    println!(
+        "alternatives: stop window {} us, patch {} us ({} D-lines cleaned, {} I-lines invalidated)",
+        time::ticks_to_micros(stats.stop_window()),
+        time::ticks_to_micros(stats.patch_time()),
+        boot_pass.dcache_lines + system_pass.dcache_lines,
+        boot_pass.icache_lines + system_pass.icache_lines,
+    );
+    print_caps(system.caps());
+
+    // 4. CPUs that come late are checked against the final capabilities.
+    smp::bring_up_late(&info, &system, options.max_cpus);
+
+    // 5. The patched code, exercised on every CPU.
+    let status = selftest::run_all(&system);
+    if status == ExitStatus::Success {
+        println!("altpatch: self-test passed");
+    }
+    semihosting::exit(status)
 }
 
-/// A secondary CPU's life after it comes online.
-fn secondary_main(_index: usize) -> ! {
-    cpu::park()
+/// `altpatch: caps IDENT ...`: every system capability, in list order.
+fn print_caps(caps: &CapSet) {
+    let mut line = alloc::string::String::from("altpatch: caps");
+    for cap in caps.iter() {
+        line.push(' ');
+        line.push_str(cap.ident());
+    }
+    println!("{line}");
+}
+
+/// What the command line asks for.
+struct BootOptions {
+    overrides: caps::overrides::Overrides,
+    faults: smp::Faults,
+    max_cpus: Option<usize>,
+    rendezvous_timeout_us: u64,
+}
+
+impl BootOptions {
+    /// Hands each argument to its owner; reports every one that none accepts.
+    fn parse(cmdline: &str) -> Self {
+        let mut options = BootOptions {
+            overrides: Default::default(),
+            faults: Default::default(),
+            max_cpus: None,
+            rendezvous_timeout_us: RENDEZVOUS_TIMEOUT_US,
+        };
+        for arg in bootargs::parse(cmdline) {
+            let taken = match options.overrides.accept(&arg) {
+                Ok(true) => Ok(()),
+                Ok(false) => options.accept(&arg),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = taken {
+                println!("altpatch: bad boot argument '{arg}': {error}");
+            }
+        }
+        options
+    }
+
+    fn accept(&mut self, arg: &bootargs::BootArg<'_>) -> Result<(), bootargs::ArgError> {
+        use bootargs::ArgError::{Malformed, Unknown};
+        let number = arg.value.map(|v| bootargs::parse_u64(v).ok_or(Malformed("a number")));
+        let cpu = || match number {
+            Some(Ok(n)) if (n as usize) < cpu::MAX_CPUS => Ok(n as usize),
+            Some(Ok(_)) => Err(Malformed("a CPU index below 64")),
+            Some(Err(e)) => Err(e),
+            None => Err(bootargs::ArgError::MissingValue),
+        };
+        match arg.key {
+            "maxcpus" => self.max_cpus = Some(cpu()?.max(1)),
+            "fault.cpu_stall" => self.faults.stall_cpu = Some(cpu()?),
+            "fault.psci_cpu_on" => self.faults.bad_cpu_on = Some(cpu()?),
+            "fault.rendezvous_absent" => self.faults.rendezvous_absent = Some(cpu()?),
+            "fault.bug" if arg.value.is_none() => self.faults.bug = true,
+            "fault.bug" => return Err(Malformed("no value")),
+            _ => return Err(Unknown),
+        }
+        Ok(())
+    }
+}
+
+/// A secondary CPU's life after it comes online: serve every rendezvous and every call.
+fn secondary_main(index: usize) -> ! {
+    cpu::enable_event_stream();
+    smp::serve(index)
 }
 
 #[panic_handler]

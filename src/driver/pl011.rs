@@ -4,6 +4,7 @@
 //! DDI 0183G, section 3.2 "Summary of registers". QEMU's model needs no baud setup.
 
 use tock_registers::{
+    LocalRegisterCopy,
     interfaces::{Readable, Writeable},
     register_bitfields, register_structs,
     registers::{ReadOnly, ReadWrite},
@@ -45,9 +46,28 @@ impl Pl011 {
         Self { regs: unsafe { &*(base as *const Registers) } }
     }
 
+    /// Reads the flag register. A device load: on CPUs with Cortex-A57 erratum 832075
+    /// (device loads can deadlock against a load-acquire; the workaround promotes every
+    /// device load to a load-acquire), the LDR is patched to LDAR.
+    fn flags(&self) -> LocalRegisterCopy<u32, FR::Register> {
+        let value: u32;
+        // SAFETY: both instructions read the 32-bit UARTFR register that `regs` maps.
+        unsafe {
+            crate::alternative!(
+                old: ["ldr {value:w}, [{fr}]"],
+                new: ["ldar {value:w}, [{fr}]"],
+                cap: WORKAROUND_DEVICE_LOAD_ACQUIRE,
+                fr = in(reg) &self.regs.FR as *const _ as u64,
+                value = out(reg) value,
+                options(nostack, readonly)
+            )
+        };
+        LocalRegisterCopy::new(value)
+    }
+
     /// Sends one byte, waiting while the transmit FIFO is full.
     pub fn put(&self, byte: u8) {
-        while self.regs.FR.is_set(FR::TXFF) {
+        while self.flags().is_set(FR::TXFF) {
             core::hint::spin_loop();
         }
         self.regs.DR.set(u32::from(byte));
@@ -55,7 +75,7 @@ impl Pl011 {
 
     /// Waits until every queued byte has left the UART.
     pub fn flush(&self) {
-        while self.regs.FR.is_set(FR::BUSY) {
+        while self.flags().is_set(FR::BUSY) {
             core::hint::spin_loop();
         }
     }

@@ -114,11 +114,26 @@ pub fn read_id_regs() -> IdRegs {
         id_aa64smfr0: read_sysreg!("S3_0_C0_C4_5"),
         id_aa64dfr0: read_sysreg!("id_aa64dfr0_el1"),
         ctr_el0: read_sysreg!("ctr_el0"),
-        ..IdRegs::default()
+        clidr: read_sysreg!("clidr_el1"),
     }
 }
 
 /// CTR_EL0, the cache type register: line sizes and the IDC/DIC coherence bits (Arm ARM D19.2.34).
 pub fn ctr_el0() -> u64 {
     read_sysreg!("ctr_el0")
+}
+
+/// Turns on the generic timer's event stream on this CPU (CNTKCTL_EL1.EVNTEN, Arm ARM
+/// D12.2.3): an event every 2^(EVNTI+1) counter ticks, so every WFE returns within a bounded
+/// time even if no CPU sends an event (the rendezvous measures its timeout between waits).
+pub fn enable_event_stream() {
+    /// EVNTI: the counter bit whose transitions make events; bit 10 is every 2048 ticks,
+    /// about 33 us at QEMU's 62.5 MHz.
+    const EVNTI: u64 = 10;
+    const EVNTEN: u64 = 1 << 2;
+    let value: u64 = EVNTEN | (EVNTI << 4);
+    // SAFETY: CNTKCTL_EL1 only controls EL0 timer access and the event stream.
+    unsafe {
+        core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) value, options(nostack, preserves_flags))
+    };
 }

@@ -95,10 +95,22 @@ const EXCEPTION_CLASSES: &[(u64, &str)] = &[
 
 /// The vector kinds, in table order (boot/vectors.s).
 const VECTOR_KINDS: [&str; 16] = [
-    "Synchronous (EL1t)", "IRQ (EL1t)", "FIQ (EL1t)", "SError (EL1t)",
-    "Synchronous (EL1h)", "IRQ (EL1h)", "FIQ (EL1h)", "SError (EL1h)",
-    "Synchronous (EL0, 64-bit)", "IRQ (EL0, 64-bit)", "FIQ (EL0, 64-bit)", "SError (EL0, 64-bit)",
-    "Synchronous (EL0, 32-bit)", "IRQ (EL0, 32-bit)", "FIQ (EL0, 32-bit)", "SError (EL0, 32-bit)",
+    "Synchronous (EL1t)",
+    "IRQ (EL1t)",
+    "FIQ (EL1t)",
+    "SError (EL1t)",
+    "Synchronous (EL1h)",
+    "IRQ (EL1h)",
+    "FIQ (EL1h)",
+    "SError (EL1h)",
+    "Synchronous (EL0, 64-bit)",
+    "IRQ (EL0, 64-bit)",
+    "FIQ (EL0, 64-bit)",
+    "SError (EL0, 64-bit)",
+    "Synchronous (EL0, 32-bit)",
+    "IRQ (EL0, 32-bit)",
+    "FIQ (EL0, 32-bit)",
+    "SError (EL0, 32-bit)",
 ];
 
 fn class_name(ec: u64) -> &'static str {
@@ -112,9 +124,8 @@ fn fixup_for(pc: u64) -> Option<u64> {
     let (start, end) = (&raw const __fixup_table as u64, &raw const __fixup_table_end as u64);
     (start..end).step_by(8).find_map(|entry| {
         // SAFETY: `entry` and `entry + 4` are words inside the mapped, read-only table.
-        let (insn, resume) = unsafe {
-            (core::ptr::read(entry as *const i32), core::ptr::read((entry + 4) as *const i32))
-        };
+        let (insn, resume) =
+            unsafe { (core::ptr::read(entry as *const i32), core::ptr::read((entry + 4) as *const i32)) };
         (entry.wrapping_add_signed(insn.into()) == pc).then(|| (entry + 4).wrapping_add_signed(resume.into()))
     })
 }
@@ -139,6 +150,14 @@ extern "C" fn handle_exception(frame: &mut ExceptionFrame, kind: u64) {
             status = site.status;
         }
     }
+    if synchronous
+        && ec == 0x3c
+        && frame.esr & 0xffff == u64::from(crate::alternative::UNPATCHED_SITE_BRK_IMM)
+    {
+        print_line_urgent(format_args!(
+            "alternatives: reached an always-patched site unpatched: patching silently did nothing"
+        ));
+    }
     oops(frame, kind, what);
     semihosting::exit(status)
 }
@@ -148,11 +167,7 @@ fn oops(frame: &ExceptionFrame, kind: u64, what: &str) {
         ($($arg:tt)*) => { print_line_urgent(format_args!($($arg)*)) };
     }
     let ec = frame.esr >> 26;
-    p!(
-        "Internal error: {what}: {:016x} [#{}] SMP",
-        frame.esr,
-        exception::next_oops()
-    );
+    p!("Internal error: {what}: {:016x} [#{}] SMP", frame.esr, exception::next_oops());
     p!("CPU: {} Comm: altpatch", crate::cpu::cpu_index());
     p!("Exception: {}", VECTOR_KINDS[kind as usize % 16]);
     p!(
@@ -169,13 +184,7 @@ fn oops(frame: &ExceptionFrame, kind: u64, what: &str) {
     p!("lr : {:016x}", frame.x[30]);
     p!("sp : {:016x}", frame.sp);
     for pair in (0..30).rev().step_by(2) {
-        p!(
-            "x{:<2}: {:016x} x{:<2}: {:016x}",
-            pair,
-            frame.x[pair],
-            pair - 1,
-            frame.x[pair - 1]
-        );
+        p!("x{:<2}: {:016x} x{:<2}: {:016x}", pair, frame.x[pair], pair - 1, frame.x[pair - 1]);
     }
     p!("Code: {}", CodeWords(frame.elr));
     p!("---[ end trace {:016x} ]---", frame.elr);
@@ -190,8 +199,14 @@ impl core::fmt::Display for Pstate {
         write!(
             f,
             "{}{}{}{} {}{}{}{} EL{}{}",
-            bit(31, 'n'), bit(30, 'z'), bit(29, 'c'), bit(28, 'v'),
-            bit(9, 'd'), bit(8, 'a'), bit(7, 'i'), bit(6, 'f'),
+            bit(31, 'n'),
+            bit(30, 'z'),
+            bit(29, 'c'),
+            bit(28, 'v'),
+            bit(9, 'd'),
+            bit(8, 'a'),
+            bit(7, 'i'),
+            bit(6, 'f'),
             (self.0 >> 2) & 3,
             if self.0 & 1 != 0 { "h" } else { "t" }
         )

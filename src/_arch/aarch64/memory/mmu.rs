@@ -114,7 +114,8 @@ static TABLES: BootCell<PageTables> = BootCell(UnsafeCell::new(PageTables {
 }));
 
 /// Read by `boot/entry.s` on each secondary CPU.
-pub static MMU_STATE: BootCell<MmuState> = BootCell(UnsafeCell::new(MmuState { mair: 0, tcr: 0, ttbr0: 0, sctlr: 0 }));
+pub static MMU_STATE: BootCell<MmuState> =
+    BootCell(UnsafeCell::new(MmuState { mair: 0, tcr: 0, ttbr0: 0, sctlr: 0 }));
 
 impl PageTables {
     fn alloc(&mut self) -> u64 {
@@ -135,7 +136,9 @@ impl PageTables {
         if *entry & 0b11 != 0b11 {
             assert!(*entry & 1 == 0, "a block already covers this range");
             let next = self.alloc();
-            *entry = (DESCRIPTOR::ADDR.val(next >> 12) + DESCRIPTOR::TYPE::TableOrPage + DESCRIPTOR::VALID::SET).value;
+            *entry =
+                (DESCRIPTOR::ADDR.val(next >> 12) + DESCRIPTOR::TYPE::TableOrPage + DESCRIPTOR::VALID::SET)
+                    .value;
         }
         (DESCRIPTOR::ADDR.read(*entry) << 12) as *mut Table
     }
@@ -163,7 +166,8 @@ impl PageTables {
             // SAFETY: `l3` is a pool table.
             unsafe {
                 (*l3).0[(va >> 12) as usize % ENTRIES] =
-                    (DESCRIPTOR::ADDR.val(pa >> 12) + DESCRIPTOR::TYPE::TableOrPage).value | kind.attributes();
+                    (DESCRIPTOR::ADDR.val(pa >> 12) + DESCRIPTOR::TYPE::TableOrPage).value
+                        | kind.attributes();
             }
             va += PAGE_SIZE;
             pa += PAGE_SIZE;
@@ -214,7 +218,10 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
     tables.map(k.data.start, k.data.start, k.data.end - k.data.start, MapKind::ReadWrite);
     for ram in map.ram {
         let ram = page_round(ram);
-        for part in [ram.start..k.image.start.clamp(ram.start, ram.end), k.image.end.clamp(ram.start, ram.end)..ram.end] {
+        for part in [
+            ram.start..k.image.start.clamp(ram.start, ram.end),
+            k.image.end.clamp(ram.start, ram.end)..ram.end,
+        ] {
             if part.start < part.end {
                 tables.map(part.start, part.start, part.end - part.start, MapKind::ReadWrite);
             }
@@ -249,7 +256,9 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
     // SAFETY: TLBI VMALLE1 only drops this CPU's stale translations; nothing uses them yet.
     unsafe { core::arch::asm!("tlbi vmalle1", "dsb nsh", options(nostack, preserves_flags)) };
     barrier::isb(barrier::SY);
-    SCTLR_EL1.modify(SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable + SCTLR_EL1::WXN::Enable);
+    SCTLR_EL1.modify(
+        SCTLR_EL1::M::Enable + SCTLR_EL1::C::Cacheable + SCTLR_EL1::I::Cacheable + SCTLR_EL1::WXN::Enable,
+    );
     barrier::isb(barrier::SY);
     state.sctlr = SCTLR_EL1.get();
 
@@ -295,7 +304,9 @@ pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(u64) -> R)
     let mut page = TEXT_ALIAS_BASE;
     while page < TEXT_ALIAS_BASE + size {
         // SAFETY: invalidating TLB entries for the alias removes a mapping nothing else uses.
-        unsafe { core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags)) };
+        unsafe {
+            core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags))
+        };
         page += PAGE_SIZE;
     }
     barrier::dsb(barrier::ISH);

@@ -1,0 +1,73 @@
+//! The patched sequences behind [`crate::sync`].
+
+use core::sync::atomic::AtomicU64;
+
+/// Atomically adds `value` to `target` and returns the previous value, with acquire and
+/// release semantics (like `AtomicU64::fetch_add(_, AcqRel)`). Built as an LL/SC loop
+/// (LDAXR/STLXR, Armv8.0); patched to one LDADDAL on CPUs with FEAT_LSE
+/// (ID_AA64ISAR0_EL1.Atomic >= 0b0010).
+#[inline(never)]
+pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
+    let old: u64;
+    // SAFETY: both sequences read-modify-write the 8 aligned bytes of `target`, which an
+    // `AtomicU64` owns, and touch no other memory; the LL/SC loop only branches within itself.
+    unsafe {
+        crate::alternative!(
+            old: [
+                "3: ldaxr {old}, [{ptr}]",
+                "add {new}, {old}, {value}",
+                "stlxr {fail:w}, {new}, [{ptr}]",
+                "cbnz {fail:w}, 3b",
+            ],
+            new: [
+                ".arch_extension lse",
+                "ldaddal {value}, {old}, [{ptr}]",
+                "nop",
+                "nop",
+                "nop",
+            ],
+            cap: HAS_LSE_ATOMICS,
+            ptr = in(reg) target.as_ptr(),
+            value = in(reg) value,
+            old = out(reg) old,
+            new = out(reg) _,
+            fail = out(reg) _,
+            options(nostack)
+        );
+    }
+    old
+}
+
+/// Loads `source` with acquire semantics: LDAR (Armv8.0), patched to the weaker but
+/// sufficient RCpc LDAPR on CPUs with FEAT_LRCPC (ID_AA64ISAR1_EL1.LRCPC >= 0b0001).
+#[inline(never)]
+pub fn load_acquire(source: &AtomicU64) -> u64 {
+    let value: u64;
+    // SAFETY: both instructions load the 8 aligned bytes that `source` owns.
+    unsafe {
+        crate::alternative!(
+            old: ["ldar {value}, [{ptr}]"],
+            new: [".arch_extension rcpc", "ldapr {value}, [{ptr}]"],
+            cap: HAS_LDAPR,
+            ptr = in(reg) source.as_ptr(),
+            value = out(reg) value,
+            options(nostack, readonly)
+        );
+    }
+    value
+}
+
+/// Stops speculative execution past this point: DSB NSH + ISB (Armv8.0), patched to SB on
+/// CPUs with FEAT_SB (ID_AA64ISAR1_EL1.SB == 0b0001).
+#[inline(never)]
+pub fn speculation_barrier() {
+    // SAFETY: barriers only; neither sequence touches memory or registers.
+    unsafe {
+        crate::alternative!(
+            old: ["dsb nsh", "isb"],
+            new: [".inst 0xd50330ff", "nop"],
+            cap: HAS_SB,
+            options(nostack, preserves_flags)
+        );
+    }
+}

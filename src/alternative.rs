@@ -1,0 +1,336 @@
+//! Alternatives: the macros that fill `.altinstructions` from Rust, and the boot-time engine
+//! that validates the table and patches the running kernel.
+//!
+//! - [`alternative!`](crate::alternative): Linux's `ALTERNATIVE(old, new, cap)` for `asm!`.
+//! - [`alternative_cb!`](crate::alternative_cb): Linux's `ALTERNATIVE_CB`, a site rewritten
+//!   by a callback with a value known only at boot.
+//! - [`has_cap!`](crate::has_cap): a static branch, one instruction at the site after patching.
+//! - `boot/alternative.s`: `alternative_if_not` / `alternative_else` / `alternative_endif`
+//!   for assembly files.
+//!
+//! Capability numbers and the list's fingerprint reach the assembler only as `const`
+//! operands taken from [`altpatch_core::caps`]: there is no second copy to go stale.
+
+pub use altpatch_core::caps::{Cap, FINGERPRINT};
+pub use altpatch_core::table::CALLBACK_FLAG;
+
+/// `ALTERNATIVE(old, new, cap)`: emits the `old` instructions at the site and records an
+/// entry that replaces them with `new` (which must be the same length; the assembler refuses
+/// otherwise) on CPUs with `cap`. Expands to `core::arch::asm!`, so it is used inside
+/// `unsafe`; further operands, which must be named or explicit registers, follow `cap`.
+#[macro_export]
+macro_rules! alternative {
+    (old: [$($old:literal),+ $(,)?], new: [$($new:literal),+ $(,)?], cap: $cap:ident $(, $($rest:tt)*)?) => {
+        $crate::alternative_entry!(
+            old: [$($old),+],
+            new: [$($new),+],
+            cap: $crate::alternative::Cap::$cap.index(),
+            fingerprint: $crate::alternative::FINGERPRINT
+            $(, $($rest)*)?
+        )
+    };
+}
+
+/// The one place an `asm!` entry is spelled out: [`alternative!`](crate::alternative) with the
+/// capability index and list fingerprint given as constant expressions. Only the stale
+/// object of the seed reproduction (`tests/stale/`) uses it directly, to stamp entries with
+/// an older list's numbers.
+#[macro_export]
+macro_rules! alternative_entry {
+    (old: [$($old:literal),+ $(,)?], new: [$($new:literal),+ $(,)?], cap: $cap:expr, fingerprint: $fp:expr $(, $($rest:tt)*)?) => {
+        core::arch::asm!(
+            "661:",
+            $($old,)+
+            "662:",
+            ".pushsection .altinstructions, \"a\"",
+            ".balign 4",
+            ".word 661b - .",
+            ".word 663f - .",
+            ".hword {alt_cap}",
+            ".byte 662b - 661b",
+            ".byte 664f - 663f",
+            ".word {alt_fingerprint}",
+            ".popsection",
+            ".pushsection .altinstr_replacement, \"a\"",
+            ".balign 4",
+            "663:",
+            $($new,)+
+            "664:",
+            ".org . - (664b - 663b) + (662b - 661b)",
+            ".org . - (662b - 661b) + (664b - 663b)",
+            ".popsection",
+            alt_cap = const $cap,
+            alt_fingerprint = const $fp,
+            $($($rest)*)?
+        )
+    };
+}
+
+/// `ALTERNATIVE_CB(old, cap, callback)`: emits `old` at the site and records a callback
+/// entry: on CPUs with `cap`, `callback` (an [`AltCallback`]) writes the site's new
+/// instructions. Used inside `unsafe`, like [`alternative!`](crate::alternative).
+#[macro_export]
+macro_rules! alternative_cb {
+    (old: [$($old:literal),+ $(,)?], callback: $cb:path, cap: $cap:ident $(, $($rest:tt)*)?) => {{
+        const _: $crate::alternative::AltCallback = $cb;
+        core::arch::asm!(
+            "661:",
+            $($old,)+
+            "662:",
+            ".pushsection .altinstructions, \"a\"",
+            ".balign 4",
+            ".word 661b - .",
+            ".word {alt_callback} - .",
+            ".hword {alt_cap}",
+            ".byte 662b - 661b",
+            ".byte 0",
+            ".word {alt_fingerprint}",
+            ".popsection",
+            alt_cap = const $crate::alternative::Cap::$cap.index() | $crate::alternative::CALLBACK_FLAG,
+            alt_fingerprint = const $crate::alternative::FINGERPRINT,
+            alt_callback = sym $cb,
+            $($($rest)*)?
+        )
+    }};
+}
+
+/// Whether `cap` is detected, as a static branch (Linux's `alternative_has_cap_unlikely`):
+/// the site is a NOP, patched to a branch to the `true` path on CPUs with `cap`; the branch
+/// lives in the replacement and is relocated to the site. Before patching it reads `false`.
+#[macro_export]
+macro_rules! has_cap {
+    ($cap:ident) => {
+        'has_cap: {
+            // SAFETY: the site is a NOP or, once patched, a branch to the label block; neither
+            // touches memory, the stack or the flags.
+            unsafe {
+                $crate::alternative!(
+                    old: ["nop"],
+                    new: ["b {yes}"],
+                    cap: $cap,
+                    yes = label { break 'has_cap true },
+                    options(nomem, nostack, preserves_flags)
+                )
+            }
+            false
+        }
+    };
+}
+
+/// The arguments of an alternatives callback.
+pub struct CallbackSite<'a> {
+    /// The entry's index in its table.
+    pub index: usize,
+    /// The site's address in kernel text.
+    pub site: u64,
+    /// The site's instructions as they are now.
+    pub original: &'a [u32],
+}
+
+/// An alternatives callback: writes exactly `dest.len()` (= the site's) instructions.
+pub type AltCallback = fn(site: &CallbackSite<'_>, dest: &mut [u32]);
+
+use crate::{cache, memory, println, semihosting::ExitStatus};
+use alloc::vec::Vec;
+use altpatch_core::{
+    caps,
+    plan::{self, PatchPlan, Write},
+    validate::{self, Defect, Layout, Region},
+};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// The system-wide CTR_EL0 (sanitised across CPUs) once the capabilities are final; before
+/// that, the boot CPU's. Callbacks that encode cache geometry read it.
+static SYSTEM_CTR_EL0: AtomicU64 = AtomicU64::new(0);
+
+/// The CTR_EL0 value callbacks and maintenance use (see [`SYSTEM_CTR_EL0`]).
+pub fn system_ctr_el0() -> u64 {
+    SYSTEM_CTR_EL0.load(Ordering::Relaxed)
+}
+
+/// Sets the CTR_EL0 value for callbacks and maintenance.
+pub fn set_system_ctr_el0(ctr: u64) {
+    SYSTEM_CTR_EL0.store(ctr, Ordering::Relaxed);
+}
+
+/// What one patch pass did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PassSummary {
+    /// Entries applied in this pass.
+    pub patched: usize,
+    /// Entries in the table.
+    pub entries: usize,
+    /// D-cache lines cleaned.
+    pub dcache_lines: usize,
+    /// I-cache lines invalidated.
+    pub icache_lines: usize,
+}
+
+/// The kernel's own alternatives region, as the validator sees it.
+///
+/// The slices borrow kernel text: drop the layout (and anything built from it) before text
+/// is written.
+fn kernel_region() -> Layout<'static> {
+    let k = memory::kernel_layout();
+    Layout {
+        table: Region { addr: k.alt_table.start, bytes: memory::image_bytes(&k.alt_table) },
+        text: Region { addr: k.text.start, bytes: memory::image_bytes(&k.text) },
+        replacements: Region {
+            addr: k.alt_replacements.start,
+            bytes: memory::image_bytes(&k.alt_replacements),
+        },
+    }
+}
+
+/// Validates the whole kernel table against the kernel's capability list.
+pub fn validate_kernel_table() -> Result<usize, Vec<Defect>> {
+    validate::validate(&kernel_region(), &caps::LIST, caps::history::LISTS, &|_| None)
+        .map(|valid| valid.entries.len())
+}
+
+/// Reports every defect, one line each, then stops with Linux's BUG and exit status 3.
+pub fn refuse_table(defects: &[Defect]) -> ! {
+    for defect in defects {
+        println!("{defect}");
+    }
+    println!("alternatives: {} bad entries; nothing was patched", defects.len());
+    crate::bug!(ExitStatus::InvalidTable)
+}
+
+/// Validates the kernel table, plans the entries whose capability `enabled` accepts, runs
+/// their callbacks into buffers, and returns the plan with every write in it.
+fn prepare(enabled: &dyn Fn(u16) -> bool) -> Result<(PatchPlan, usize), Vec<Defect>> {
+    let layout = kernel_region();
+    let valid = validate::validate(&layout, &caps::LIST, caps::history::LISTS, &|_| None)?;
+    let mut plan = plan::plan(&valid, enabled);
+    for call in core::mem::take(&mut plan.callbacks) {
+        let original: Vec<u32> = layout
+            .text
+            .read(call.site, usize::from(call.len))
+            .unwrap_or(&[])
+            .chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect();
+        let mut dest = alloc::vec![0u32; original.len()];
+        // SAFETY: the validator checked that the callback lies in kernel text, aligned, and
+        // that the entry carries this kernel's fingerprint, so it was emitted by
+        // `alternative_cb!`, which type-checks the function as an `AltCallback`.
+        let callback: AltCallback =
+            unsafe { core::mem::transmute::<usize, AltCallback>(call.callback as usize) };
+        callback(&CallbackSite { index: call.entry, site: call.site, original: &original }, &mut dest);
+        plan.writes.push(Write {
+            entry: call.entry,
+            addr: call.site,
+            bytes: dest.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        });
+    }
+    Ok((plan, valid.entries.len()))
+}
+
+/// Validates the kernel table and patches every entry whose capability `enabled` accepts:
+/// writes through the temporary alias, then the coalesced cache maintenance, then an audit
+/// of every site. On a defect nothing is written.
+///
+/// # Safety
+///
+/// No other CPU runs, or every other CPU waits in the rendezvous, in code no entry patches;
+/// each CPU executes a context synchronization event before it runs patched code.
+pub unsafe fn patch_kernel(enabled: &dyn Fn(u16) -> bool, ctr_el0: u64) -> Result<PassSummary, Vec<Defect>> {
+    let (plan, entries) = prepare(enabled)?;
+    let text = memory::kernel_layout().text;
+    let maintenance = plan::maintenance(&plan, ctr_el0);
+    // SAFETY: the caller promises no CPU executes the text while it changes; the alias is
+    // the only writable view of it.
+    unsafe {
+        memory::mmu::with_text_alias(text.clone(), |alias| {
+            for write in &plan.writes {
+                let at = (alias + (write.addr - text.start)) as *mut u8;
+                // SAFETY: `write.addr..+len` was validated to lie inside text, so `at` lies in
+                // the alias, mapped read-write for the duration of this closure.
+                core::ptr::copy_nonoverlapping(write.bytes.as_ptr(), at, write.bytes.len());
+            }
+        });
+    }
+    apply_maintenance(&plan, &maintenance, ctr_el0);
+
+    let mismatches = plan::audit(&plan, &kernel_region().text);
+    if !mismatches.is_empty() {
+        for m in &mismatches {
+            println!(
+                "alternatives: audit: entry {} at {:#x}: expected {:08x}, found {:x?}",
+                m.entry, m.addr, m.expected, m.found
+            );
+        }
+        crate::bug!(ExitStatus::SelfTestFailed);
+    }
+    Ok(PassSummary {
+        patched: plan.writes.len(),
+        entries,
+        dcache_lines: maintenance.dc_cvau.len(),
+        icache_lines: maintenance.ic_ivau.len(),
+    })
+}
+
+/// The coalesced maintenance: each distinct D-line cleaned to the PoU and each distinct
+/// I-line invalidated once, then one DSB ISH. (The `bench-baseline` feature does it the way
+/// Linux's `__apply_alternatives` does instead, for the benchmark comparison.)
+fn apply_maintenance(plan: &PatchPlan, maintenance: &plan::Maintenance, ctr_el0: u64) {
+    if cfg!(feature = "bench-baseline") {
+        let line = 4u64 << ((ctr_el0 >> 16) & 0xf);
+        for (addr, len) in plan.ranges() {
+            let mut at = addr & !(line - 1);
+            while at < addr + len.max(1) {
+                cache::clean_invalidate_dcache_line_poc(at);
+                at += line;
+            }
+        }
+        cache::complete_maintenance();
+        cache::invalidate_icache_all();
+        cache::complete_maintenance();
+        return;
+    }
+    for &line in &maintenance.dc_cvau {
+        cache::clean_dcache_line_pou(line);
+    }
+    cache::complete_maintenance();
+    for &line in &maintenance.ic_ivau {
+        cache::invalidate_icache_line_pou(line);
+    }
+    cache::complete_maintenance();
+}
+
+/// The BRK immediate of a site that must never run unpatched (see [`check_boot_patched`]).
+pub const UNPATCHED_SITE_BRK_IMM: u16 = 0xa17;
+
+/// A site that traps unless the boot pass patched it (an always-on boot capability), in
+/// the spirit of Zircon's self-check: a kernel whose boot patching silently did nothing
+/// cannot get past this call.
+#[inline(never)]
+pub fn check_boot_patched() {
+    // SAFETY: the site is a BRK (which ends the run through the exception handler) or, once
+    // patched, a NOP; neither touches memory or registers.
+    unsafe {
+        crate::alternative!(
+            old: ["brk #{imm}"],
+            new: ["nop"],
+            cap: ALWAYS_BOOT,
+            imm = const UNPATCHED_SITE_BRK_IMM,
+            options(nomem, nostack, preserves_flags)
+        )
+    }
+}
+
+/// As [`check_boot_patched`], for the system-wide pass under the rendezvous.
+#[inline(never)]
+pub fn check_system_patched() {
+    // SAFETY: as in `check_boot_patched`.
+    unsafe {
+        crate::alternative!(
+            old: ["brk #{imm}"],
+            new: ["nop"],
+            cap: ALWAYS_SYSTEM,
+            imm = const UNPATCHED_SITE_BRK_IMM,
+            options(nomem, nostack, preserves_flags)
+        )
+    }
+}

@@ -1,0 +1,142 @@
+//! Self-tests of the patched code: each checks behaviour on every CPU at once, not that a
+//! function returned. A failure names the test and the CPUs; the run then ends with status 1.
+
+use crate::{alternative, cache, crc32, memory, println, semihosting::ExitStatus, smp, sync};
+use altpatch_core::caps::{Cap, SystemCaps};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Additions per CPU in the atomics test.
+const ADDS_PER_CPU: u64 = 20_000;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+static LOCK: sync::TicketLock = sync::TicketLock::new();
+static LOCKED_TOTAL: AtomicU64 = AtomicU64::new(0);
+static MESSAGE: AtomicU64 = AtomicU64::new(0);
+static MESSAGE_FLAG: AtomicU64 = AtomicU64::new(0);
+static SYSTEM_DCACHE_LINE: AtomicU64 = AtomicU64::new(0);
+static TEXT_CRC: AtomicU64 = AtomicU64::new(0);
+
+/// Every CPU adds to one counter through the patched `fetch_add` (LDADDAL or the LL/SC loop)
+/// at the same time: no addition may be lost.
+fn atomics_add_on_every_cpu(_cpu: usize) -> bool {
+    for _ in 0..ADDS_PER_CPU {
+        sync::fetch_add(&COUNTER, 1);
+    }
+    true
+}
+
+/// The ticket lock (patched `fetch_add` and `load_acquire`) serialises a non-atomic
+/// read-modify-write on every CPU at once.
+fn ticket_lock_serialises(_cpu: usize) -> bool {
+    for _ in 0..2_000 {
+        LOCK.with(|| {
+            let v = LOCKED_TOTAL.load(Ordering::Relaxed);
+            LOCKED_TOTAL.store(v + 1, Ordering::Relaxed);
+        });
+    }
+    true
+}
+
+/// Message passing through the patched acquire load: CPU 0 publishes a value with a release
+/// store; every other CPU that sees the flag through `load_acquire` must see the value.
+fn acquire_load_orders(cpu: usize) -> bool {
+    const VALUE: u64 = 0x5eed_cafe;
+    if cpu == 0 {
+        MESSAGE.store(VALUE, Ordering::Relaxed);
+        MESSAGE_FLAG.store(1, Ordering::Release);
+        return true;
+    }
+    let start = crate::time::Instant::now().0;
+    while sync::load_acquire(&MESSAGE_FLAG) == 0 {
+        if crate::time::ticks_to_micros(crate::time::Instant::now().0 - start) > 1_000_000 {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    MESSAGE.load(Ordering::Relaxed) == VALUE
+}
+
+/// The patched D-cache line size (an immediate written by a callback) equals the system's
+/// smallest line, from the sanitised CTR_EL0, on every CPU.
+fn dcache_line_size_is_the_system_minimum(_cpu: usize) -> bool {
+    cache::dcache_line_size() == SYSTEM_DCACHE_LINE.load(Ordering::Relaxed)
+}
+
+/// The CRC of kernel text by the patched path (CRC32 instructions where the CPUs have them)
+/// equals the software CRC on every CPU, and text has not changed since patching ended.
+fn crc32_matches_software(_cpu: usize) -> bool {
+    let text = memory::image_bytes(&memory::kernel_layout().text);
+    let crc = crc32::crc32(text);
+    crc == crc32::crc32_software(text) && u64::from(crc) == TEXT_CRC.load(Ordering::Relaxed)
+}
+
+/// The speculation barrier (SB or DSB+ISB) executes without an exception on every CPU.
+fn speculation_barrier_executes(_cpu: usize) -> bool {
+    sync::speculation_barrier();
+    true
+}
+
+/// Runs every self-test; the exit status says whether all passed.
+pub fn run_all(system: &SystemCaps) -> ExitStatus {
+    let mut status = ExitStatus::Success;
+    let mut check = |name: &str, ok: bool, detail: core::fmt::Arguments<'_>| {
+        if !ok {
+            println!("altpatch: self-test {name} FAILED: {detail}");
+            status = ExitStatus::SelfTestFailed;
+        }
+    };
+    let cpus = u64::from(smp::online_mask().count_ones());
+    let lse = if system.has(Cap::HAS_LSE_ATOMICS) { "LSE" } else { "LL/SC" };
+
+    // Known CRC-32 check value (the "123456789" check of the CRC catalogue: 0xCBF43926).
+    check(
+        "crc32-check-value",
+        crc32::crc32(b"123456789") == 0xcbf4_3926,
+        format_args!("{:#x}", crc32::crc32(b"123456789")),
+    );
+    let text = memory::image_bytes(&memory::kernel_layout().text);
+    TEXT_CRC.store(u64::from(crc32::crc32_software(text)), Ordering::Relaxed);
+    SYSTEM_DCACHE_LINE.store(system.dcache_line_size() as u64, Ordering::Relaxed);
+
+    let failed = smp::on_each_cpu(atomics_add_on_every_cpu);
+    let total = COUNTER.load(Ordering::Relaxed);
+    check(
+        "atomics",
+        failed == 0 && total == ADDS_PER_CPU * cpus,
+        format_args!("{lse} fetch_add: {total} of {} additions on {cpus} CPUs", ADDS_PER_CPU * cpus),
+    );
+    let failed = smp::on_each_cpu(ticket_lock_serialises);
+    let total = LOCKED_TOTAL.load(Ordering::Relaxed);
+    check("ticket-lock", failed == 0 && total == 2_000 * cpus, format_args!("{total} of {}", 2_000 * cpus));
+    let failed = smp::on_each_cpu(acquire_load_orders);
+    check("load-acquire", failed == 0, format_args!("CPUs {failed:#x} saw the flag without the value"));
+    let failed = smp::on_each_cpu(dcache_line_size_is_the_system_minimum);
+    check(
+        "dcache-line-callback",
+        failed == 0,
+        format_args!("CPUs {failed:#x}: {} != {}", cache::dcache_line_size(), system.dcache_line_size()),
+    );
+    let failed = smp::on_each_cpu(crc32_matches_software);
+    check("crc32-text", failed == 0, format_args!("CPUs {failed:#x} disagree with the software CRC"));
+    let failed = smp::on_each_cpu(speculation_barrier_executes);
+    check("speculation-barrier", failed == 0, format_args!("CPUs {failed:#x}"));
+
+    // Text is mapped read-only: a write faults, and the fault is recovered.
+    let target = alternative::check_boot_patched as usize as u64;
+    // SAFETY: a store into text would not break any Rust invariant the test relies on (and
+    // must fault); the probe recovers the fault.
+    let probe = unsafe { crate::exception::probe_store_u32(target, 0xd503_201f) };
+    check(
+        "text-read-only",
+        matches!(probe, Err(esr) if esr >> 26 == 0x25 && (esr & 0x3f) >> 2 == 0b0011),
+        format_args!("a store to text at {target:#x} gave {probe:x?}"),
+    );
+    if status == ExitStatus::Success {
+        println!(
+            "altpatch: self-tests: {lse} atomics on {cpus} CPUs, ticket lock, acquire loads, D-line {} bytes, CRC32 {}, text read-only",
+            cache::dcache_line_size(),
+            if system.has(Cap::HAS_CRC32) { "hardware = software" } else { "software" }
+        );
+    }
+    status
+}
