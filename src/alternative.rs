@@ -160,10 +160,33 @@ pub struct PassSummary {
     pub patched: usize,
     /// Entries in the table.
     pub entries: usize,
-    /// D-cache lines cleaned.
-    pub dcache_lines: usize,
-    /// I-cache lines invalidated.
-    pub icache_lines: usize,
+    /// Cache maintenance operations executed.
+    pub ops: MaintenanceOps,
+}
+
+/// Cache maintenance operations a pass executed, by instruction.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MaintenanceOps {
+    /// DC CVAU: D-lines cleaned to the point of unification.
+    pub dc_cvau: usize,
+    /// IC IVAU: I-lines invalidated.
+    pub ic_ivau: usize,
+    /// DC CIVAC: D-lines cleaned and invalidated to the point of coherency (baseline only).
+    pub dc_civac: usize,
+    /// IC IALLU: whole I-cache invalidations (baseline only).
+    pub ic_iallu: usize,
+}
+
+impl core::ops::Add for MaintenanceOps {
+    type Output = Self;
+    fn add(self, o: Self) -> Self {
+        Self {
+            dc_cvau: self.dc_cvau + o.dc_cvau,
+            ic_ivau: self.ic_ivau + o.ic_ivau,
+            dc_civac: self.dc_civac + o.dc_civac,
+            ic_iallu: self.ic_iallu + o.ic_iallu,
+        }
+    }
 }
 
 /// The kernel's own alternatives region, as the validator sees it.
@@ -251,7 +274,7 @@ pub unsafe fn patch_kernel(enabled: &dyn Fn(u16) -> bool, ctr_el0: u64) -> Resul
             }
         });
     }
-    apply_maintenance(&plan, &maintenance, ctr_el0);
+    let ops = apply_maintenance(&plan, &maintenance, ctr_el0);
 
     let mismatches = plan::audit(&plan, &kernel_region().text);
     if !mismatches.is_empty() {
@@ -266,28 +289,32 @@ pub unsafe fn patch_kernel(enabled: &dyn Fn(u16) -> bool, ctr_el0: u64) -> Resul
     Ok(PassSummary {
         patched: plan.writes.len(),
         entries,
-        dcache_lines: maintenance.dc_cvau.len(),
-        icache_lines: maintenance.ic_ivau.len(),
+        ops,
     })
 }
 
 /// The coalesced maintenance: each distinct D-line cleaned to the PoU and each distinct
 /// I-line invalidated once, then one DSB ISH. (The `bench-baseline` feature does it the way
 /// Linux's `__apply_alternatives` does instead, for the benchmark comparison.)
-fn apply_maintenance(plan: &PatchPlan, maintenance: &plan::Maintenance, ctr_el0: u64) {
+fn apply_maintenance(plan: &PatchPlan, maintenance: &plan::Maintenance, ctr_el0: u64) -> MaintenanceOps {
+    let mut ops = MaintenanceOps::default();
     if cfg!(feature = "bench-baseline") {
         let line = 4u64 << ((ctr_el0 >> 16) & 0xf);
         for (addr, len) in plan.ranges() {
             let mut at = addr & !(line - 1);
             while at < addr + len.max(1) {
                 cache::clean_invalidate_dcache_line_poc(at);
+                ops.dc_civac += 1;
                 at += line;
             }
         }
         cache::complete_maintenance();
-        cache::invalidate_icache_all();
+        if plan.patched != 0 {
+            cache::invalidate_icache_all();
+            ops.ic_iallu += 1;
+        }
         cache::complete_maintenance();
-        return;
+        return ops;
     }
     for &line in &maintenance.dc_cvau {
         cache::clean_dcache_line_pou(line);
@@ -297,6 +324,9 @@ fn apply_maintenance(plan: &PatchPlan, maintenance: &plan::Maintenance, ctr_el0:
         cache::invalidate_icache_line_pou(line);
     }
     cache::complete_maintenance();
+    ops.dc_cvau = maintenance.dc_cvau.len();
+    ops.ic_ivau = maintenance.ic_ivau.len();
+    ops
 }
 
 /// The BRK immediate of a site that must never run unpatched (see [`check_boot_patched`]).

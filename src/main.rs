@@ -97,14 +97,17 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     }
 
     // 1. The boot CPU's features, and the boot-CPU alternatives, patched alone.
+    let t_detect = time::Instant::now();
     smp::register_this_cpu(0);
     let boot_regs = smp::id_regs(0).copied().unwrap_or_default();
     let platform = caps::Platform { gicv3: info.gicv3, ..caps::Platform::default() };
     let mut features = CpuFeatures::new(&boot_regs, &platform);
     let boot_caps = features.boot_cpu_caps();
-    for cap in boot_caps.iter() {
+    let t_detect_end = time::Instant::now();
+    for cap in boot_caps.iter().filter(|cap| cap.reported()) {
         println!("CPU features: detected: {}", cap.description());
     }
+    let t_boot_alt = time::Instant::now();
     if let Err(defects) = alternative::validate_kernel_table() {
         alternative::refuse_table(&defects);
     }
@@ -119,6 +122,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     };
     cpu::context_sync();
     alternative::check_boot_patched();
+    let t_boot_alt_end = time::Instant::now();
 
     // 2. The secondaries come up; their features are sanitised in.
     let online = match smp::bring_up(&info, &options.faults, options.max_cpus) {
@@ -138,7 +142,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
 
     // 3. The system capabilities, patched under the rendezvous of every online CPU.
     let system = features.finalise();
-    for cap in system.caps().difference(&boot_caps).iter() {
+    for cap in system.caps().difference(&boot_caps).iter().filter(|cap| cap.reported()) {
         println!("CPU features: detected: {}", cap.description());
     }
     alternative::set_system_ctr_el0(system.ctr_el0());
@@ -146,6 +150,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let system_enabled =
         |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap) && !boot_caps.contains(cap));
     let online_mask = smp::online_mask();
+    let t_system = time::Instant::now();
     let daif = cpu::mask_exceptions();
     let result = rendezvous::RENDEZVOUS.stop_machine(
         0,
@@ -156,6 +161,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
         || unsafe { alternative::patch_kernel(&system_enabled, system.ctr_el0()) },
     );
     cpu::restore_exceptions(daif);
+    let t_system_end = time::Instant::now();
     let (system_pass, stats) = match result {
         Ok(done) => match done.output {
             Ok(summary) => (summary, done.stats),
@@ -175,12 +181,19 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
         system_pass.entries,
         online_mask.count_ones()
     );
+    let ops = boot_pass.ops + system_pass.ops;
     println!(
-        "alternatives: stop window {} us, patch {} us ({} D-lines cleaned, {} I-lines invalidated)",
+        "alternatives: maintenance: {} dc cvau, {} ic ivau, {} dc civac, {} ic iallu",
+        ops.dc_cvau, ops.ic_ivau, ops.dc_civac, ops.ic_iallu
+    );
+    let us = |from: time::Instant, to: time::Instant| time::ticks_to_micros(to.0 - from.0);
+    println!(
+        "altpatch: timing: detect {} us, boot alternatives {} us, rendezvous+system patch {} us, stop window {} us, patch {} us",
+        us(t_detect, t_detect_end),
+        us(t_boot_alt, t_boot_alt_end),
+        us(t_system, t_system_end),
         time::ticks_to_micros(stats.stop_window()),
         time::ticks_to_micros(stats.patch_time()),
-        boot_pass.dcache_lines + system_pass.dcache_lines,
-        boot_pass.icache_lines + system_pass.icache_lines,
     );
     print_caps(system.caps());
 
@@ -195,10 +208,11 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     semihosting::exit(status)
 }
 
-/// `altpatch: caps IDENT ...`: every system capability, in list order.
+/// `altpatch: caps IDENT ...`: every system capability, in list order (the always-true
+/// pseudo-capabilities are not reported).
 fn print_caps(caps: &CapSet) {
     let mut line = alloc::string::String::from("altpatch: caps");
-    for cap in caps.iter() {
+    for cap in caps.iter().filter(|cap| cap.reported()) {
         line.push(' ');
         line.push_str(cap.ident());
     }

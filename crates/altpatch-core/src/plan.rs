@@ -1,1 +1,229 @@
-//! TODO: plan (being written).
+//! What to write where, and the cache maintenance that makes it visible.
+//!
+//! [`plan`] turns a [`ValidTable`] and the set of enabled capabilities into the list of
+//! writes (the relocated replacement bytes for each site) and callback calls; the kernel
+//! performs them through a writable alias of its text. [`maintenance`] lists the distinct
+//! cache lines those writes touch, so each line is cleaned and invalidated once, however
+//! many sites share it. [`audit`] compares the text afterwards with what was meant.
+
+use alloc::vec::Vec;
+
+use crate::insn;
+use crate::table::AltEntry;
+use crate::validate::{Region, ValidTable};
+
+/// One write: the relocated replacement for one site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    /// The entry's index in the table.
+    pub entry: usize,
+    /// The site address (the text address, not the writable alias).
+    pub addr: u64,
+    /// The bytes to store there.
+    pub bytes: Vec<u8>,
+}
+
+/// One callback call: the kernel calls `callback(entry, site, len)`, which patches the site
+/// itself (through the same writable alias).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallbackCall {
+    /// The entry's index in the table.
+    pub entry: usize,
+    /// The callback's address (in kernel text).
+    pub callback: u64,
+    /// The site address.
+    pub site: u64,
+    /// The site's length in bytes.
+    pub len: u8,
+}
+
+/// Everything patching one table means.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PatchPlan {
+    /// The writes, in table order.
+    pub writes: Vec<Write>,
+    /// The callback calls, in table order.
+    pub callbacks: Vec<CallbackCall>,
+    /// Entries whose capability is enabled (writes plus callbacks).
+    pub patched: usize,
+    /// Entries whose capability is not enabled.
+    pub skipped: usize,
+}
+
+impl PatchPlan {
+    /// Every byte range the plan changes: write sites and callback sites, in table order.
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let writes = self.writes.iter().map(|w| (w.addr, w.bytes.len() as u64));
+        let callbacks = self.callbacks.iter().map(|c| (c.site, u64::from(c.len)));
+        writes.chain(callbacks)
+    }
+}
+
+/// The plan for `table` when capability `i` is enabled exactly when `enabled(i)`. Entries
+/// (replacement and callback alike) apply when their capability is enabled, as Linux's
+/// `alternative_cb` does; a callback that must always run names an always-on capability.
+pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan {
+    let mut out = PatchPlan::default();
+    for e in &table.entries {
+        if !enabled(e.cap_index()) {
+            out.skipped += 1;
+            continue;
+        }
+        out.patched += 1;
+        if e.is_callback() {
+            out.callbacks.push(CallbackCall {
+                entry: e.index,
+                callback: e.alt,
+                site: e.site,
+                len: e.orig_len,
+            });
+        } else {
+            out.writes.push(Write { entry: e.index, addr: e.site, bytes: replacement_at_site(table, e) });
+        }
+    }
+    out
+}
+
+/// The replacement of `e` relocated to its site. Validation already moved every sequence
+/// once; a failure here would mean the table changed after validation.
+fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> Vec<u8> {
+    let seq = table.layout.replacements.read(e.alt, usize::from(e.alt_len));
+    match seq.map(|s| insn::relocate(s, e.alt, e.site)) {
+        Some(Ok(bytes)) => bytes,
+        // Unreachable for a `ValidTable`: its layout is borrowed immutably and was checked.
+        _ => panic!("alternatives: entry {} changed after validation", e.index),
+    }
+}
+
+/// The cache geometry and coherence properties from CTR_EL0 (Arm ARM D23.2.39).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheGeometry {
+    /// Smallest data cache line in bytes (4 << DminLine, bits [19:16]).
+    pub dline: u64,
+    /// Smallest instruction cache line in bytes (4 << IminLine, bits [3:0]).
+    pub iline: u64,
+    /// IDC (bit 28): data cache clean to the PoU is not required for I/D coherence.
+    pub idc: bool,
+    /// DIC (bit 29): instruction cache invalidation to the PoU is not required.
+    pub dic: bool,
+}
+
+impl CacheGeometry {
+    /// Decodes CTR_EL0.
+    pub const fn from_ctr_el0(ctr: u64) -> Self {
+        CacheGeometry {
+            dline: 4 << ((ctr >> 16) & 0xf),
+            iline: 4 << (ctr & 0xf),
+            idc: ctr & (1 << 28) != 0,
+            dic: ctr & (1 << 29) != 0,
+        }
+    }
+}
+
+/// The cache maintenance that makes a plan's writes visible to instruction fetch: for
+/// each line address, DC CVAU (D-cache clean by VA to PoU), then DSB ISH; each IC IVAU
+/// (I-cache invalidate by VA to PoU), then DSB ISH and ISB (Arm ARM B2.4.4, "Concurrent
+/// modification and execution of instructions").
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Maintenance {
+    /// Distinct D-cache line addresses to clean, ascending (empty when CTR_EL0.IDC is set).
+    pub dc_cvau: Vec<u64>,
+    /// Distinct I-cache line addresses to invalidate, ascending (empty when CTR_EL0.DIC
+    /// is set).
+    pub ic_ivau: Vec<u64>,
+}
+
+/// The distinct lines of `line` bytes touched by `ranges`, ascending.
+fn lines(ranges: impl Iterator<Item = (u64, u64)>, line: u64) -> Vec<u64> {
+    let mut out: Vec<u64> = Vec::new();
+    for (addr, len) in ranges {
+        if len == 0 {
+            continue;
+        }
+        let mut l = addr & !(line - 1);
+        while l < addr + len {
+            out.push(l);
+            l += line;
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The coalesced maintenance for every range `plan` changes (writes and callback sites),
+/// given CTR_EL0. Addresses are text addresses: the data cache behaves as PIPT, so cleaning
+/// by the text address also cleans what was written through the alias; the instruction
+/// cache is invalidated by the address it fetches from.
+pub fn maintenance(plan: &PatchPlan, ctr_el0: u64) -> Maintenance {
+    let g = CacheGeometry::from_ctr_el0(ctr_el0);
+    Maintenance {
+        dc_cvau: if g.idc { Vec::new() } else { lines(plan.ranges(), g.dline) },
+        ic_ivau: if g.dic { Vec::new() } else { lines(plan.ranges(), g.iline) },
+    }
+}
+
+/// The operations Linux's per-entry strategy (arm64 `__apply_alternatives`) performs for the
+/// same plan, for the benchmark comparison.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BaselineOps {
+    /// DC CIVAC (clean and invalidate to PoC) by D-line, per patched entry's range, counted
+    /// once per entry even where entries share a line; at least one per entry.
+    pub dc_civac: usize,
+    /// Whole I-cache invalidations (IC IALLU after the loop): one when anything was patched.
+    pub ic_iallu: usize,
+}
+
+/// What Linux's strategy would do for `plan`: for each patched entry, clean+invalidate each
+/// D-line of its site to the PoC (it ignores IDC, as a workaround for Cortex-A53 errata
+/// 826319/827319/824069/819472), then invalidate the whole I-cache once.
+pub fn linux_baseline_ops(plan: &PatchPlan, ctr_el0: u64) -> BaselineOps {
+    let g = CacheGeometry::from_ctr_el0(ctr_el0);
+    let mut ops = BaselineOps::default();
+    for (addr, len) in plan.ranges() {
+        let first = addr & !(g.dline - 1);
+        // At least one line, even for an empty range (the loop runs its body first).
+        ops.dc_civac += (addr + len.max(1) - first).div_ceil(g.dline) as usize;
+    }
+    if plan.patched != 0 {
+        ops.ic_iallu = 1;
+    }
+    ops
+}
+
+/// A site whose bytes after patching are not what the plan wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mismatch {
+    /// The entry's index in the table.
+    pub entry: usize,
+    /// Address of the first differing instruction (or the site, if it is unreadable).
+    pub addr: u64,
+    /// The word the plan wrote there.
+    pub expected: u32,
+    /// The word found there (`None`: the site is not inside `text`).
+    pub found: Option<u32>,
+}
+
+/// Compares every written site in `text` (the kernel text after patching) with `plan`.
+/// Callback sites are not audited: what a callback writes is its own business.
+pub fn audit(plan: &PatchPlan, text: &Region<'_>) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    for w in &plan.writes {
+        let found = text.read(w.addr, w.bytes.len());
+        for (i, want) in w.bytes.chunks_exact(4).enumerate() {
+            let expected = u32::from_le_bytes([want[0], want[1], want[2], want[3]]);
+            let got = found.map(|f| {
+                let b = &f[i * 4..i * 4 + 4];
+                u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+            });
+            if got != Some(expected) {
+                out.push(Mismatch { entry: w.entry, addr: w.addr + (i * 4) as u64, expected, found: got });
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

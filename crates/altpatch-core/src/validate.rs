@@ -1,1 +1,410 @@
-//! TODO: validate (being written).
+//! The whole-table check that runs before a single byte changes.
+//!
+//! [`validate`] reads every entry and collects every defect of every entry (not just the
+//! first), so one boot or one `altcheck verify` names all the bad entries at once. Only a
+//! table without a single defect becomes a [`ValidTable`], the one input [`crate::plan`]
+//! accepts: an invalid table patches zero bytes.
+//!
+//! A [`Defect`] displays as the one report line of CONTRACT.md (`alternatives: bad entry
+//! ...`, without the timestamp), so the kernel and `altcheck` print the same text.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::fingerprint::CapList;
+use crate::insn::{self, RelocError};
+use crate::table::{AltEntry, ENTRY_SIZE, Table};
+
+/// A range of the image: its address and its bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct Region<'a> {
+    /// Address of the first byte.
+    pub addr: u64,
+    /// The bytes.
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Region<'a> {
+    /// One past the last address.
+    pub fn end(&self) -> u64 {
+        self.addr + self.bytes.len() as u64
+    }
+
+    /// Whether `[addr, addr + len)` lies wholly inside the region.
+    pub fn contains(&self, addr: u64, len: u64) -> bool {
+        addr >= self.addr && addr.checked_add(len).is_some_and(|end| end <= self.end())
+    }
+
+    /// The bytes of `[addr, addr + len)`, if inside the region.
+    pub fn read(&self, addr: u64, len: usize) -> Option<&'a [u8]> {
+        if !self.contains(addr, len as u64) {
+            return None;
+        }
+        let start = (addr - self.addr) as usize;
+        self.bytes.get(start..start + len)
+    }
+}
+
+/// Where the table, the kernel text and the replacement sequences are.
+#[derive(Clone, Copy, Debug)]
+pub struct Layout<'a> {
+    /// `__alt_instructions..__alt_instructions_end`.
+    pub table: Region<'a>,
+    /// The kernel text: every site and every callback lies in it.
+    pub text: Region<'a>,
+    /// `.altinstr_replacement`: every replacement sequence lies in it.
+    pub replacements: Region<'a>,
+}
+
+/// A symbol and the offset of an address from it, for reports (`name+0x14`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    /// The symbol's name.
+    pub name: String,
+    /// The address minus the symbol's address.
+    pub offset: u64,
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}+{:#x}", self.name, self.offset)
+    }
+}
+
+/// What a stale entry's capability number means in the older list it was built against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaleMeaning {
+    /// The older list's label.
+    pub list: &'static str,
+    /// The identifier of the entry's cap in that list (`None`: out of range there too).
+    pub there: Option<&'static str>,
+    /// The number of capabilities in that list.
+    pub ncaps_there: u16,
+    /// The identifier of the same number in the kernel's list (`None`: out of range here).
+    pub here: Option<&'static str>,
+    /// Where the capability the code meant sits in the kernel's list, if it still exists.
+    pub now_at: Option<u16>,
+}
+
+/// One thing wrong with an entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefectKind {
+    /// The table ends `trailing` bytes into this entry.
+    Truncated {
+        /// Bytes of the partial entry.
+        trailing: usize,
+    },
+    /// The table does not start on a 4-byte boundary.
+    TableMisaligned,
+    /// The capability index is not below NCAPS.
+    CapOutOfRange,
+    /// A replacement entry whose `orig_len` differs from its `alt_len`.
+    LengthMismatch,
+    /// A callback entry whose `alt_len` is not 0.
+    CallbackWithAltLen,
+    /// `orig_len` is 0.
+    ZeroLength,
+    /// `orig_len` is not a multiple of 4 (whole instructions).
+    LengthNotWords,
+    /// The site range is not inside the kernel text.
+    SiteOutsideText,
+    /// The site is not 4-byte aligned.
+    SiteMisaligned,
+    /// The replacement range is not inside `.altinstr_replacement`.
+    ReplacementOutsideSection,
+    /// The replacement is not 4-byte aligned.
+    ReplacementMisaligned,
+    /// The callback is not inside the kernel text.
+    CallbackOutsideText,
+    /// The callback is not 4-byte aligned.
+    CallbackMisaligned,
+    /// The site overlaps the site of another entry.
+    Overlaps {
+        /// The other entry's index.
+        other: usize,
+        /// The other entry's site.
+        other_site: u64,
+    },
+    /// The fingerprint is not the kernel's: the entry's code was built against another
+    /// capability list.
+    StaleFingerprint {
+        /// What the cap number means in the older list, if that list is known.
+        known: Option<StaleMeaning>,
+    },
+    /// A replacement instruction cannot be moved to the site.
+    Unmovable(RelocError),
+}
+
+/// Everything wrong with one entry, and the facts its report line names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Defect {
+    /// The entry's index in the table.
+    pub index: usize,
+    /// The entry's own address.
+    pub addr: u64,
+    /// The decoded entry (`None` for a truncated trailing entry).
+    pub entry: Option<AltEntry>,
+    /// The symbol of the site, where known.
+    pub symbol: Option<Symbol>,
+    /// The kernel's NCAPS.
+    pub ncaps: u16,
+    /// The kernel's fingerprint.
+    pub kernel_fingerprint: u32,
+    /// Every reason, in check order.
+    pub kinds: Vec<DefectKind>,
+}
+
+impl Defect {
+    fn reason(&self, kind: &DefectKind, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let e = self.entry.as_ref();
+        let cap = e.map_or(0, AltEntry::cap_index);
+        let site = e.map_or(0, |e| e.site);
+        match *kind {
+            DefectKind::Truncated { trailing } => {
+                write!(f, "table ends {trailing} bytes into this entry (entries are {ENTRY_SIZE} bytes)")
+            }
+            DefectKind::TableMisaligned => write!(f, "table is not 4-byte aligned"),
+            DefectKind::CapOutOfRange => {
+                write!(f, "capability {cap} is out of range (NCAPS {})", self.ncaps)
+            }
+            DefectKind::LengthMismatch => write!(f, "orig_len differs from alt_len"),
+            DefectKind::CallbackWithAltLen => write!(f, "callback entry with nonzero alt_len"),
+            DefectKind::ZeroLength => write!(f, "orig_len is 0"),
+            DefectKind::LengthNotWords => write!(f, "length is not a multiple of 4"),
+            DefectKind::SiteOutsideText => write!(f, "site is outside the kernel text"),
+            DefectKind::SiteMisaligned => write!(f, "site is not 4-byte aligned"),
+            DefectKind::ReplacementOutsideSection => {
+                write!(f, "replacement is outside .altinstr_replacement")
+            }
+            DefectKind::ReplacementMisaligned => write!(f, "replacement is not 4-byte aligned"),
+            DefectKind::CallbackOutsideText => write!(f, "callback is outside the kernel text"),
+            DefectKind::CallbackMisaligned => write!(f, "callback is not 4-byte aligned"),
+            DefectKind::Overlaps { other, other_site } => {
+                write!(f, "site overlaps the site of entry {other} at {other_site:#x}")
+            }
+            DefectKind::StaleFingerprint { known } => {
+                write!(f, "stale object: the entry's code was built against another capability list")?;
+                if let Some(m) = known {
+                    write!(f, " ({}): cap {cap} means ", m.list)?;
+                    match m.there {
+                        Some(id) => write!(f, "{id} in list {}", m.list)?,
+                        None => write!(f, "nothing in list {} (NCAPS {})", m.list, m.ncaps_there)?,
+                    }
+                    match m.here {
+                        Some(id) => write!(f, ", {id} here")?,
+                        None => write!(f, ", out of range here (NCAPS {})", self.ncaps)?,
+                    }
+                    if let (Some(id), Some(at)) = (m.there, m.now_at)
+                        && m.here != Some(id)
+                    {
+                        write!(f, " ({id} is cap {at} here)")?;
+                    }
+                } else {
+                    write!(f, " (not a known list)")?;
+                }
+                write!(f, "; fix: a clean rebuild of the object holding ")?;
+                match &self.symbol {
+                    Some(s) => write!(f, "{s}"),
+                    None => write!(f, "{site:#x}"),
+                }
+            }
+            DefectKind::Unmovable(err) => write!(f, "cannot move replacement: {err}"),
+        }
+    }
+}
+
+impl fmt::Display for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "alternatives: bad entry {}", self.index)?;
+        match &self.entry {
+            Some(e) => {
+                write!(f, ": site {:#x}", e.site)?;
+                if let Some(s) = &self.symbol {
+                    write!(f, " <{s}>")?;
+                }
+                write!(
+                    f,
+                    ", cap {}{} (NCAPS {}), orig_len {}, alt_len {}, fingerprint {:#010x} (kernel {:#010x})",
+                    e.cap_index(),
+                    if e.is_callback() { " callback" } else { "" },
+                    self.ncaps,
+                    e.orig_len,
+                    e.alt_len,
+                    e.fingerprint,
+                    self.kernel_fingerprint
+                )?;
+            }
+            None => write!(f, ": at {:#x}", self.addr)?,
+        }
+        for (i, kind) in self.kinds.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            self.reason(kind, f)?;
+        }
+        Ok(())
+    }
+}
+
+/// A table in which every entry passed every check; the only input of [`crate::plan`].
+#[derive(Clone, Debug)]
+pub struct ValidTable<'a> {
+    /// Every entry, decoded, in table order.
+    pub entries: Vec<AltEntry>,
+    /// The layout it was checked against.
+    pub layout: Layout<'a>,
+}
+
+/// Checks every entry of `layout.table` against the kernel's capability list `current`;
+/// `history` holds older lists, so that a stale entry's numbers can be explained;
+/// `symbolize` names an address, where it can. Returns every defect of every entry, or the
+/// valid table.
+pub fn validate<'a>(
+    layout: &Layout<'a>,
+    current: &CapList,
+    history: &[CapList],
+    symbolize: &dyn Fn(u64) -> Option<Symbol>,
+) -> Result<ValidTable<'a>, Vec<Defect>> {
+    let table = Table { addr: layout.table.addr, bytes: layout.table.bytes };
+    let ncaps = current.ncaps();
+    let entries: Vec<AltEntry> = table.entries().collect();
+    let mut kinds: Vec<Vec<DefectKind>> =
+        entries.iter().map(|e| check(e, layout, current, history)).collect();
+
+    // No two sites overlap: sweep the sites in address order, remembering the one that
+    // reaches furthest.
+    let mut order: Vec<&AltEntry> = entries.iter().filter(|e| e.orig_len != 0).collect();
+    order.sort_by_key(|e| (e.site, e.index));
+    let mut furthest: Option<&AltEntry> = None;
+    for e in order {
+        if let Some(prev) = furthest {
+            let prev_end = prev.site.saturating_add(u64::from(prev.orig_len));
+            if e.site < prev_end {
+                kinds[e.index].push(DefectKind::Overlaps { other: prev.index, other_site: prev.site });
+                kinds[prev.index].push(DefectKind::Overlaps { other: e.index, other_site: e.site });
+            }
+            if e.site.saturating_add(u64::from(e.orig_len)) <= prev_end {
+                continue;
+            }
+        }
+        furthest = Some(e);
+    }
+
+    let mut defects = Vec::new();
+    if !layout.table.addr.is_multiple_of(4) {
+        defects.push(Defect {
+            index: 0,
+            addr: layout.table.addr,
+            entry: None,
+            symbol: None,
+            ncaps,
+            kernel_fingerprint: current.fingerprint,
+            kinds: alloc::vec![DefectKind::TableMisaligned],
+        });
+    }
+    for (e, kinds) in entries.iter().zip(kinds) {
+        if !kinds.is_empty() {
+            defects.push(Defect {
+                index: e.index,
+                addr: e.addr,
+                entry: Some(*e),
+                symbol: symbolize(e.site),
+                ncaps,
+                kernel_fingerprint: current.fingerprint,
+                kinds,
+            });
+        }
+    }
+    if table.trailing_bytes() != 0 {
+        let index = table.len();
+        defects.push(Defect {
+            index,
+            addr: table.addr + (index * ENTRY_SIZE) as u64,
+            entry: None,
+            symbol: None,
+            ncaps,
+            kernel_fingerprint: current.fingerprint,
+            kinds: alloc::vec![DefectKind::Truncated { trailing: table.trailing_bytes() }],
+        });
+    }
+    if defects.is_empty() { Ok(ValidTable { entries, layout: *layout }) } else { Err(defects) }
+}
+
+/// The checks of one entry on its own.
+fn check(e: &AltEntry, layout: &Layout<'_>, current: &CapList, history: &[CapList]) -> Vec<DefectKind> {
+    let mut out = Vec::new();
+    let cap = e.cap_index();
+    // Callbacks run when their capability is enabled, so their index must be valid too.
+    if cap >= current.ncaps() {
+        out.push(DefectKind::CapOutOfRange);
+    }
+    let len = u64::from(e.orig_len);
+    let lengths_ok = if e.is_callback() {
+        if e.alt_len != 0 {
+            out.push(DefectKind::CallbackWithAltLen);
+        }
+        true
+    } else if e.orig_len != e.alt_len {
+        out.push(DefectKind::LengthMismatch);
+        false
+    } else {
+        true
+    };
+    let words_ok = if e.orig_len == 0 {
+        out.push(DefectKind::ZeroLength);
+        false
+    } else if !e.orig_len.is_multiple_of(4) {
+        out.push(DefectKind::LengthNotWords);
+        false
+    } else {
+        true
+    };
+    if !layout.text.contains(e.site, len.max(1)) {
+        out.push(DefectKind::SiteOutsideText);
+    }
+    if !e.site.is_multiple_of(4) {
+        out.push(DefectKind::SiteMisaligned);
+    }
+    if e.is_callback() {
+        if !layout.text.contains(e.alt, 4) {
+            out.push(DefectKind::CallbackOutsideText);
+        }
+        if !e.alt.is_multiple_of(4) {
+            out.push(DefectKind::CallbackMisaligned);
+        }
+    } else {
+        let inside = layout.replacements.contains(e.alt, u64::from(e.alt_len).max(1));
+        if !inside {
+            out.push(DefectKind::ReplacementOutsideSection);
+        }
+        let aligned = e.alt.is_multiple_of(4);
+        if !aligned {
+            out.push(DefectKind::ReplacementMisaligned);
+        }
+        if inside
+            && aligned
+            && lengths_ok
+            && words_ok
+            && let Some(seq) = layout.replacements.read(e.alt, usize::from(e.alt_len))
+            && let Err(err) = insn::relocate(seq, e.alt, e.site)
+        {
+            out.push(DefectKind::Unmovable(err));
+        }
+    }
+    if e.fingerprint != current.fingerprint {
+        let known = history.iter().find(|l| l.fingerprint == e.fingerprint).map(|l| {
+            let there = l.ident(cap);
+            StaleMeaning {
+                list: l.label,
+                there,
+                ncaps_there: l.ncaps(),
+                here: current.ident(cap),
+                now_at: there.and_then(|id| current.index_of(id)),
+            }
+        });
+        out.push(DefectKind::StaleFingerprint { known });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,337 @@
+//! Detection tests: per-model expected sets, rules, sanitising, late CPUs, the list itself.
+
+use super::fields::{ctr_el0, id_aa64isar0, id_aa64pfr0};
+use super::models::{MODELS, by_name};
+use super::*;
+use crate::fingerprint::of_list;
+use std::vec::Vec;
+
+const GICV3: Platform = Platform { gicv3: true, firmware_reports_unaffected: false };
+
+/// The expected set of a model: `tests/expected-caps/<model>.txt`.
+fn expected(model: &str) -> Vec<&'static str> {
+    let text = match model {
+        "cortex-a35" => include_str!("../../../../tests/expected-caps/cortex-a35.txt"),
+        "cortex-a53" => include_str!("../../../../tests/expected-caps/cortex-a53.txt"),
+        "cortex-a57" => include_str!("../../../../tests/expected-caps/cortex-a57.txt"),
+        "cortex-a72" => include_str!("../../../../tests/expected-caps/cortex-a72.txt"),
+        "cortex-a76" => include_str!("../../../../tests/expected-caps/cortex-a76.txt"),
+        "neoverse-n1" => include_str!("../../../../tests/expected-caps/neoverse-n1.txt"),
+        "a64fx" => include_str!("../../../../tests/expected-caps/a64fx.txt"),
+        "max" => include_str!("../../../../tests/expected-caps/max.txt"),
+        other => panic!("no expected set for {other}"),
+    };
+    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
+}
+
+/// Detection on `n` identical CPUs of `regs`.
+fn detect(regs: &IdRegs, n: usize) -> SystemCaps {
+    let mut f = CpuFeatures::new(regs, &GICV3);
+    for _ in 1..n {
+        f.add_cpu(regs);
+    }
+    f.finalise()
+}
+
+/// The identifiers of the reported capabilities of `set` (the ALWAYS_* pseudo-capabilities
+/// are never printed, as in Linux).
+fn idents(set: &CapSet) -> Vec<&'static str> {
+    set.iter().filter(|c| c.reported()).map(Cap::ident).collect()
+}
+
+#[test]
+fn every_model_detects_exactly_its_expected_set() {
+    for model in MODELS {
+        let want = expected(model.name);
+        // Every expected identifier is a row, and the file is in capability order.
+        let caps: Vec<Cap> =
+            want.iter().map(|i| Cap::from_ident(i).unwrap_or_else(|| panic!("{i}"))).collect();
+        assert!(caps.windows(2).all(|w| w[0] < w[1]), "{}: not in cap order", model.name);
+        let got = detect(&model.regs, 4);
+        assert_eq!(idents(got.caps()), want, "model {}", model.name);
+    }
+}
+
+#[test]
+fn every_model_has_an_expected_file() {
+    assert_eq!(MODELS.len(), 8);
+    for m in MODELS {
+        assert!(!expected(m.name).is_empty());
+    }
+}
+
+#[test]
+fn required_rows_exist() {
+    for ident in [
+        "HAS_LSE_ATOMICS",
+        "HAS_CRC32",
+        "HAS_SB",
+        "HAS_LDAPR",
+        "HAS_CACHE_IDC",
+        "HAS_CACHE_DIC",
+        "WORKAROUND_DEVICE_LOAD_ACQUIRE",
+    ] {
+        assert!(Cap::from_ident(ident).is_some(), "{ident}");
+    }
+    assert_eq!(Cap::HAS_LSE_ATOMICS.description(), "LSE atomic instructions");
+    assert_eq!(Cap::HAS_LSE_ATOMICS.ident(), "HAS_LSE_ATOMICS");
+    assert_eq!(Cap::WORKAROUND_DEVICE_LOAD_ACQUIRE.description(), "ARM erratum 832075");
+}
+
+#[test]
+fn tables_are_consistent_and_identifiers_unique() {
+    assert_eq!(usize::from(NCAPS), IDENTS.len());
+    assert_eq!(LIST.ncaps(), NCAPS);
+    for c in Cap::all() {
+        assert_eq!(Cap::from_ident(c.ident()), Some(c));
+        assert_eq!(c.row().ident, c.ident());
+        assert_eq!(Cap::from_index(c.index()), Some(c));
+        // Only the always-true pseudo-capabilities go unreported.
+        assert_eq!(c.reported(), !c.ident().starts_with("ALWAYS_"), "{}", c.ident());
+    }
+    assert_eq!(Cap::from_index(NCAPS), None);
+}
+
+#[test]
+fn fingerprint_is_of_the_ordered_identifiers() {
+    assert_eq!(FINGERPRINT, of_list(&IDENTS));
+    assert_eq!(LIST.fingerprint, FINGERPRINT);
+}
+
+#[test]
+fn reordering_adding_or_removing_a_row_changes_the_fingerprint() {
+    let mut swapped = IDENTS;
+    swapped.swap(0, 1);
+    assert_ne!(of_list(&swapped), FINGERPRINT);
+    assert_ne!(of_list(&IDENTS[..IDENTS.len() - 1]), FINGERPRINT);
+    let mut added: Vec<&str> = IDENTS.to_vec();
+    added.push("HAS_NEW_THING");
+    assert_ne!(of_list(&added), FINGERPRINT);
+}
+
+#[test]
+fn capset_iterates_in_index_order() {
+    let mut s = CapSet::new();
+    assert!(s.is_empty());
+    s.insert(Cap::SPECTRE_BHB);
+    s.insert(Cap::HAS_SYSREG_GIC_CPUIF);
+    s.insert(Cap::HAS_LSE_ATOMICS);
+    assert_eq!(
+        idents(&s),
+        ["HAS_SYSREG_GIC_CPUIF", "HAS_LSE_ATOMICS", "SPECTRE_BHB"],
+        "index order, not insertion order"
+    );
+    assert_eq!(s.len(), 3);
+    s.remove(Cap::HAS_LSE_ATOMICS);
+    assert!(!s.contains(Cap::HAS_LSE_ATOMICS));
+}
+
+#[test]
+fn gic_cpu_interface_needs_the_platform_too() {
+    let a57 = by_name("cortex-a57").unwrap().regs;
+    let f = CpuFeatures::new(&a57, &Platform::default());
+    assert!(!f.boot_cpu_caps().contains(Cap::HAS_SYSREG_GIC_CPUIF));
+    let f = CpuFeatures::new(&a57, &GICV3);
+    assert!(f.boot_cpu_caps().contains(Cap::HAS_SYSREG_GIC_CPUIF));
+}
+
+#[test]
+fn boot_cpu_caps_are_only_boot_scope() {
+    let max = by_name("max").unwrap().regs;
+    let boot = CpuFeatures::new(&max, &GICV3).boot_cpu_caps();
+    assert_eq!(idents(&boot), ["HAS_SYSREG_GIC_CPUIF", "HAS_ADDRESS_AUTH_ARCH_QARMA5", "BTI"]);
+}
+
+#[test]
+fn system_cap_needs_every_cpu_and_lower_safe_takes_the_minimum() {
+    let max = by_name("max").unwrap().regs;
+    let mut no_lse = max;
+    id_aa64isar0::ATOMIC.set(&mut no_lse, 0);
+    let mut f = CpuFeatures::new(&max, &GICV3);
+    f.add_cpu(&max);
+    f.add_cpu(&no_lse);
+    let sys = f.finalise();
+    assert!(!sys.has(Cap::HAS_LSE_ATOMICS));
+    assert_eq!(id_aa64isar0::ATOMIC.get(sys.sanitised()), 0);
+    assert!(sys.has(Cap::HAS_CRC32));
+}
+
+#[test]
+fn signed_fp_field_not_implemented_sanitises_to_absent() {
+    let max = by_name("max").unwrap().regs;
+    let mut no_fp = max;
+    id_aa64pfr0::FP.set(&mut no_fp, -1); // 0xF
+    let mut f = CpuFeatures::new(&max, &GICV3);
+    f.add_cpu(&no_fp);
+    assert_eq!(id_aa64pfr0::FP.get(f.finalise().sanitised()), -1);
+}
+
+#[test]
+fn ctr_sanitising_gives_the_smallest_lines_and_largest_writeback_granule() {
+    let a57 = by_name("cortex-a57").unwrap().regs; // CTR 0x8444c004: 64-byte lines
+    let mut odd = a57;
+    odd.ctr_el0 = ctr_el0::DMINLINE.insert(odd.ctr_el0, 3); // 32-byte D lines
+    odd.ctr_el0 = ctr_el0::CWG.insert(odd.ctr_el0, 6);
+    // A57's L1Ip is 0b11 (PIPT); 0b01 (VPIPT) on the other CPU: mismatch.
+    odd.ctr_el0 = ctr_el0::L1IP.insert(odd.ctr_el0, 0b01);
+    let mut f = CpuFeatures::new(&a57, &GICV3);
+    f.add_cpu(&odd);
+    let sys = f.finalise();
+    assert_eq!(sys.dcache_line_size(), 32);
+    assert_eq!(sys.icache_line_size(), 64);
+    assert_eq!(ctr_el0::CWG.get(sys.sanitised()), 6);
+    assert_eq!(ctr_el0::L1IP.get(sys.sanitised()), 0b10, "mismatch -> VIPT");
+    assert_eq!(sys.ctr_el0(), sys.sanitised().ctr_el0);
+}
+
+#[test]
+fn effective_idc_comes_from_clidr() {
+    let a76 = by_name("cortex-a76").unwrap().regs;
+    assert_eq!(ctr_el0::IDC.extract(a76.ctr_el0), 0);
+    assert_eq!(ctr_el0::IDC.extract(effective_ctr(&a76)), 1);
+    let a57 = by_name("cortex-a57").unwrap().regs; // LoUU = LoUIS = 1
+    assert_eq!(effective_ctr(&a57), a57.ctr_el0);
+    // One CPU without effective IDC removes the system capability.
+    let mut f = CpuFeatures::new(&a76, &GICV3);
+    f.add_cpu(&IdRegs { clidr: a57.clidr, ..a76 });
+    assert!(!f.finalise().has(Cap::HAS_CACHE_IDC));
+}
+
+#[test]
+fn cache_dic_follows_ctr_dic() {
+    let mut regs = by_name("cortex-a76").unwrap().regs;
+    assert!(!detect(&regs, 1).has(Cap::HAS_CACHE_DIC));
+    regs.ctr_el0 |= 1 << 29;
+    assert!(detect(&regs, 2).has(Cap::HAS_CACHE_DIC));
+}
+
+#[test]
+fn neoverse_n1_with_dic_needs_erratum_1542419() {
+    let mut n1 = by_name("neoverse-n1").unwrap().regs;
+    assert!(!detect(&n1, 1).has(Cap::WORKAROUND_1542419));
+    n1.ctr_el0 |= 1 << 29;
+    assert!(detect(&n1, 1).has(Cap::WORKAROUND_1542419));
+}
+
+#[test]
+fn an_erratum_on_any_one_cpu_is_a_system_cap() {
+    let a72 = by_name("cortex-a72").unwrap().regs;
+    let a57 = by_name("cortex-a57").unwrap().regs;
+    let mut f = CpuFeatures::new(&a72, &GICV3);
+    f.add_cpu(&a57);
+    let sys = f.finalise();
+    assert!(sys.has(Cap::WORKAROUND_DEVICE_LOAD_ACQUIRE));
+    assert!(sys.has(Cap::WORKAROUND_834220));
+}
+
+#[test]
+fn erratum_832075_stops_after_r1p2() {
+    let a57 = by_name("cortex-a57").unwrap().regs;
+    let at = |variant: u64, rev: u64| IdRegs { midr: 0x410f_d070 | variant << 20 | rev, ..a57 };
+    assert!(detect(&at(1, 2), 1).has(Cap::WORKAROUND_DEVICE_LOAD_ACQUIRE));
+    assert!(!detect(&at(1, 3), 1).has(Cap::WORKAROUND_DEVICE_LOAD_ACQUIRE));
+    assert!(detect(&at(0, 0), 1).has(Cap::WORKAROUND_DEVICE_LOAD_ACQUIRE));
+    // 1742098 starts at r0p1.
+    assert!(!detect(&at(0, 0), 1).has(Cap::WORKAROUND_1742098));
+    assert!(detect(&at(0, 1), 1).has(Cap::WORKAROUND_1742098));
+}
+
+#[test]
+fn a53_r0p4_with_revidr_bit_8_does_not_need_843419() {
+    let a53 = by_name("cortex-a53").unwrap().regs;
+    assert!(detect(&a53, 1).has(Cap::WORKAROUND_843419));
+    let fixed = IdRegs { revidr: 1 << 8, ..a53 };
+    let sys = detect(&fixed, 1);
+    assert!(!sys.has(Cap::WORKAROUND_843419));
+    assert!(sys.has(Cap::WORKAROUND_845719), "845719 has no REVIDR fix");
+    let r0p2 = IdRegs { midr: 0x410f_d032, ..a53 };
+    assert!(detect(&r0p2, 1).has(Cap::WORKAROUND_CLEAN_CACHE));
+}
+
+#[test]
+fn firmware_saying_unaffected_removes_spectre_v2_but_not_ssbs_mitigated_v4() {
+    let fw = Platform { gicv3: true, firmware_reports_unaffected: true };
+    let a57 = by_name("cortex-a57").unwrap().regs;
+    let sys = CpuFeatures::new(&a57, &fw).finalise();
+    assert!(!sys.has(Cap::SPECTRE_V2));
+    assert!(!sys.has(Cap::SPECTRE_V4));
+    assert!(sys.has(Cap::SPECTRE_V3A), "v3a is by MIDR only");
+    let a76 = by_name("cortex-a76").unwrap().regs;
+    assert!(CpuFeatures::new(&a76, &fw).finalise().has(Cap::SPECTRE_V4));
+}
+
+#[test]
+fn csv2_3_or_clearbhb_decide_spectre_bhb() {
+    let mut a76 = by_name("cortex-a76").unwrap().regs;
+    id_aa64pfr0::CSV2.set(&mut a76, 3);
+    assert!(!detect(&a76, 1).has(Cap::SPECTRE_BHB));
+    let mut max = by_name("max").unwrap().regs;
+    max.id_aa64isar2 = fields::id_aa64isar2::BC.insert(0, 1);
+    assert!(detect(&max, 1).has(Cap::SPECTRE_BHB));
+}
+
+#[test]
+fn late_cpu_without_lse_is_refused_by_name() {
+    let max = by_name("max").unwrap().regs;
+    let sys = detect(&max, 4);
+    assert_eq!(sys.check_late_cpu(&max), Ok(()));
+    let mut late = max;
+    id_aa64isar0::ATOMIC.set(&mut late, 0);
+    let refusal = sys.check_late_cpu(&late).unwrap_err();
+    assert_eq!(idents(&refusal.missing), ["HAS_LSE_ATOMICS"]);
+    assert!(refusal.needed.is_empty());
+    let text = std::format!("{refusal}");
+    assert!(text.contains("HAS_LSE_ATOMICS (LSE atomic instructions)"), "{text}");
+}
+
+#[test]
+fn late_cpu_needing_an_unenabled_erratum_is_refused() {
+    let a72 = by_name("cortex-a72").unwrap().regs;
+    let sys = detect(&a72, 2);
+    let a57 = by_name("cortex-a57").unwrap().regs;
+    let refusal = sys.check_late_cpu(&a57).unwrap_err();
+    assert_eq!(idents(&refusal.needed), ["WORKAROUND_DEVICE_LOAD_ACQUIRE", "WORKAROUND_834220"]);
+    assert!(std::format!("{refusal}").contains("ARM erratum 832075"));
+}
+
+#[test]
+fn late_cpu_with_extra_features_is_accepted() {
+    let a53 = by_name("cortex-a53").unwrap().regs;
+    let sys = detect(&a53, 1);
+    // A CPU with more features than the system, needing no new workaround (a53 r0p4
+    // again, with LSE): accepted.
+    let mut richer = a53;
+    id_aa64isar0::ATOMIC.set(&mut richer, 2);
+    assert_eq!(sys.check_late_cpu(&richer), Ok(()));
+}
+
+#[test]
+fn per_cpu_override_makes_that_cpu_refused_late() {
+    let mut o = overrides::Overrides::default();
+    let arg = crate::bootargs::parse("cpu3:id_aa64isar0.atomic=0").next().unwrap();
+    assert_eq!(o.accept(&arg), Ok(true));
+    let max = by_name("max").unwrap().regs;
+    let mut f = CpuFeatures::new(&max, &GICV3);
+    for cpu in 1..3 {
+        let mut r = max;
+        o.apply(cpu, &mut r);
+        f.add_cpu(&r);
+    }
+    let sys = f.finalise();
+    assert!(sys.has(Cap::HAS_LSE_ATOMICS));
+    let mut cpu3 = max;
+    o.apply(3, &mut cpu3);
+    assert_eq!(idents(&sys.check_late_cpu(&cpu3).unwrap_err().missing), ["HAS_LSE_ATOMICS"]);
+}
+
+#[test]
+fn global_override_falls_back_on_max() {
+    let mut o = overrides::Overrides::default();
+    let arg = crate::bootargs::parse("arm64.nolse").next().unwrap();
+    assert_eq!(o.accept(&arg), Ok(true));
+    let mut max = by_name("max").unwrap().regs;
+    o.apply(0, &mut max);
+    let sys = detect(&max, 4);
+    assert!(!sys.has(Cap::HAS_LSE_ATOMICS));
+    assert!(sys.has(Cap::HAS_CRC32));
+}

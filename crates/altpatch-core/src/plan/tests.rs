@@ -1,0 +1,88 @@
+//! Planning, cache maintenance and audit. CTR_EL0 values are built from the Arm ARM field
+//! positions (DminLine [19:16], IminLine [3:0], IDC 28, DIC 29), line counts by hand.
+
+use super::*;
+use crate::fingerprint::{CapList, of_list};
+use crate::table::{CALLBACK_FLAG, RawEntry};
+use crate::validate::{Layout, validate};
+use std::vec;
+
+const IDENTS: [&str; 2] = ["HAS_A", "HAS_B"];
+const LIST: CapList = CapList { label: "current", fingerprint: of_list(&IDENTS), idents: &IDENTS };
+/// 64-byte D and I lines: DminLine = IminLine = 4 (4 << 4 = 64 bytes).
+const CTR_64: u64 = 4 << 16 | 4;
+
+fn plan_for(enabled: &dyn Fn(u16) -> bool) -> PatchPlan {
+    // Sites: 0x1000 (8 bytes, cap 0), 0x1038 (16 bytes, cap 1: straddles the 0x1040 line),
+    // 0x1048 (callback, cap 0, 4 bytes). Replacement: b .+0x100 (0x14000040) then nops.
+    let text = vec![0u8; 0x100];
+    let mut repl = [0x1f, 0x20, 0x03, 0xd5].repeat(8);
+    repl[0..4].copy_from_slice(&0x1400_0040u32.to_le_bytes());
+    let entries = [
+        RawEntry::new(0x9000, 0x1000, 0x8000, 0, 8, 8, LIST.fingerprint).unwrap(),
+        RawEntry::new(0x9010, 0x1038, 0x8008, 1, 16, 16, LIST.fingerprint).unwrap(),
+        RawEntry::new(0x9020, 0x1048, 0x1080, CALLBACK_FLAG, 4, 0, LIST.fingerprint).unwrap(),
+    ];
+    let table: Vec<u8> = entries.iter().flat_map(|e| e.to_bytes()).collect();
+    let layout = Layout {
+        table: Region { addr: 0x9000, bytes: &table },
+        text: Region { addr: 0x1000, bytes: &text },
+        replacements: Region { addr: 0x8000, bytes: &repl },
+    };
+    plan(&validate(&layout, &LIST, &[], &|_| None).unwrap(), enabled)
+}
+
+#[test]
+fn plan_writes_relocated_bytes_for_enabled_caps_only() {
+    let p = plan_for(&|cap| cap == 0);
+    assert_eq!((p.patched, p.skipped), (2, 1));
+    assert_eq!(p.writes.len(), 1);
+    // b .+0x100 from 0x8000 reaches 0x8100; at 0x1000 it needs 0x7100 = imm26 0x1c40.
+    assert_eq!(p.writes[0].bytes[0..4], 0x1400_1c40u32.to_le_bytes());
+    assert_eq!(p.callbacks, vec![CallbackCall { entry: 2, callback: 0x1080, site: 0x1048, len: 4 }]);
+}
+
+#[test]
+fn maintenance_touches_each_distinct_line_once() {
+    let p = plan_for(&|_| true);
+    // Ranges 0x1000+8, 0x1038+16 (lines 0x1000, 0x1040), 0x1048+4 (line 0x1040).
+    let m = maintenance(&p, CTR_64);
+    assert_eq!(m.dc_cvau, vec![0x1000, 0x1040]);
+    assert_eq!(m.ic_ivau, vec![0x1000, 0x1040]);
+    // 16-byte I-lines (IminLine 2): 0x1000, 0x1030, 0x1040 (0x1038..0x1048), 0x1040 again.
+    let m = maintenance(&p, 4 << 16 | 2);
+    assert_eq!(m.ic_ivau, vec![0x1000, 0x1030, 0x1040]);
+}
+
+#[test]
+fn idc_skips_the_clean_and_dic_skips_the_invalidate() {
+    let p = plan_for(&|_| true);
+    let m = maintenance(&p, CTR_64 | 1 << 28);
+    assert!(m.dc_cvau.is_empty() && !m.ic_ivau.is_empty());
+    let m = maintenance(&p, CTR_64 | 1 << 28 | 1 << 29);
+    assert!(m.dc_cvau.is_empty() && m.ic_ivau.is_empty());
+}
+
+#[test]
+fn linux_baseline_counts_lines_per_entry_and_one_full_invalidate() {
+    let p = plan_for(&|_| true);
+    // Per entry with 64-byte lines: 0x1000+8 -> 1, 0x1038+16 -> 2, 0x1048+4 -> 1; IDC ignored.
+    assert_eq!(linux_baseline_ops(&p, CTR_64 | 1 << 28), BaselineOps { dc_civac: 4, ic_iallu: 1 });
+    assert_eq!(linux_baseline_ops(&plan_for(&|_| false), CTR_64), BaselineOps::default());
+}
+
+#[test]
+fn audit_reports_the_first_differing_word_of_each_site() {
+    let p = plan_for(&|_| true);
+    let mut text = vec![0u8; 0x100];
+    for w in &p.writes {
+        let at = (w.addr - 0x1000) as usize;
+        text[at..at + w.bytes.len()].copy_from_slice(&w.bytes);
+    }
+    assert!(audit(&p, &Region { addr: 0x1000, bytes: &text }).is_empty());
+    text[0x3c] ^= 1; // second word of the 0x1038 site
+    let m = audit(&p, &Region { addr: 0x1000, bytes: &text });
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].entry, m[0].addr, m[0].expected), (1, 0x103c, 0xd503_201f));
+    assert_eq!(m[0].found, Some(0xd503_201e));
+}
