@@ -32,17 +32,24 @@ macro_rules! alternative {
 }
 
 /// The one place an `asm!` entry is spelled out: [`alternative!`](crate::alternative) with the
-/// capability index and list fingerprint given as constant expressions. Only the stale
-/// object of the seed reproduction (`tests/stale/`) uses it directly, to stamp entries with
-/// an older list's numbers.
+/// capability index and list fingerprint given as constant expressions, and optionally the
+/// table section (`table: ".altinstructions.late"`) for a late region. Used directly only
+/// by late regions and by the stale object of the seed reproduction (`tests/stale/`),
+/// which stamps entries with an older list's numbers.
 #[macro_export]
 macro_rules! alternative_entry {
     (old: [$($old:literal),+ $(,)?], new: [$($new:literal),+ $(,)?], cap: $cap:expr, fingerprint: $fp:expr $(, $($rest:tt)*)?) => {
+        $crate::alternative_entry!(
+            table: ".altinstructions",
+            old: [$($old),+], new: [$($new),+], cap: $cap, fingerprint: $fp $(, $($rest)*)?
+        )
+    };
+    (table: $table:literal, old: [$($old:literal),+ $(,)?], new: [$($new:literal),+ $(,)?], cap: $cap:expr, fingerprint: $fp:expr $(, $($rest:tt)*)?) => {
         core::arch::asm!(
             "661:",
             $($old,)+
             "662:",
-            ".pushsection .altinstructions, \"a\"",
+            concat!(".pushsection ", $table, ", \"a\""),
             ".balign 4",
             ".word 661b - .",
             ".word 663f - .",
@@ -119,10 +126,6 @@ macro_rules! has_cap {
 
 /// The arguments of an alternatives callback.
 pub struct CallbackSite<'a> {
-    /// The entry's index in its table.
-    pub index: usize,
-    /// The site's address in kernel text.
-    pub site: u64,
     /// The site's instructions as they are now.
     pub original: &'a [u32],
 }
@@ -137,7 +140,10 @@ use altpatch_core::{
     plan::{self, PatchPlan, Write},
     validate::{self, Defect, Layout, Region},
 };
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::{
+    ops::Range,
+    sync::atomic::{AtomicU64, Ordering},
+};
 
 /// The system-wide CTR_EL0 (sanitised across CPUs) once the capabilities are final; before
 /// that, the boot CPU's. Callbacks that encode cache geometry read it.
@@ -189,29 +195,46 @@ impl core::ops::Add for MaintenanceOps {
     }
 }
 
-/// The kernel's own alternatives region, as the validator sees it.
-///
-/// The slices borrow kernel text: drop the layout (and anything built from it) before text
-/// is written.
-fn kernel_region() -> Layout<'static> {
-    let k = memory::kernel_layout();
-    Layout {
-        table: Region { addr: k.alt_table.start, bytes: memory::image_bytes(&k.alt_table) },
-        text: Region { addr: k.text.start, bytes: memory::image_bytes(&k.text) },
-        replacements: Region {
-            addr: k.alt_replacements.start,
-            bytes: memory::image_bytes(&k.alt_replacements),
-        },
+/// An alternatives region: a table and the text its sites may lie in. The kernel's own
+/// region is validated at boot and a defect there is fatal; a late region (Linux's module
+/// alternatives) is applied after boot and refused on its own, the kernel going on.
+#[derive(Clone, Debug)]
+pub struct AltRegion {
+    /// A name for reports.
+    pub name: &'static str,
+    /// The region's `.altinstructions` table.
+    pub table: Range<u64>,
+    /// The text its sites (and callbacks) must lie in.
+    pub text: Range<u64>,
+}
+
+impl AltRegion {
+    /// The kernel's own table over all of kernel text.
+    pub fn kernel() -> Self {
+        let k = memory::kernel_layout();
+        Self { name: "kernel", table: k.alt_table, text: k.text }
+    }
+
+    /// The region as the validator sees it. The slices borrow kernel text: drop the layout
+    /// (and anything built from it) before text is written.
+    fn layout(&self) -> Layout<'static> {
+        let replacements = memory::kernel_layout().alt_replacements;
+        Layout {
+            table: Region { addr: self.table.start, bytes: memory::image_bytes(&self.table) },
+            text: Region { addr: self.text.start, bytes: memory::image_bytes(&self.text) },
+            replacements: Region { addr: replacements.start, bytes: memory::image_bytes(&replacements) },
+        }
+    }
+
+    /// Validates the whole table against the kernel's capability list.
+    pub fn validate(&self) -> Result<usize, Vec<Defect>> {
+        validate::validate(&self.layout(), &caps::LIST, caps::history::LISTS, &|_| None)
+            .map(|valid| valid.entries.len())
     }
 }
 
-/// Validates the whole kernel table against the kernel's capability list.
-pub fn validate_kernel_table() -> Result<usize, Vec<Defect>> {
-    validate::validate(&kernel_region(), &caps::LIST, caps::history::LISTS, &|_| None)
-        .map(|valid| valid.entries.len())
-}
-
-/// Reports every defect, one line each, then stops with Linux's BUG and exit status 3.
+/// Reports every defect of the kernel's own table, one line each, then stops with Linux's
+/// BUG and exit status 3.
 pub fn refuse_table(defects: &[Defect]) -> ! {
     for defect in defects {
         println!("{defect}");
@@ -220,10 +243,10 @@ pub fn refuse_table(defects: &[Defect]) -> ! {
     crate::bug!(ExitStatus::InvalidTable)
 }
 
-/// Validates the kernel table, plans the entries whose capability `enabled` accepts, runs
-/// their callbacks into buffers, and returns the plan with every write in it.
-fn prepare(enabled: &dyn Fn(u16) -> bool) -> Result<(PatchPlan, usize), Vec<Defect>> {
-    let layout = kernel_region();
+/// Validates `region`, plans the entries whose capability `enabled` accepts, runs their
+/// callbacks into buffers, and returns the plan with every write in it.
+fn prepare(region: &AltRegion, enabled: &dyn Fn(u16) -> bool) -> Result<(PatchPlan, usize), Vec<Defect>> {
+    let layout = region.layout();
     let valid = validate::validate(&layout, &caps::LIST, caps::history::LISTS, &|_| None)?;
     let mut plan = plan::plan(&valid, enabled);
     for call in core::mem::take(&mut plan.callbacks) {
@@ -240,7 +263,7 @@ fn prepare(enabled: &dyn Fn(u16) -> bool) -> Result<(PatchPlan, usize), Vec<Defe
         // `alternative_cb!`, which type-checks the function as an `AltCallback`.
         let callback: AltCallback =
             unsafe { core::mem::transmute::<usize, AltCallback>(call.callback as usize) };
-        callback(&CallbackSite { index: call.entry, site: call.site, original: &original }, &mut dest);
+        callback(&CallbackSite { original: &original }, &mut dest);
         plan.writes.push(Write {
             entry: call.entry,
             addr: call.site,
@@ -250,33 +273,36 @@ fn prepare(enabled: &dyn Fn(u16) -> bool) -> Result<(PatchPlan, usize), Vec<Defe
     Ok((plan, valid.entries.len()))
 }
 
-/// Validates the kernel table and patches every entry whose capability `enabled` accepts:
-/// writes through the temporary alias, then the coalesced cache maintenance, then an audit
-/// of every site. On a defect nothing is written.
+/// Validates `region` and patches every entry whose capability `enabled` accepts: writes
+/// through the temporary alias, then the coalesced cache maintenance, then an audit of every
+/// site. On a defect nothing is written.
 ///
 /// # Safety
 ///
 /// No other CPU runs, or every other CPU waits in the rendezvous, in code no entry patches;
 /// each CPU executes a context synchronization event before it runs patched code.
-pub unsafe fn patch_kernel(enabled: &dyn Fn(u16) -> bool, ctr_el0: u64) -> Result<PassSummary, Vec<Defect>> {
-    let (plan, entries) = prepare(enabled)?;
-    let text = memory::kernel_layout().text;
+pub unsafe fn patch(
+    region: &AltRegion,
+    enabled: &dyn Fn(u16) -> bool,
+    ctr_el0: u64,
+) -> Result<PassSummary, Vec<Defect>> {
+    let (plan, entries) = prepare(region, enabled)?;
     let maintenance = plan::maintenance(&plan, ctr_el0);
     // SAFETY: the caller promises no CPU executes the text while it changes; the alias is
     // the only writable view of it.
     unsafe {
-        memory::mmu::with_text_alias(text.clone(), |alias| {
+        memory::mmu::with_text_alias(region.text.clone(), |alias| {
             for write in &plan.writes {
-                let at = (alias + (write.addr - text.start)) as *mut u8;
-                // SAFETY: `write.addr..+len` was validated to lie inside text, so `at` lies in
-                // the alias, mapped read-write for the duration of this closure.
+                let at = alias.ptr(write.addr, write.bytes.len() as u64);
+                // SAFETY: the validator put `write.addr..+len` inside the region's text, which
+                // the alias maps read-write for the duration of this closure.
                 core::ptr::copy_nonoverlapping(write.bytes.as_ptr(), at, write.bytes.len());
             }
         });
     }
     let ops = apply_maintenance(&plan, &maintenance, ctr_el0);
 
-    let mismatches = plan::audit(&plan, &kernel_region().text);
+    let mismatches = plan::audit(&plan, &region.layout().text);
     if !mismatches.is_empty() {
         for m in &mismatches {
             println!(
@@ -286,11 +312,7 @@ pub unsafe fn patch_kernel(enabled: &dyn Fn(u16) -> bool, ctr_el0: u64) -> Resul
         }
         crate::bug!(ExitStatus::SelfTestFailed);
     }
-    Ok(PassSummary {
-        patched: plan.writes.len(),
-        entries,
-        ops,
-    })
+    Ok(PassSummary { patched: plan.writes.len(), entries, ops })
 }
 
 /// The coalesced maintenance: each distinct D-line cleaned to the PoU and each distinct

@@ -55,7 +55,7 @@ fn write_line(uart: Option<&Pl011>, args: fmt::Arguments<'_>) {
     let micros = Instant::now().as_micros();
     let mut out = LineWriter(uart);
     // Writing to the UART cannot fail.
-    let _ = write!(out, "[{:5}.{:06}] {}\n", micros / 1_000_000, micros % 1_000_000, args);
+    let _ = writeln!(out, "[{:5}.{:06}] {}", micros / 1_000_000, micros % 1_000_000, args);
 }
 
 /// Prints one timestamped console line (see [`print_line`]).

@@ -92,7 +92,7 @@ const FDT_MAGIC: u32 = 0xd00d_feed;
 pub fn looks_like_fdt(addr: u64) -> bool {
     // SAFETY: the caller passes an address in RAM, which is readable with the MMU off.
     addr != 0
-        && addr % 8 == 0
+        && addr.is_multiple_of(8)
         && u32::from_be(unsafe { core::ptr::read_volatile(addr as *const u32) }) == FDT_MAGIC
 }
 

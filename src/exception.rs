@@ -7,7 +7,7 @@
 #[path = "_arch/aarch64/exception.rs"]
 mod arch_exception;
 
-pub use arch_exception::{ExceptionFrame, probe_store_u32};
+pub use arch_exception::probe_store_u32;
 
 use crate::semihosting::ExitStatus;
 use core::sync::atomic::{AtomicU32, Ordering};

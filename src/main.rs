@@ -21,6 +21,7 @@ mod driver;
 mod dtb;
 mod exception;
 mod heap;
+mod late_region;
 mod memory;
 mod psci;
 mod rendezvous;
@@ -108,18 +109,19 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
         println!("CPU features: detected: {}", cap.description());
     }
     let t_boot_alt = time::Instant::now();
-    if let Err(defects) = alternative::validate_kernel_table() {
+    let kernel_region = alternative::AltRegion::kernel();
+    if let Err(defects) = kernel_region.validate() {
         alternative::refuse_table(&defects);
     }
     println!("alternatives: applying boot alternatives");
     alternative::set_system_ctr_el0(caps::effective_ctr(&boot_regs));
     let boot_enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| boot_caps.contains(cap));
     // SAFETY: no other CPU runs yet; the ISB below synchronises this one.
-    let boot_pass = match unsafe { alternative::patch_kernel(&boot_enabled, caps::effective_ctr(&boot_regs)) }
-    {
-        Ok(summary) => summary,
-        Err(defects) => alternative::refuse_table(&defects),
-    };
+    let boot_pass =
+        match unsafe { alternative::patch(&kernel_region, &boot_enabled, caps::effective_ctr(&boot_regs)) } {
+            Ok(summary) => summary,
+            Err(defects) => alternative::refuse_table(&defects),
+        };
     cpu::context_sync();
     alternative::check_boot_patched();
     let t_boot_alt_end = time::Instant::now();
@@ -158,7 +160,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
         time::micros_to_ticks(options.rendezvous_timeout_us),
         // SAFETY: every other online CPU waits in the rendezvous, in code no entry patches,
         // and synchronises its context before it leaves.
-        || unsafe { alternative::patch_kernel(&system_enabled, system.ctr_el0()) },
+        || unsafe { alternative::patch(&kernel_region, &system_enabled, system.ctr_el0()) },
     );
     cpu::restore_exceptions(daif);
     let t_system_end = time::Instant::now();
@@ -197,15 +199,69 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     );
     print_caps(system.caps());
 
-    // 4. CPUs that come late are checked against the final capabilities.
+    // 4. Late regions, like Linux's module alternatives: the same validation, a later
+    // generation of the same rendezvous; a bad region is refused and the kernel goes on.
+    let late_enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
+    apply_late_region(&late_region::region(), &late_enabled, &system, &options);
+    if options.faults.late_region_bad {
+        apply_late_region(&late_region::bad_region(), &late_enabled, &system, &options);
+    }
+
+    // 5. CPUs that come late are checked against the final capabilities.
     smp::bring_up_late(&info, &system, options.max_cpus);
 
-    // 5. The patched code, exercised on every CPU.
+    // 6. The patched code, exercised on every CPU.
     let status = selftest::run_all(&system);
     if status == ExitStatus::Success {
         println!("altpatch: self-test passed");
     }
     semihosting::exit(status)
+}
+
+/// Applies a late region under the rendezvous; a defective region is reported and refused
+/// (nothing of it patched) and the kernel goes on.
+fn apply_late_region(
+    region: &alternative::AltRegion,
+    enabled: &dyn Fn(u16) -> bool,
+    system: &caps::SystemCaps,
+    options: &BootOptions,
+) {
+    let daif = cpu::mask_exceptions();
+    let result = rendezvous::RENDEZVOUS.stop_machine(
+        0,
+        smp::online_mask(),
+        time::micros_to_ticks(options.rendezvous_timeout_us),
+        // SAFETY: every other online CPU waits in the rendezvous, in code no entry patches,
+        // and synchronises its context before it leaves.
+        || unsafe { alternative::patch(region, enabled, system.ctr_el0()) },
+    );
+    cpu::restore_exceptions(daif);
+    match result {
+        Ok(done) => match done.output {
+            Ok(pass) => println!(
+                "alternatives: late region '{}': {} patched, {} skipped of {} entries (rendezvous generation {})",
+                region.name,
+                pass.patched,
+                pass.entries - pass.patched,
+                pass.entries,
+                done.stats.generation
+            ),
+            Err(defects) => {
+                for defect in &defects {
+                    println!("{defect}");
+                }
+                println!(
+                    "alternatives: late region '{}' refused: {} bad entries, nothing patched; the kernel goes on",
+                    region.name,
+                    defects.len()
+                );
+            }
+        },
+        Err(missing) => {
+            println!("alternatives: rendezvous failed: {missing}; nothing was patched");
+            semihosting::exit(ExitStatus::CpuBringUp);
+        }
+    }
 }
 
 /// `altpatch: caps IDENT ...`: every system capability, in list order (the always-true
@@ -264,6 +320,8 @@ impl BootOptions {
             "fault.psci_cpu_on" => self.faults.bad_cpu_on = Some(cpu()?),
             "fault.rendezvous_absent" => self.faults.rendezvous_absent = Some(cpu()?),
             "fault.bug" if arg.value.is_none() => self.faults.bug = true,
+            "fault.late_region_bad" if arg.value.is_none() => self.faults.late_region_bad = true,
+            "fault.late_region_bad" => return Err(Malformed("no value")),
             "fault.bug" => return Err(Malformed("no value")),
             _ => return Err(Unknown),
         }

@@ -15,7 +15,6 @@ unsafe extern "C" {
     static __rodata_start: u8;
     static __rodata_end: u8;
     static __data_start: u8;
-    static __stacks_start: u8;
     static __kernel_end: u8;
     static __alt_instructions: u8;
     static __alt_instructions_end: u8;
@@ -34,8 +33,6 @@ pub struct KernelLayout {
     pub rodata: Range<u64>,
     /// Data, BSS and stacks: read-write, never executable.
     pub data: Range<u64>,
-    /// The per-CPU boot stacks (inside `data`).
-    pub stacks: Range<u64>,
     /// The `.altinstructions` table.
     pub alt_table: Range<u64>,
     /// The `.altinstr_replacement` sequences.
@@ -56,7 +53,6 @@ pub fn kernel_layout() -> KernelLayout {
         text: addr!(__text_start)..addr!(__text_end),
         rodata: addr!(__rodata_start)..addr!(__rodata_end),
         data: addr!(__data_start)..addr!(__kernel_end),
-        stacks: addr!(__stacks_start)..addr!(__kernel_end),
         alt_table: addr!(__alt_instructions)..addr!(__alt_instructions_end),
         alt_replacements: addr!(__altinstr_replacement)..addr!(__altinstr_replacement_end),
     }
@@ -75,7 +71,7 @@ pub fn image_bytes(range: &Range<u64>) -> &'static [u8] {
 /// Reads the instruction word at `addr` if it lies in kernel text (for the oops).
 pub fn read_text_word(addr: u64) -> Option<u32> {
     let text = kernel_layout().text;
-    (addr % 4 == 0 && text.start <= addr && addr + 4 <= text.end).then(|| {
+    (addr.is_multiple_of(4) && text.start <= addr && addr + 4 <= text.end).then(|| {
         // SAFETY: an aligned word inside mapped kernel text.
         unsafe { core::ptr::read_volatile(addr as *const u32) }
     })

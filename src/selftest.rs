@@ -76,6 +76,44 @@ fn speculation_barrier_executes(_cpu: usize) -> bool {
     true
 }
 
+/// The late region's atomic add (LDADDAL once its region is patched, on LSE systems) loses
+/// no addition with every CPU adding at once.
+fn late_region_adds_on_every_cpu(_cpu: usize) -> bool {
+    for _ in 0..ADDS_PER_CPU {
+        crate::late_region::fetch_add(&LATE_COUNTER, 1);
+    }
+    true
+}
+
+static LATE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+// A two-instruction function in text that the I-cache test rewrites: `mov x0, #1; ret`.
+core::arch::global_asm!(
+    ".section .text.icache_probe, \"ax\"",
+    ".balign 4",
+    ".global icache_probe",
+    ".type icache_probe, %function",
+    "icache_probe:",
+    "mov x0, #1",
+    "ret",
+    ".size icache_probe, . - icache_probe",
+);
+
+unsafe extern "C" {
+    safe fn icache_probe() -> u64;
+}
+
+/// MOVZ X0, #2 (Arm ARM C6.2.191).
+const MOV_X0_2: u32 = 0xd280_0040;
+
+/// Every CPU, after an ISB, runs the instruction the boot CPU wrote through the alias and
+/// made visible with `sync_icache_range` (IDC/DIC-patched, its replacements branching past
+/// the maintenance loops).
+fn icache_sync_makes_new_code_visible(_cpu: usize) -> bool {
+    crate::cpu::context_sync();
+    icache_probe() == 2
+}
+
 /// Runs every self-test; the exit status says whether all passed.
 pub fn run_all(system: &SystemCaps) -> ExitStatus {
     let mut status = ExitStatus::Success;
@@ -87,6 +125,33 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     };
     let cpus = u64::from(smp::online_mask().count_ones());
     let lse = if system.has(Cap::HAS_LSE_ATOMICS) { "LSE" } else { "LL/SC" };
+
+    // New code written through the alias becomes visible to every CPU.
+    let probe = icache_probe as *const () as u64;
+    let before = icache_probe();
+    // SAFETY: the other CPUs wait in their service loop and never run `icache_probe` while
+    // it changes; only this CPU edits the page tables.
+    unsafe {
+        memory::mmu::with_text_alias(probe..probe + 4, |alias| {
+            // SAFETY: the alias maps the probe's page read-write inside this closure.
+            core::ptr::write_volatile(alias.ptr(probe, 4).cast::<u32>(), MOV_X0_2)
+        })
+    };
+    cache::sync_icache_range(probe..probe + 4);
+    let failed = smp::on_each_cpu(icache_sync_makes_new_code_visible);
+    check(
+        "icache-sync",
+        before == 1 && failed == 0,
+        format_args!("before {before}, CPUs {failed:#x} ran stale code"),
+    );
+
+    let failed = smp::on_each_cpu(late_region_adds_on_every_cpu);
+    let total = LATE_COUNTER.load(Ordering::Relaxed);
+    check(
+        "late-region",
+        failed == 0 && total == ADDS_PER_CPU * cpus,
+        format_args!("{total} of {} additions", ADDS_PER_CPU * cpus),
+    );
 
     // Known CRC-32 check value (the "123456789" check of the CRC catalogue: 0xCBF43926).
     check(
@@ -122,7 +187,7 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     check("speculation-barrier", failed == 0, format_args!("CPUs {failed:#x}"));
 
     // Text is mapped read-only: a write faults, and the fault is recovered.
-    let target = alternative::check_boot_patched as usize as u64;
+    let target = alternative::check_boot_patched as *const () as u64;
     // SAFETY: a store into text would not break any Rust invariant the test relies on (and
     // must fault); the probe recovers the fault.
     let probe = unsafe { crate::exception::probe_store_u32(target, 0xd503_201f) };

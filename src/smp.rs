@@ -46,6 +46,8 @@ pub struct Faults {
     pub bug: bool,
     /// `fault.rendezvous_absent=N`: CPU N comes online but never enters the rendezvous.
     pub rendezvous_absent: Option<usize>,
+    /// `fault.late_region_bad`: also apply the defective late region, which must be refused.
+    pub late_region_bad: bool,
 }
 
 /// Sets the ID-register overrides each CPU applies to its snapshot.
@@ -112,10 +114,7 @@ pub fn bring_up(
         if errors.iter().any(|e| matches!(e, BringUpError::Psci { cpu: c, .. } if *c == cpu)) {
             continue;
         }
-        while !ONLINE[cpu].load(Ordering::Acquire) && Instant::now().0 < deadline {
-            cpu::relax();
-        }
-        if !ONLINE[cpu].load(Ordering::Acquire) {
+        if !wait_online(cpu, deadline) {
             errors.push(BringUpError::Missing { cpu, mpidr: info.mpidrs[cpu] });
         }
     }
@@ -125,6 +124,17 @@ pub fn bring_up(
     } else {
         Err(errors)
     }
+}
+
+/// Waits until CPU `cpu` reports online or the counter passes `deadline`; whether it did.
+fn wait_online(cpu: usize, deadline: u64) -> bool {
+    while !ONLINE[cpu].load(Ordering::Acquire) {
+        if Instant::now().0 >= deadline {
+            return false;
+        }
+        cpu::relax();
+    }
+    true
 }
 
 /// Reports bring-up failures, one line each, and ends the run with status 4.
@@ -155,10 +165,7 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps, max_cpus: Option<usiz
             continue;
         }
         let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
-        while !ONLINE[cpu].load(Ordering::Acquire) && Instant::now().0 < deadline {
-            cpu::relax();
-        }
-        let Some(regs) = id_regs(cpu).filter(|_| ONLINE[cpu].load(Ordering::Acquire)) else {
+        let Some(regs) = wait_online(cpu, deadline).then(|| id_regs(cpu)).flatten() else {
             crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) failed to come online");
             continue;
         };
@@ -189,7 +196,7 @@ pub fn on_each_cpu(test: fn(cpu: usize) -> bool) -> u64 {
     let mask = online_mask();
     CALL_DONE.store(0, Ordering::Relaxed);
     CALL_FAILED.store(0, Ordering::Relaxed);
-    CALL_FUNCTION.store(test as usize, Ordering::Relaxed);
+    CALL_FUNCTION.store(test as *const () as usize, Ordering::Relaxed);
     // Release pairs with the secondaries' Acquire: they see the function and the cleared
     // answers before they run.
     CALL_GENERATION.fetch_add(1, Ordering::Release);

@@ -5,7 +5,7 @@
 
 use tock_registers::{
     LocalRegisterCopy,
-    interfaces::{Readable, Writeable},
+    interfaces::Writeable,
     register_bitfields, register_structs,
     registers::{ReadOnly, ReadWrite},
 };
@@ -71,13 +71,6 @@ impl Pl011 {
             core::hint::spin_loop();
         }
         self.regs.DR.set(u32::from(byte));
-    }
-
-    /// Waits until every queued byte has left the UART.
-    pub fn flush(&self) {
-        while self.flags().is_set(FR::BUSY) {
-            core::hint::spin_loop();
-        }
     }
 }
 

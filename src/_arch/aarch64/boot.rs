@@ -44,5 +44,5 @@ unsafe extern "C" {
 
 /// The physical address PSCI CPU_ON starts secondaries at (the kernel is identity mapped).
 pub fn secondary_entry_address() -> u64 {
-    secondary_entry as usize as u64
+    secondary_entry as *const () as u64
 }

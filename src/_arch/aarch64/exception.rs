@@ -32,7 +32,7 @@ core::arch::global_asm!(
 const _: () = assert!(offset_of!(ExceptionFrame, sp) == offset_of!(ExceptionFrame, x) + 31 * 8);
 const _: () = assert!(offset_of!(ExceptionFrame, spsr) == offset_of!(ExceptionFrame, elr) + 8);
 const _: () = assert!(offset_of!(ExceptionFrame, far) == offset_of!(ExceptionFrame, esr) + 8);
-const _: () = assert!(core::mem::size_of::<ExceptionFrame>() % 16 == 0);
+const _: () = assert!(core::mem::size_of::<ExceptionFrame>().is_multiple_of(16));
 
 unsafe extern "C" {
     static __fixup_table: u8;
@@ -132,13 +132,14 @@ fn fixup_for(pc: u64) -> Option<u64> {
 
 extern "C" fn handle_exception(frame: &mut ExceptionFrame, kind: u64) {
     let ec = frame.esr >> 26;
-    let synchronous = kind % 4 == 0;
-    if synchronous && (ec == 0x24 || ec == 0x25) {
-        if let Some(resume) = fixup_for(frame.elr) {
-            frame.x[0] = frame.esr;
-            frame.elr = resume;
-            return;
-        }
+    let synchronous = kind.is_multiple_of(4);
+    if synchronous
+        && (ec == 0x24 || ec == 0x25)
+        && let Some(resume) = fixup_for(frame.elr)
+    {
+        frame.x[0] = frame.esr;
+        frame.elr = resume;
+        return;
     }
     let mut status = semihosting::ExitStatus::Oops;
     let mut what = "Oops";

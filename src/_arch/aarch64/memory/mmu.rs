@@ -146,7 +146,9 @@ impl PageTables {
     /// Maps `va..va + size` to `pa..` as `kind`, with 2 MiB blocks where both addresses are
     /// block aligned and no finer mapping exists, 4 KiB pages elsewhere.
     fn map(&mut self, mut va: u64, mut pa: u64, size: u64, kind: MapKind) {
-        assert!(va % PAGE_SIZE == 0 && pa % PAGE_SIZE == 0 && size % PAGE_SIZE == 0);
+        assert!(
+            va.is_multiple_of(PAGE_SIZE) && pa.is_multiple_of(PAGE_SIZE) && size.is_multiple_of(PAGE_SIZE)
+        );
         assert!(va + size <= 1 << VA_BITS);
         let end = va + size;
         let l1 = &mut self.l1 as *mut Table;
@@ -155,7 +157,11 @@ impl PageTables {
             let l2_index = (va >> 21) as usize % ENTRIES;
             // SAFETY: `l2` is a pool table.
             let l2_entry = unsafe { (*l2).0[l2_index] };
-            if va % BLOCK_SIZE == 0 && pa % BLOCK_SIZE == 0 && end - va >= BLOCK_SIZE && l2_entry == 0 {
+            if va.is_multiple_of(BLOCK_SIZE)
+                && pa.is_multiple_of(BLOCK_SIZE)
+                && end - va >= BLOCK_SIZE
+                && l2_entry == 0
+            {
                 // SAFETY: as above.
                 unsafe { (*l2).0[l2_index] = DESCRIPTOR::ADDR.val(pa >> 12).value | kind.attributes() };
                 va += BLOCK_SIZE;
@@ -279,8 +285,26 @@ pub fn clean_dcache_to_poc(addr: u64, len: u64) {
     barrier::dsb(barrier::SY);
 }
 
-/// Runs `write` with kernel text `text` also mapped read-write (never executable) at
-/// [`TEXT_ALIAS_BASE`] + (pa - text.start): `write` receives the alias address of `text.start`.
+/// A writable view of kernel text, alive only inside [`with_text_alias`].
+pub struct TextAlias {
+    /// The text pages the alias maps.
+    pages: Range<u64>,
+}
+
+impl TextAlias {
+    /// The writable alias of text address `addr`.
+    ///
+    /// # Panics
+    ///
+    /// If `addr..addr + len` is not inside the aliased pages.
+    pub fn ptr(&self, addr: u64, len: u64) -> *mut u8 {
+        assert!(self.pages.start <= addr && addr + len <= self.pages.end, "{addr:#x} is not aliased");
+        (TEXT_ALIAS_BASE + (addr - self.pages.start)) as *mut u8
+    }
+}
+
+/// Runs `write` with the pages of kernel text `text` also mapped read-write (never
+/// executable) at [`TEXT_ALIAS_BASE`]; `write` gets the [`TextAlias`] that translates.
 /// The executable mapping stays read-only throughout, and the alias is removed (and its TLB
 /// entries invalidated on every CPU) before this returns.
 ///
@@ -288,7 +312,7 @@ pub fn clean_dcache_to_poc(addr: u64, len: u64) {
 ///
 /// Only one CPU runs this at a time, and no other CPU executes the text being changed until
 /// the caller's synchronisation (the rendezvous) says so.
-pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(u64) -> R) -> R {
+pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(&TextAlias) -> R) -> R {
     let text = page_round(&text);
     let size = text.end - text.start;
     // SAFETY: the caller promises exclusive use of the tables.
@@ -298,7 +322,7 @@ pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(u64) -> R)
     // table writes before the first access through the alias (Arm ARM D8.13.1).
     barrier::dsb(barrier::ISHST);
     barrier::isb(barrier::SY);
-    let result = write(TEXT_ALIAS_BASE);
+    let result = write(&TextAlias { pages: text.clone() });
     tables.unmap_pages(TEXT_ALIAS_BASE, size);
     barrier::dsb(barrier::ISHST);
     let mut page = TEXT_ALIAS_BASE;

@@ -1,0 +1,99 @@
+//! Late regions: alternatives applied after boot, the way Linux applies a module's
+//! alternatives when it loads. Each region has its own table and text; it goes through the
+//! same validation and the same rendezvous (a later generation) as the kernel's own table,
+//! but a bad region is refused on its own, with the same report, and the kernel goes on.
+//!
+//! The region's code is linked into `.text.late_region` and its entries into
+//! `.altinstructions.late`, so the boot passes never touch it. A second table,
+//! `.altinstructions.late_bad`, holds defective entries over the same code (a stale
+//! fingerprint, a capability past NCAPS): applied only under `fault.late_region_bad`.
+
+use crate::alternative::{AltRegion, Cap, FINGERPRINT};
+use core::sync::atomic::AtomicU64;
+
+unsafe extern "C" {
+    static __late_text_start: u8;
+    static __late_text_end: u8;
+    static __alt_late: u8;
+    static __alt_late_end: u8;
+    static __alt_late_bad: u8;
+    static __alt_late_bad_end: u8;
+}
+
+/// The good late region.
+pub fn region() -> AltRegion {
+    AltRegion {
+        name: "late",
+        table: (&raw const __alt_late as u64)..(&raw const __alt_late_end as u64),
+        text: text(),
+    }
+}
+
+/// The defective late region (`fault.late_region_bad`).
+pub fn bad_region() -> AltRegion {
+    AltRegion {
+        name: "late-bad",
+        table: (&raw const __alt_late_bad as u64)..(&raw const __alt_late_bad_end as u64),
+        text: text(),
+    }
+}
+
+fn text() -> core::ops::Range<u64> {
+    (&raw const __late_text_start as u64)..(&raw const __late_text_end as u64)
+}
+
+/// An atomic add in the late region: LL/SC until the late region is patched, then LDADDAL
+/// on systems with LSE. Returns the previous value.
+#[unsafe(link_section = ".text.late_region")]
+#[inline(never)]
+pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
+    let old: u64;
+    // SAFETY: both sequences read-modify-write the `AtomicU64` only; the LL/SC loop branches
+    // within itself.
+    unsafe {
+        crate::alternative_entry!(
+            table: ".altinstructions.late",
+            old: ["3: ldaxr {old}, [{ptr}]", "add {new}, {old}, {value}", "stlxr {fail:w}, {new}, [{ptr}]", "cbnz {fail:w}, 3b"],
+            new: [".arch_extension lse", "ldaddal {value}, {old}, [{ptr}]", "nop", "nop", "nop"],
+            cap: Cap::HAS_LSE_ATOMICS.index(),
+            fingerprint: FINGERPRINT,
+            ptr = in(reg) target.as_ptr(),
+            value = in(reg) value,
+            old = out(reg) old,
+            new = out(reg) _,
+            fail = out(reg) _,
+            options(nostack)
+        );
+    }
+    old
+}
+
+/// Code whose entries are defective: a stale fingerprint, and a capability past NCAPS. It
+/// is never called; its table must be refused whole.
+#[unsafe(link_section = ".text.late_region")]
+#[inline(never)]
+fn defective() {
+    // SAFETY: barriers only (and never executed patched: the table is refused).
+    unsafe {
+        crate::alternative_entry!(
+            table: ".altinstructions.late_bad",
+            old: ["dsb nsh", "isb"],
+            new: [".inst 0xd50330ff", "nop"],
+            cap: Cap::HAS_SB.index(),
+            fingerprint: !FINGERPRINT,
+            options(nostack, preserves_flags)
+        );
+        crate::alternative_entry!(
+            table: ".altinstructions.late_bad",
+            old: ["nop"],
+            new: ["nop"],
+            cap: altpatch_core::caps::NCAPS + 7,
+            fingerprint: FINGERPRINT,
+            options(nostack, preserves_flags)
+        );
+    }
+}
+
+/// Keeps the defective code (and so its entries) in the image.
+#[used]
+static DEFECTIVE: fn() = defective;
