@@ -5,8 +5,11 @@ use crate::{alternative, cache, crc32, memory, println, semihosting::ExitStatus,
 use altpatch_core::caps::{Cap, SystemCaps};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Additions per CPU in the atomics test.
-const ADDS_PER_CPU: u64 = 20_000;
+/// Additions per CPU in the atomics tests: enough that every CPU's additions overlap the
+/// others' many times, few enough for 64 CPUs emulated on two host cores.
+const ADDS_PER_CPU: u64 = 5_000;
+/// Critical sections per CPU in the lock test (each is a hand-off between CPUs).
+const LOCKED_PER_CPU: u64 = 200;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 static LOCK: sync::TicketLock = sync::TicketLock::new();
@@ -28,7 +31,7 @@ fn atomics_add_on_every_cpu(_cpu: usize) -> bool {
 /// The ticket lock (patched `fetch_add` and `load_acquire`) serialises a non-atomic
 /// read-modify-write on every CPU at once.
 fn ticket_lock_serialises(_cpu: usize) -> bool {
-    for _ in 0..2_000 {
+    for _ in 0..LOCKED_PER_CPU {
         LOCK.with(|| {
             let v = LOCKED_TOTAL.load(Ordering::Relaxed);
             LOCKED_TOTAL.store(v + 1, Ordering::Relaxed);
@@ -48,7 +51,7 @@ fn acquire_load_orders(cpu: usize) -> bool {
     }
     let start = crate::time::Instant::now().0;
     while sync::load_acquire(&MESSAGE_FLAG) == 0 {
-        if crate::time::ticks_to_micros(crate::time::Instant::now().0 - start) > 1_000_000 {
+        if crate::time::ticks_to_micros(crate::time::Instant::now().0 - start) > 10_000_000 {
             return false;
         }
         core::hint::spin_loop();
@@ -172,7 +175,11 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     );
     let failed = smp::on_each_cpu(ticket_lock_serialises);
     let total = LOCKED_TOTAL.load(Ordering::Relaxed);
-    check("ticket-lock", failed == 0 && total == 2_000 * cpus, format_args!("{total} of {}", 2_000 * cpus));
+    check(
+        "ticket-lock",
+        failed == 0 && total == LOCKED_PER_CPU * cpus,
+        format_args!("{total} of {}", LOCKED_PER_CPU * cpus),
+    );
     let failed = smp::on_each_cpu(acquire_load_orders);
     check("load-acquire", failed == 0, format_args!("CPUs {failed:#x} saw the flag without the value"));
     let failed = smp::on_each_cpu(dcache_line_size_is_the_system_minimum);

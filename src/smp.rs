@@ -190,8 +190,12 @@ static CALL_FUNCTION: AtomicUsize = AtomicUsize::new(0);
 static CALL_DONE: AtomicU64 = AtomicU64::new(0);
 static CALL_FAILED: AtomicU64 = AtomicU64::new(0);
 
+/// How long [`on_each_cpu`] waits for every CPU's answer.
+const CALL_TIMEOUT_US: u64 = 20_000_000;
+
 /// Runs `test` on every CPU in the system at once (the boot CPU included) and returns the
-/// mask of CPUs where it returned false, or that did not answer within the timeout.
+/// mask of CPUs where it returned false. A CPU that does not answer within the timeout is
+/// named and the run ends (status 1): a later call would race with the test it still runs.
 pub fn on_each_cpu(test: fn(cpu: usize) -> bool) -> u64 {
     let mask = online_mask();
     CALL_DONE.store(0, Ordering::Relaxed);
@@ -202,11 +206,19 @@ pub fn on_each_cpu(test: fn(cpu: usize) -> bool) -> u64 {
     CALL_GENERATION.fetch_add(1, Ordering::Release);
     cpu::send_event();
     record_answer(0, test(0));
-    let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
-    while CALL_DONE.load(Ordering::Acquire) != mask && Instant::now().0 < deadline {
+    let deadline = Instant::now().0 + micros_to_ticks(CALL_TIMEOUT_US);
+    while CALL_DONE.load(Ordering::Acquire) != mask {
+        if Instant::now().0 >= deadline {
+            let silent = mask & !CALL_DONE.load(Ordering::Acquire);
+            crate::println!(
+                "altpatch: self-test: CPUs {silent:#x} did not finish within {} s",
+                CALL_TIMEOUT_US / 1_000_000
+            );
+            crate::semihosting::exit(ExitStatus::SelfTestFailed);
+        }
         cpu::wait_for_event();
     }
-    CALL_FAILED.load(Ordering::Acquire) | (mask & !CALL_DONE.load(Ordering::Acquire))
+    CALL_FAILED.load(Ordering::Acquire)
 }
 
 fn record_answer(cpu: usize, passed: bool) {
@@ -225,7 +237,9 @@ pub fn serve(index: usize) -> ! {
         cpu::park();
     }
     let mut participant = Participant::new(index);
-    let mut calls_seen = CALL_GENERATION.load(Ordering::Acquire);
+    // Calls are counted from 0: a CPU that joins between the boot CPU's call and its first
+    // look here still answers that call, which counted it in.
+    let mut calls_seen = 0;
     loop {
         if crate::rendezvous::RENDEZVOUS.is_pending(&participant) {
             let daif = cpu::mask_exceptions();
