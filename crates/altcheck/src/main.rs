@@ -49,8 +49,11 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 "--cpu" => {
                     let model =
                         caps::models::by_name(value).ok_or_else(|| format!("unknown CPU model {value}"))?;
-                    let system =
-                        caps::CpuFeatures::new(&model.regs, &caps::Platform { gicv3: true, ..caps::Platform::default() }).finalise();
+                    let system = caps::CpuFeatures::new(
+                        &model.regs,
+                        &caps::Platform { gicv3: true, ..caps::Platform::default() },
+                    )
+                    .finalise();
                     system.caps().iter().map(caps::Cap::index).collect()
                 }
                 _ => return Err(USAGE.into()),
