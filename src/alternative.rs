@@ -206,13 +206,16 @@ pub struct AltRegion {
     pub table: Range<u64>,
     /// The text its sites (and callbacks) must lie in.
     pub text: Range<u64>,
+    /// Bytes to validate in place of the table's own, at the table's address: a corrupted
+    /// copy, for the negative boots (`fault.corrupt=KIND`).
+    pub table_bytes: Option<&'static [u8]>,
 }
 
 impl AltRegion {
     /// The kernel's own table over all of kernel text.
     pub fn kernel() -> Self {
         let k = memory::kernel_layout();
-        Self { name: "kernel", table: k.alt_table, text: k.text }
+        Self { name: "kernel", table: k.alt_table, text: k.text, table_bytes: None }
     }
 
     /// The region as the validator sees it. The slices borrow kernel text: drop the layout
@@ -220,7 +223,10 @@ impl AltRegion {
     fn layout(&self) -> Layout<'static> {
         let replacements = memory::kernel_layout().alt_replacements;
         Layout {
-            table: Region { addr: self.table.start, bytes: memory::image_bytes(&self.table) },
+            table: Region {
+                addr: self.table.start,
+                bytes: self.table_bytes.unwrap_or_else(|| memory::image_bytes(&self.table)),
+            },
             text: Region { addr: self.text.start, bytes: memory::image_bytes(&self.text) },
             replacements: Region { addr: replacements.start, bytes: memory::image_bytes(&replacements) },
         }
@@ -233,14 +239,70 @@ impl AltRegion {
     }
 }
 
+/// Bytes of text written by [`patch`] since boot: the only place text changes.
+static TEXT_BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
+
 /// Reports every defect of the kernel's own table, one line each, then stops with Linux's
 /// BUG and exit status 3.
 pub fn refuse_table(defects: &[Defect]) -> ! {
     for defect in defects {
         println!("{defect}");
     }
-    println!("alternatives: {} bad entries; nothing was patched", defects.len());
+    println!(
+        "alternatives: {} bad entries; nothing was patched ({} bytes of text written)",
+        defects.len(),
+        TEXT_BYTES_WRITTEN.load(Ordering::Relaxed)
+    );
     crate::bug!(ExitStatus::InvalidTable)
+}
+
+/// Defects `fault.corrupt=KIND` can plant in a copy of the kernel's table, one entry each.
+pub const CORRUPTIONS: &[&str] =
+    &["cap", "length", "words", "site", "align", "replacement", "callback", "overlap", "fingerprint"];
+
+/// A copy of `region`'s table with one entry corrupted as `kind` names (see [`CORRUPTIONS`]),
+/// for the negative boots: the validator must name it and nothing may be patched.
+pub fn corrupted_table(region: &AltRegion, kind: &str) -> Option<&'static [u8]> {
+    use altpatch_core::table::{ENTRY_SIZE, RawEntry};
+    let mut bytes = memory::image_bytes(&region.table).to_vec();
+    let entry = |bytes: &[u8], i: usize| {
+        RawEntry::from_bytes(bytes[i * ENTRY_SIZE..][..ENTRY_SIZE].try_into().unwrap_or(&[0; ENTRY_SIZE]))
+    };
+    let count = bytes.len() / ENTRY_SIZE;
+    let is_callback = |e: &RawEntry| e.cap & CALLBACK_FLAG != 0;
+    let plain = (0..count).find(|&i| !is_callback(&entry(&bytes, i)))?;
+    let (index, mut e) = (plain, entry(&bytes, plain));
+    let rodata = memory::kernel_layout().rodata.start;
+    let field = region.table.start + (index * ENTRY_SIZE) as u64;
+    match kind {
+        "cap" => e.cap = caps::NCAPS + 3,
+        "length" => e.alt_len = e.orig_len + 4,
+        "words" => (e.orig_len, e.alt_len) = (e.orig_len - 2, e.alt_len - 2),
+        "site" => e.orig_offset = (rodata as i64 - field as i64) as i32,
+        "align" => e.orig_offset += 2,
+        "replacement" => e.alt_offset = (region.text.start as i64 - (field + 4) as i64) as i32,
+        "fingerprint" => e.fingerprint ^= 1,
+        "callback" => {
+            let index = (0..count).find(|&i| is_callback(&entry(&bytes, i)))?;
+            let mut e = entry(&bytes, index);
+            let field = region.table.start + (index * ENTRY_SIZE) as u64;
+            e.alt_offset = (rodata as i64 - (field + 4) as i64) as i32;
+            bytes[index * ENTRY_SIZE..][..ENTRY_SIZE].copy_from_slice(&e.to_bytes());
+            return Some(alloc::boxed::Box::leak(bytes.into_boxed_slice()));
+        }
+        "overlap" => {
+            // The next plain entry's site moves onto this one's.
+            let other = (plain + 1..count).find(|&i| !is_callback(&entry(&bytes, i)))?;
+            let mut o = entry(&bytes, other);
+            let site = field as i64 + i64::from(e.orig_offset);
+            let other_field = region.table.start + (other * ENTRY_SIZE) as u64;
+            o.orig_offset = (site - other_field as i64) as i32;
+            bytes[other * ENTRY_SIZE..][..ENTRY_SIZE].copy_from_slice(&o.to_bytes());
+        }
+        _ => return None,
+    }
+    bytes[index * ENTRY_SIZE..][..ENTRY_SIZE].copy_from_slice(&e.to_bytes());
+    Some(alloc::boxed::Box::leak(bytes.into_boxed_slice()))
 }
 
 /// Validates `region`, plans the entries whose capability `enabled` accepts, runs their
@@ -293,6 +355,7 @@ pub unsafe fn patch(
     unsafe {
         memory::mmu::with_text_alias(region.text.clone(), |alias| {
             for write in &plan.writes {
+                TEXT_BYTES_WRITTEN.fetch_add(write.bytes.len() as u64, Ordering::Relaxed);
                 let at = alias.ptr(write.addr, write.bytes.len() as u64);
                 // SAFETY: the validator put `write.addr..+len` inside the region's text, which
                 // the alias maps read-write for the duration of this closure.

@@ -26,6 +26,7 @@ pub fn region() -> AltRegion {
         name: "late",
         table: (&raw const __alt_late as u64)..(&raw const __alt_late_end as u64),
         text: text(),
+        table_bytes: None,
     }
 }
 
@@ -35,6 +36,7 @@ pub fn bad_region() -> AltRegion {
         name: "late-bad",
         table: (&raw const __alt_late_bad as u64)..(&raw const __alt_late_bad_end as u64),
         text: text(),
+        table_bytes: None,
     }
 }
 

@@ -109,7 +109,11 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
         println!("CPU features: detected: {}", cap.description());
     }
     let t_boot_alt = time::Instant::now();
-    let kernel_region = alternative::AltRegion::kernel();
+    let mut kernel_region = alternative::AltRegion::kernel();
+    if let Some(kind) = options.faults.corrupt {
+        kernel_region.table_bytes = alternative::corrupted_table(&kernel_region, kind);
+        println!("altpatch: fault injection: one kernel table entry corrupted ({kind})");
+    }
     if let Err(defects) = kernel_region.validate() {
         alternative::refuse_table(&defects);
     }
@@ -322,6 +326,13 @@ impl BootOptions {
             "fault.bug" if arg.value.is_none() => self.faults.bug = true,
             "fault.late_region_bad" if arg.value.is_none() => self.faults.late_region_bad = true,
             "fault.late_region_bad" => return Err(Malformed("no value")),
+            "fault.corrupt" => {
+                let kind = arg.value.ok_or(bootargs::ArgError::MissingValue)?;
+                let known = alternative::CORRUPTIONS.iter().find(|&&k| k == kind);
+                self.faults.corrupt = Some(known.ok_or(Malformed(
+                    "one of cap, length, words, site, align, replacement, callback, overlap, fingerprint",
+                ))?);
+            }
             "fault.bug" => return Err(Malformed("no value")),
             _ => return Err(Unknown),
         }

@@ -48,6 +48,8 @@ pub struct Faults {
     pub rendezvous_absent: Option<usize>,
     /// `fault.late_region_bad`: also apply the defective late region, which must be refused.
     pub late_region_bad: bool,
+    /// `fault.corrupt=KIND`: validate a copy of the kernel table with one entry corrupted.
+    pub corrupt: Option<&'static str>,
 }
 
 /// Sets the ID-register overrides each CPU applies to its snapshot.
@@ -191,7 +193,7 @@ static CALL_DONE: AtomicU64 = AtomicU64::new(0);
 static CALL_FAILED: AtomicU64 = AtomicU64::new(0);
 
 /// How long [`on_each_cpu`] waits for every CPU's answer.
-const CALL_TIMEOUT_US: u64 = 20_000_000;
+const CALL_TIMEOUT_US: u64 = 45_000_000;
 
 /// Runs `test` on every CPU in the system at once (the boot CPU included) and returns the
 /// mask of CPUs where it returned false. A CPU that does not answer within the timeout is
