@@ -141,14 +141,14 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
         })
     };
     cache::sync_icache_range(probe..probe + 4);
-    let failed = smp::on_each_cpu(icache_sync_makes_new_code_visible);
+    let failed = smp::on_each_cpu("icache-sync", icache_sync_makes_new_code_visible);
     check(
         "icache-sync",
         before == 1 && failed == 0,
         format_args!("before {before}, CPUs {failed:#x} ran stale code"),
     );
 
-    let failed = smp::on_each_cpu(late_region_adds_on_every_cpu);
+    let failed = smp::on_each_cpu("late-region", late_region_adds_on_every_cpu);
     let total = LATE_COUNTER.load(Ordering::Relaxed);
     check(
         "late-region",
@@ -166,31 +166,31 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     TEXT_CRC.store(u64::from(crc32::crc32_software(text)), Ordering::Relaxed);
     SYSTEM_DCACHE_LINE.store(system.dcache_line_size() as u64, Ordering::Relaxed);
 
-    let failed = smp::on_each_cpu(atomics_add_on_every_cpu);
+    let failed = smp::on_each_cpu("atomics", atomics_add_on_every_cpu);
     let total = COUNTER.load(Ordering::Relaxed);
     check(
         "atomics",
         failed == 0 && total == ADDS_PER_CPU * cpus,
         format_args!("{lse} fetch_add: {total} of {} additions on {cpus} CPUs", ADDS_PER_CPU * cpus),
     );
-    let failed = smp::on_each_cpu(ticket_lock_serialises);
+    let failed = smp::on_each_cpu("ticket-lock", ticket_lock_serialises);
     let total = LOCKED_TOTAL.load(Ordering::Relaxed);
     check(
         "ticket-lock",
         failed == 0 && total == LOCKED_PER_CPU * cpus,
         format_args!("{total} of {}", LOCKED_PER_CPU * cpus),
     );
-    let failed = smp::on_each_cpu(acquire_load_orders);
+    let failed = smp::on_each_cpu("load-acquire", acquire_load_orders);
     check("load-acquire", failed == 0, format_args!("CPUs {failed:#x} saw the flag without the value"));
-    let failed = smp::on_each_cpu(dcache_line_size_is_the_system_minimum);
+    let failed = smp::on_each_cpu("dcache-line-callback", dcache_line_size_is_the_system_minimum);
     check(
         "dcache-line-callback",
         failed == 0,
         format_args!("CPUs {failed:#x}: {} != {}", cache::dcache_line_size(), system.dcache_line_size()),
     );
-    let failed = smp::on_each_cpu(crc32_matches_software);
+    let failed = smp::on_each_cpu("crc32-text", crc32_matches_software);
     check("crc32-text", failed == 0, format_args!("CPUs {failed:#x} disagree with the software CRC"));
-    let failed = smp::on_each_cpu(speculation_barrier_executes);
+    let failed = smp::on_each_cpu("speculation-barrier", speculation_barrier_executes);
     check("speculation-barrier", failed == 0, format_args!("CPUs {failed:#x}"));
 
     // Text is mapped read-only: a write faults, and the fault is recovered.

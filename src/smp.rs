@@ -198,7 +198,7 @@ const CALL_TIMEOUT_US: u64 = 45_000_000;
 /// Runs `test` on every CPU in the system at once (the boot CPU included) and returns the
 /// mask of CPUs where it returned false. A CPU that does not answer within the timeout is
 /// named and the run ends (status 1): a later call would race with the test it still runs.
-pub fn on_each_cpu(test: fn(cpu: usize) -> bool) -> u64 {
+pub fn on_each_cpu(name: &str, test: fn(cpu: usize) -> bool) -> u64 {
     let mask = online_mask();
     CALL_DONE.store(0, Ordering::Relaxed);
     CALL_FAILED.store(0, Ordering::Relaxed);
@@ -213,7 +213,7 @@ pub fn on_each_cpu(test: fn(cpu: usize) -> bool) -> u64 {
         if Instant::now().0 >= deadline {
             let silent = mask & !CALL_DONE.load(Ordering::Acquire);
             crate::println!(
-                "altpatch: self-test: CPUs {silent:#x} did not finish within {} s",
+                "altpatch: self-test {name}: CPUs {silent:#x} did not finish within {} s",
                 CALL_TIMEOUT_US / 1_000_000
             );
             crate::semihosting::exit(ExitStatus::SelfTestFailed);

@@ -5,19 +5,42 @@ use std::fmt::Write as _;
 
 use altpatch_core::fingerprint::CapList;
 use altpatch_core::plan::{self, PatchPlan};
-use altpatch_core::table::Table;
+use altpatch_core::table::{AltEntry, Table};
 use altpatch_core::validate::{self, Defect, Layout, Region, Symbol, ValidTable};
 use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
 use yaxpeax_arch::{Decoder, U8Reader};
 use yaxpeax_arm::armv8::a64::InstDecoder;
+
+/// One named symbol of the image.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct ImageSymbol {
+    addr: u64,
+    /// `st_size`; 0 for a label (an assembly routine's name is usually one).
+    size: u64,
+    /// The section holding it, as an index into [`Image::sections`].
+    section: Option<usize>,
+    global: bool,
+    /// Demangled (`altpatch::sync::arch_sync::fetch_add`, without the hash).
+    name: String,
+}
+
+impl ImageSymbol {
+    /// How good a name this is among symbols at the same address (smaller is better): a
+    /// global before a local, a routine's own name before a linker-script marker (`__…`).
+    fn rank(&self) -> (bool, bool) {
+        (!self.global, self.name.starts_with("__"))
+    }
+}
 
 /// The parts of a kernel image the alternatives concern, copied out of the ELF.
 pub struct Image {
     table: (u64, Vec<u8>),
     text: (u64, Vec<u8>),
     replacements: (u64, Vec<u8>),
-    /// Defined symbols, ascending by address: (address, size, name).
-    symbols: Vec<(u64, u64, String)>,
+    /// Loaded sections' address ranges `[start, end)`.
+    sections: Vec<(u64, u64)>,
+    /// Named symbols, ascending by address.
+    symbols: Vec<ImageSymbol>,
 }
 
 /// A named section's address and bytes.
@@ -27,22 +50,55 @@ fn section(file: &object::File<'_>, name: &str) -> Result<(u64, Vec<u8>), String
     Ok((s.address(), data.into_owned()))
 }
 
+/// `name` demangled in rustc's alternate form (no `::h…` hash); other names unchanged.
+pub fn demangle(name: &str) -> String {
+    format!("{:#}", rustc_demangle::demangle(name))
+}
+
 impl Image {
     /// Reads `elf`: `.altinstructions`, `.altinstr_replacement` and the kernel text, which
     /// is `__text_start..__text_end` when both symbols exist and `.text` otherwise.
     pub fn parse(elf: &[u8]) -> Result<Self, String> {
         let file = object::File::parse(elf).map_err(|e| format!("not an ELF file: {e}"))?;
-        let mut symbols: Vec<(u64, u64, String)> = file
+        let loaded: Vec<(object::SectionIndex, u64, u64)> = file
+            .sections()
+            .filter(|s| s.address() != 0 && s.size() != 0 && !matches!(s.kind(), SectionKind::Metadata))
+            .map(|s| (s.index(), s.address(), s.address().saturating_add(s.size())))
+            .collect();
+        let sections: Vec<(u64, u64)> = loaded.iter().map(|&(_, lo, hi)| (lo, hi)).collect();
+        let mut symbols: Vec<ImageSymbol> = file
             .symbols()
             .filter(|s| {
-                s.is_definition()
-                    && matches!(s.kind(), SymbolKind::Text | SymbolKind::Data | SymbolKind::Unknown)
+                // Not `is_definition()`: `object` counts a size-0 STT_NOTYPE symbol as none, and
+                // both assembly routines and the linker script's markers are such symbols.
+                !s.is_undefined()
+                    && matches!(
+                        s.kind(),
+                        SymbolKind::Text | SymbolKind::Data | SymbolKind::Label | SymbolKind::Unknown
+                    )
             })
-            .filter_map(|s| Some((s.address(), s.size(), s.name().ok()?.to_owned())))
-            .filter(|(_, _, n)| !n.is_empty() && !n.starts_with('$'))
+            .filter_map(|s| {
+                let raw = s.name().ok()?;
+                // `$x`/`$d` are AArch64 mapping symbols (AAELF64 5.7.2), `.L…` assembler
+                // temporaries: neither names code.
+                if raw.is_empty() || raw.starts_with('$') || raw.starts_with(".L") {
+                    return None;
+                }
+                let section = match s.section_index() {
+                    Some(i) => loaded.iter().position(|l| l.0 == i),
+                    None => sections.iter().position(|&(lo, hi)| (lo..hi).contains(&s.address())),
+                };
+                Some(ImageSymbol {
+                    addr: s.address(),
+                    size: s.size(),
+                    section,
+                    global: s.is_global(),
+                    name: demangle(raw),
+                })
+            })
             .collect();
         symbols.sort();
-        let sym = |name: &str| symbols.iter().find(|s| s.2 == name).map(|s| s.0);
+        let sym = |name: &str| symbols.iter().find(|s| s.name == name).map(|s| s.addr);
         let text = match (sym("__text_start"), sym("__text_end")) {
             (Some(start), Some(end)) if start <= end => (start, read(&file, start, end - start)?),
             (Some(_), Some(_)) => return Err("__text_end precedes __text_start".into()),
@@ -52,7 +108,7 @@ impl Image {
             (Some(start), Some(end)) if start <= end => (start, read(&file, start, end - start)?),
             _ => section(&file, ".altinstructions")?,
         };
-        Ok(Image { table, text, replacements: section(&file, ".altinstr_replacement")?, symbols })
+        Ok(Image { table, text, replacements: section(&file, ".altinstr_replacement")?, sections, symbols })
     }
 
     /// The layout the validator checks.
@@ -64,15 +120,31 @@ impl Image {
         }
     }
 
-    /// The symbol containing (or, for sized symbols, covering) `addr`.
+    /// The table's entries, decoded.
+    pub fn entries(&self) -> Vec<AltEntry> {
+        Table { addr: self.table.0, bytes: &self.table.1 }.entries().collect()
+    }
+
+    /// Names `addr`: the innermost sized symbol (a function or object) covering it; failing
+    /// that, the nearest label at or before it in the same section (the routines of
+    /// `global_asm!`, `sync_icache_range`, are labels without a size), unless a sized symbol
+    /// lies between and has ended. `None` when nothing names it.
     pub fn symbolize(&self, addr: u64) -> Option<Symbol> {
-        let i = self.symbols.partition_point(|s| s.0 <= addr).checked_sub(1)?;
-        // Prefer a sized symbol covering addr among those at the same address.
-        let (start, size, name) = &self.symbols[i];
-        if *size != 0 && addr >= start + size {
-            return None;
-        }
-        Some(Symbol { name: name.clone(), offset: addr - start })
+        let upto = &self.symbols[..self.symbols.partition_point(|s| s.addr <= addr)];
+        let covering = upto
+            .iter()
+            .filter(|s| s.size != 0 && addr - s.addr < s.size)
+            .min_by_key(|s| (std::cmp::Reverse(s.addr), s.rank()));
+        let chosen = covering.or_else(|| {
+            let section = self.sections.iter().position(|&(lo, hi)| (lo..hi).contains(&addr))?;
+            let nearest = upto.iter().rev().find(|s| s.section == Some(section))?.addr;
+            upto.iter()
+                .rev()
+                .take_while(|s| s.addr == nearest)
+                .filter(|s| s.section == Some(section) && s.size == 0)
+                .min_by_key(|s| s.rank())
+        })?;
+        Some(Symbol { name: chosen.name.clone(), offset: addr - chosen.addr })
     }
 
     /// `addr` as `0x…` followed by `<symbol+off>` where known.
@@ -122,29 +194,34 @@ pub fn verify(image: &Image, current: &CapList, history: &[CapList]) -> Vec<Stri
     }
 }
 
-/// `dump`: one row per entry.
+/// The identifier of capability `index`, or `#index (out of range)`.
+fn cap_name(current: &CapList, index: u16) -> String {
+    current.ident(index).map_or_else(|| format!("#{index} (out of range)"), str::to_owned)
+}
+
+/// `dump`: a header and one row per entry: index, capability, both lengths, kind, then the
+/// site (and a callback's target) last, so that long symbol names leave the columns aligned.
 pub fn dump(image: &Image, current: &CapList) -> String {
-    let layout = image.layout();
-    let table = Table { addr: layout.table.addr, bytes: layout.table.bytes };
-    let mut out =
-        format!("{:>5}  {:<40} {:<28} {:>4} {:>4}  kind\n", "index", "site", "capability", "orig", "alt");
-    for e in table.entries() {
-        let cap = current
-            .ident(e.cap_index())
-            .map_or_else(|| format!("#{} (out of range)", e.cap_index()), str::to_owned);
-        let kind = if e.is_callback() {
-            format!("callback {}", image.describe(e.alt))
+    let rows: Vec<(AltEntry, String)> =
+        image.entries().into_iter().map(|e| (e, cap_name(current, e.cap_index()))).collect();
+    let width = rows.iter().map(|r| r.1.len()).chain(["capability".len()]).max().unwrap_or(0);
+    let mut out = format!(
+        "{:>5}  {:<width$}  {:>4}  {:>4}  {:<11}  site\n",
+        "index", "capability", "orig", "alt", "kind"
+    );
+    for (e, cap) in rows {
+        let (kind, callback) = if e.is_callback() {
+            ("callback", format!("  callback {}", image.describe(e.alt)))
         } else {
-            "replacement".to_owned()
+            ("replacement", String::new())
         };
         let _ = writeln!(
             out,
-            "{:>5}  {:<40} {:<28} {:>4} {:>4}  {kind}",
+            "{:>5}  {cap:<width$}  {:>4}  {:>4}  {kind:<11}  {}{callback}",
             e.index,
-            image.describe(e.site),
-            cap,
             e.orig_len,
-            e.alt_len
+            e.alt_len,
+            image.describe(e.site),
         );
     }
     out
@@ -159,9 +236,21 @@ pub fn disassemble(word: u32) -> String {
     }
 }
 
-/// `simulate`: which sites would be patched when capability `i` is enabled exactly when
-/// `enabled(i)`, with the disassembly before and after. `Err` carries the report lines of an
-/// invalid table.
+/// Appends the disassembly of `bytes` at `addr`, one instruction a line; the first line
+/// starts with `label`, the others are indented to match.
+fn listing(out: &mut String, label: &str, addr: u64, bytes: &[u8]) {
+    for (i, w) in bytes.chunks_exact(4).enumerate() {
+        let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let head = if i == 0 { label } else { "" };
+        let _ = writeln!(out, "    {head:<8}{:#x}  {}", addr + 4 * i as u64, disassemble(word));
+    }
+}
+
+/// `simulate`: one block per entry, in table order, headed `entry N: CAP at SITE <symbol+off>:`
+/// and the verdict (`patched`, `not patched`, or `callback …`); a patched site shows its
+/// instructions `before:` and `after:`, a callback site its instructions before (what the
+/// callback writes is decided at boot). The last line counts the outcomes. Capability `i`
+/// is enabled exactly when `enabled(i)`. `Err` carries the report lines of an invalid table.
 pub fn simulate(
     image: &Image,
     current: &CapList,
@@ -174,40 +263,25 @@ pub fn simulate(
     let p: PatchPlan = plan::plan(&valid, enabled);
     let text = valid.layout.text;
     let mut out = String::new();
-    let cap_name = |i: u16| current.ident(i).unwrap_or("?");
-    for w in &p.writes {
-        let e = &valid.entries[w.entry];
-        let _ = writeln!(
+    for e in &valid.entries {
+        let _ = write!(
             out,
-            "entry {} at {} ({}): patched",
+            "entry {}: {} at {}: ",
             e.index,
-            image.describe(w.addr),
-            cap_name(e.cap_index())
+            cap_name(current, e.cap_index()),
+            image.describe(e.site)
         );
-        let before = text.read(w.addr, w.bytes.len()).unwrap_or(&[]);
-        for (i, after) in w.bytes.chunks_exact(4).enumerate() {
-            let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-            let old = before.get(i * 4..i * 4 + 4).map_or(String::from("?"), |b| disassemble(word(b)));
-            let _ = writeln!(
-                out,
-                "    {:#x}: {:<36} -> {}",
-                w.addr + 4 * i as u64,
-                old,
-                disassemble(word(after))
-            );
+        let before = text.read(e.site, usize::from(e.orig_len)).unwrap_or(&[]);
+        if let Some(w) = p.writes.iter().find(|w| w.entry == e.index) {
+            out.push_str("patched\n");
+            listing(&mut out, "before:", e.site, before);
+            listing(&mut out, "after:", w.addr, &w.bytes);
+        } else if let Some(c) = p.callbacks.iter().find(|c| c.entry == e.index) {
+            let _ = writeln!(out, "callback {} rewrites {} bytes", image.describe(c.callback), c.len);
+            listing(&mut out, "before:", e.site, before);
+        } else {
+            out.push_str("not patched\n");
         }
-    }
-    for c in &p.callbacks {
-        let e = &valid.entries[c.entry];
-        let _ = writeln!(
-            out,
-            "entry {} at {} ({}): callback {} would patch {} bytes",
-            e.index,
-            image.describe(c.site),
-            cap_name(e.cap_index()),
-            image.describe(c.callback),
-            c.len
-        );
     }
     let _ = writeln!(out, "{} patched, {} skipped of {} entries", p.patched, p.skipped, valid.entries.len());
     Ok(out)

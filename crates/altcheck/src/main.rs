@@ -20,7 +20,7 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &str) -> Result<Image, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let data = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
     Image::parse(&data).map_err(|e| format!("{path}: {e}"))
 }
 
@@ -44,11 +44,17 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
                 "--caps" => value
                     .split(',')
                     .filter(|s| !s.is_empty())
-                    .map(|id| current.index_of(id).ok_or_else(|| format!("unknown capability {id}")))
+                    .map(|id| {
+                        current.index_of(id).ok_or_else(|| {
+                            format!("unknown capability {id}; valid: {}", current.idents.join(", "))
+                        })
+                    })
                     .collect::<Result<_, _>>()?,
                 "--cpu" => {
-                    let model =
-                        caps::models::by_name(value).ok_or_else(|| format!("unknown CPU model {value}"))?;
+                    let model = caps::models::by_name(value).ok_or_else(|| {
+                        let names: Vec<&str> = caps::models::MODELS.iter().map(|m| m.name).collect();
+                        format!("unknown CPU model {value}; valid: {}", names.join(", "))
+                    })?;
                     let system = caps::CpuFeatures::new(
                         &model.regs,
                         &caps::Platform { gicv3: true, ..caps::Platform::default() },

@@ -19,6 +19,14 @@ const NOP: u32 = 0xd503_201f;
 
 /// An image whose text holds `func` (0x40 bytes of nops) at TEXT + 0x100.
 fn image(entries: &[RawEntry]) -> Image {
+    image_with_symbols(
+        entries,
+        &[("func", TEXT + 0x100, 0x40, 1, elf::FUNC), ("cb", TEXT + 0x200, 8, 1, elf::FUNC)],
+    )
+}
+
+/// An image as [`image`] makes, with the symbols `symbols`.
+fn image_with_symbols(entries: &[RawEntry], symbols: &[(&str, u64, u64, u16, u8)]) -> Image {
     let nops = |n: usize| (0..n).flat_map(|_| NOP.to_le_bytes()).collect::<Vec<u8>>();
     let mut repl = nops(16);
     repl[0..4].copy_from_slice(&0x97ff_ffffu32.to_le_bytes()); // bl .-4 (outside the sequence)
@@ -32,9 +40,7 @@ fn image(entries: &[RawEntry]) -> Image {
             bytes: entries.iter().flat_map(|e| e.to_bytes()).collect(),
         },
     ];
-    let elf =
-        elf::build(&sections, &[("func", TEXT + 0x100, 0x40, 1, true), ("cb", TEXT + 0x200, 8, 1, true)]);
-    Image::parse(&elf).unwrap()
+    Image::parse(&elf::build(&sections, symbols)).unwrap()
 }
 
 fn entry(i: usize, site: u64, alt: u64, cap: u16, len: u8) -> RawEntry {
@@ -98,7 +104,66 @@ fn dump_and_simulate_show_each_entry() {
     let s = simulate(&img, &CURRENT, &HISTORY, &|i| i == 1).unwrap();
     // bl .-4 at REPL (0x40100000) targets 0x400ffffc, kept absolute; from 0x40080100 that
     // is +0x7fefc (yaxpeax prints the PC-relative form `bl $+0x7fefc`).
-    assert!(s.contains("entry 0 at 0x40080100 <func+0x0> (HAS_CRC32): patched"), "{s}");
-    assert!(s.contains("-> bl $+0x7fefc"), "{s}");
+    assert!(s.contains("entry 0: HAS_CRC32 at 0x40080100 <func+0x0>: patched\n"), "{s}");
+    assert!(s.contains("    after:  0x40080100  bl $+0x7fefc\n"), "{s}");
+    assert!(s.contains("entry 1: HAS_LSE_ATOMICS at 0x40080108 <func+0x8>: not patched\n"), "{s}");
     assert!(s.contains("1 patched, 1 skipped of 2 entries"), "{s}");
+}
+
+#[test]
+fn rust_symbols_are_named_demangled_without_their_hash() {
+    // `altpatch::sync::arch_sync::fetch_add` in the legacy mangling: _ZN, then each path
+    // segment as <length><text>, the `17h<16 hex>` hash segment, E.
+    let mangled = "_ZN8altpatch4sync9arch_sync9fetch_add17h9956e7d6c5daba7dE";
+    let img = image_with_symbols(&[], &[(mangled, TEXT + 0x100, 0x20, 1, elf::FUNC)]);
+    assert_eq!(img.describe(TEXT + 0x104), "0x40080104 <altpatch::sync::arch_sync::fetch_add+0x4>");
+}
+
+#[test]
+fn a_site_in_an_assembly_routine_is_named_after_its_label() {
+    // A `global_asm!` routine is a size-0 STT_NOTYPE label; a sized function before it
+    // ended at 0x108, and a linker-script marker shares the routine's address.
+    let img = image_with_symbols(
+        &[],
+        &[
+            ("probe", TEXT + 0x100, 8, 1, elf::FUNC),
+            ("__late_text_end", TEXT + 0x100, 0, 1, elf::NOTYPE),
+            ("sync_icache_range", TEXT + 0x108, 0, 1, elf::NOTYPE),
+            ("__text_start", TEXT, 0, 1, elf::NOTYPE),
+        ],
+    );
+    assert_eq!(img.describe(TEXT + 0x104), "0x40080104 <probe+0x4>");
+    assert_eq!(img.describe(TEXT + 0x114), "0x40080114 <sync_icache_range+0xc>");
+    // Before `probe`, only the marker at the start of the text names the address.
+    assert_eq!(img.describe(TEXT + 0x10), "0x40080010 <__text_start+0x10>");
+}
+
+#[test]
+fn an_address_past_a_sized_function_with_no_label_is_shown_bare() {
+    let img = image_with_symbols(&[], &[("func", TEXT + 0x100, 0x10, 1, elf::FUNC)]);
+    assert_eq!(img.describe(TEXT + 0x110), "0x40080110");
+    // Outside every section nothing names it either.
+    assert_eq!(img.describe(0x1000), "0x1000");
+}
+
+#[test]
+fn dump_keeps_its_columns_aligned_when_symbols_are_long() {
+    let long = "_ZN66_$LT$altpatch..console..LineWriter$u20$as$u20$core..fmt..Write$GT$9write_str17hd04b28d36f186e47E";
+    let img = image_with_symbols(
+        &[entry(0, TEXT + 0x100, REPL, 0, 4), entry(1, TEXT + 0x104, REPL + 4, 2, 4)],
+        &[(long, TEXT + 0x100, 0x40, 1, elf::FUNC)],
+    );
+    let d = dump(&img, &CURRENT);
+    let lines: Vec<&str> = d.lines().collect();
+    assert_eq!(lines.len(), 3, "{d}");
+    let col = lines[0].find("site").unwrap();
+    // Every row's site starts under the header's `site`, the symbol at the end of the row.
+    assert!(
+        lines[1][col..]
+            .starts_with("0x40080100 <<altpatch::console::LineWriter as core::fmt::Write>::write_str+0x0>"),
+        "{d}"
+    );
+    assert!(lines[2][col..].starts_with("0x40080104 <"), "{d}");
+    assert_eq!(lines[0].find("kind"), lines[1].find("replacement"), "{d}");
+    assert_eq!(lines[2].find("HAS_LSE_ATOMICS"), lines[0].find("capability"), "{d}");
 }

@@ -11,6 +11,7 @@
 //! - [`validate`]: the whole-table check that runs before a single byte changes.
 //! - [`plan`]: what to write where, and the cache maintenance that makes it visible.
 //! - [`rendezvous`]: the stop-machine protocol, generic so that `loom` can check it.
+//! - [`fdt`]: the device tree, read in one pass.
 //! - [`bootargs`]: the kernel command line.
 
 #![no_std]
@@ -22,6 +23,7 @@ extern crate std;
 
 pub mod bootargs;
 pub mod caps;
+pub mod fdt;
 pub mod fingerprint;
 pub mod insn;
 pub mod plan;

@@ -13,8 +13,14 @@ pub struct Section {
     pub bytes: Vec<u8>,
 }
 
-/// Builds the ELF file; `symbols` are (name, address, size, section index from 1, is_func).
-pub fn build(sections: &[Section], symbols: &[(&str, u64, u64, u16, bool)]) -> Vec<u8> {
+/// STT_NOTYPE: a label, as assembly routines are (ELF gABI, "Symbol Table").
+pub const NOTYPE: u8 = 0;
+/// STT_FUNC.
+pub const FUNC: u8 = 2;
+
+/// Builds the ELF file; `symbols` are (name, address, size, section index from 1, STT_*
+/// type), all STB_GLOBAL.
+pub fn build(sections: &[Section], symbols: &[(&str, u64, u64, u16, u8)]) -> Vec<u8> {
     let mut shstr = vec![0u8];
     let name_at = |n: &str, tab: &mut Vec<u8>| {
         let at = tab.len() as u32;
@@ -24,10 +30,10 @@ pub fn build(sections: &[Section], symbols: &[(&str, u64, u64, u16, bool)]) -> V
     };
     let mut strtab = vec![0u8];
     let mut symtab = vec![0u8; 24];
-    for &(name, addr, size, shndx, func) in symbols {
+    for &(name, addr, size, shndx, ty) in symbols {
         let n = name_at(name, &mut strtab);
         symtab.extend_from_slice(&n.to_le_bytes());
-        symtab.push(0x10 | if func { 2 } else { 1 }); // STB_GLOBAL, STT_FUNC/STT_OBJECT
+        symtab.push(0x10 | ty); // STB_GLOBAL
         symtab.push(0);
         symtab.extend_from_slice(&shndx.to_le_bytes());
         symtab.extend_from_slice(&addr.to_le_bytes());

@@ -79,10 +79,17 @@ const POOL_TABLES: usize = 32;
 struct Table([u64; ENTRIES]);
 
 struct PageTables {
-    l1: Table,
-    pool: [Table; POOL_TABLES],
+    /// The level-1 table (the first allocated), once allocated.
+    l1: *mut Table,
+    /// Tables handed out from [`POOL`].
     used: usize,
 }
+
+/// The tables themselves, outside the BSS so that boot does not clear 128 KiB it never
+/// reads: each table is cleared when [`PageTables::alloc`] hands it out.
+#[unsafe(link_section = ".page_tables")]
+static POOL: BootCell<[Table; POOL_TABLES]> =
+    BootCell(UnsafeCell::new([const { Table([0; ENTRIES]) }; POOL_TABLES]));
 
 /// The values a CPU loads to turn its MMU on: the boot CPU publishes them for the
 /// secondaries' `boot/entry.s`, cleaned to the point of coherency.
@@ -107,11 +114,8 @@ pub struct BootCell<T>(UnsafeCell<T>);
 // SAFETY: every mutable access is serialised by the boot flow as documented on each user.
 unsafe impl<T> Sync for BootCell<T> {}
 
-static TABLES: BootCell<PageTables> = BootCell(UnsafeCell::new(PageTables {
-    l1: Table([0; ENTRIES]),
-    pool: [const { Table([0; ENTRIES]) }; POOL_TABLES],
-    used: 0,
-}));
+static TABLES: BootCell<PageTables> =
+    BootCell(UnsafeCell::new(PageTables { l1: core::ptr::null_mut(), used: 0 }));
 
 /// Read by `boot/entry.s` on each secondary CPU.
 pub static MMU_STATE: BootCell<MmuState> =
@@ -123,10 +127,20 @@ impl PageTables {
             crate::semihosting::write0(b"altpatch: out of page tables\n\0");
             semihosting::exit(semihosting::ExitStatus::Oops);
         }
-        let table = &mut self.pool[self.used];
+        // SAFETY: tables from `used` on are handed out to no one yet; the caller of every
+        // `PageTables` method has exclusive use of the tables (see `enable`).
+        let table = unsafe { &mut (*POOL.0.get())[self.used] };
         self.used += 1;
         table.0 = [0; ENTRIES];
         table as *mut Table as u64
+    }
+
+    /// The level-1 table, allocated on first use.
+    fn l1(&mut self) -> *mut Table {
+        if self.l1.is_null() {
+            self.l1 = self.alloc() as *mut Table;
+        }
+        self.l1
     }
 
     /// The next-level table behind `entry`, allocating it if the entry is empty.
@@ -151,7 +165,7 @@ impl PageTables {
         );
         assert!(va + size <= 1 << VA_BITS);
         let end = va + size;
-        let l1 = &mut self.l1 as *mut Table;
+        let l1 = self.l1();
         while va < end {
             let l2 = self.next_table(l1, (va >> 30) as usize % ENTRIES);
             let l2_index = (va >> 21) as usize % ENTRIES;
@@ -182,7 +196,7 @@ impl PageTables {
 
     /// Removes the 4 KiB pages of `va..va + size` (which must have been page mapped).
     fn unmap_pages(&mut self, va: u64, size: u64) {
-        let l1 = &mut self.l1 as *mut Table;
+        let l1 = self.l1();
         let mut page = va;
         while page < va + size {
             let l2 = self.next_table(l1, (page >> 30) as usize % ENTRIES);
@@ -253,7 +267,7 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
         + TCR_EL1::EPD1::DisableTTBR1Walks
         + TCR_EL1::IPS.val(parange.min(0b101)))
     .value;
-    state.ttbr0 = &tables.l1 as *const Table as u64;
+    state.ttbr0 = tables.l1() as u64;
 
     MAIR_EL1.set(state.mair);
     TCR_EL1.set(state.tcr);
