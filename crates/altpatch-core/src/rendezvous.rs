@@ -510,6 +510,19 @@ mod tests {
     const SECOND: u64 = 1_000_000_000;
 
     #[test]
+    fn a_generation_is_pending_for_a_cpu_until_it_serves_or_misses_it() {
+        let rv: Rendezvous<Host, 2> = Rendezvous::new(Host);
+        let mut cpu1 = Participant::new(1);
+        assert!(!rv.is_pending(&cpu1), "nothing opened yet");
+        // CPU 1 never arrives: a zero timeout closes generation 1 at once, unserved.
+        let missing = rv.stop_machine(0, 0b11, 0, || ()).unwrap_err();
+        assert_eq!(missing.cpus, 0b10);
+        assert!(rv.is_pending(&cpu1), "generation 1 is new to CPU 1");
+        assert_eq!(rv.participate(&mut cpu1), Outcome::Missed { generation: 1 });
+        assert!(!rv.is_pending(&cpu1), "CPU 1 has seen generation 1");
+    }
+
+    #[test]
     fn eight_cpus_serve_a_hundred_generations_each_exactly_once() {
         static RV: Rendezvous<Host, 8> = Rendezvous::new(Host);
         // What the work patches; each secondary reads it after its release.
