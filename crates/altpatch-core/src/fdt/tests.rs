@@ -10,7 +10,8 @@ const QEMU_VIRT: &[u8] = include_bytes!("qemu-virt-gicv3-smp4.dtb");
 #[test]
 fn qemu_virt_tree_gives_ram_cpus_psci_uart_gic_and_bootargs() {
     let m = machine(QEMU_VIRT).expect("QEMU's tree reads");
-    assert_eq!(m.ram.as_slice(), [0x4000_0000..0x4000_0000 + (512 << 20)]);
+    let ram_512_mib_at_1_gib = 0x4000_0000..0x4000_0000 + (512 << 20);
+    assert_eq!(m.ram.as_slice(), core::slice::from_ref(&ram_512_mib_at_1_gib));
     assert_eq!(&m.mpidrs[..m.cpu_count], [0, 1, 2, 3]);
     // Without virtualization=on QEMU's own PSCI answers HVC.
     assert_eq!(m.psci, PsciMethod::Hvc);
