@@ -2,30 +2,16 @@
 //! the GIC and the command line, read in one pass by [`altpatch_core::fdt`]. Nothing here is
 //! assumed; a missing node is an error.
 
-use crate::cpu::MAX_CPUS;
-use altpatch_core::fdt::{self, FdtError, PsciMethod, Ranges};
+use altpatch_core::fdt::{self, FdtError};
 use core::ops::Range;
 
 /// The boot information the kernel takes from the device tree.
 pub struct BootInfo {
-    /// The device tree's own location.
+    /// The device tree's own location (kept out of the heap).
     pub dtb: Range<u64>,
-    /// RAM regions.
-    pub ram: Ranges,
-    /// Each CPU's MPIDR affinity; index 0 is the boot CPU's, the rest in tree order.
-    pub mpidrs: [u64; MAX_CPUS],
-    /// How many CPUs the tree lists.
-    pub cpu_count: usize,
-    /// The PSCI conduit.
-    pub psci: PsciMethod,
-    /// The console UART's registers.
-    pub uart: Range<u64>,
-    /// The GICv3's register ranges (empty without one).
-    pub gic: Ranges,
-    /// Whether the interrupt controller is a GICv3.
-    pub gicv3: bool,
-    /// The command line (empty when absent).
-    pub bootargs: &'static str,
+    /// The machine as the tree describes it, with the boot CPU moved to index 0 of `mpidrs`
+    /// (the others keep the tree's order).
+    pub machine: fdt::Machine<'static>,
 }
 
 /// Why the device tree could not be used.
@@ -65,28 +51,10 @@ pub unsafe fn parse(addr: u64, boot_mpidr: u64) -> Result<BootInfo, DtbError> {
     let size = fdt::total_size(header).map_err(DtbError::Tree)?;
     // SAFETY: the header gives the blob's size; the caller promises it stays for 'static.
     let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(addr as *const u8, size) };
-    let machine = fdt::machine(blob).map_err(DtbError::Tree)?;
-
-    // The boot CPU becomes CPU 0; the others keep the tree's order.
-    let listed = &machine.mpidrs[..machine.cpu_count];
+    let mut machine = fdt::machine(blob).map_err(DtbError::Tree)?;
+    // The boot CPU becomes CPU 0; rotating it to the front keeps the others in tree order.
+    let listed = &mut machine.mpidrs[..machine.cpu_count];
     let boot = listed.iter().position(|&m| m == boot_mpidr).ok_or(DtbError::BootCpuNotListed(boot_mpidr))?;
-    let mut mpidrs = [0u64; MAX_CPUS];
-    mpidrs[0] = boot_mpidr;
-    for (slot, &mpidr) in
-        mpidrs[1..].iter_mut().zip(listed.iter().enumerate().filter(|&(i, _)| i != boot).map(|(_, m)| m))
-    {
-        *slot = mpidr;
-    }
-
-    Ok(BootInfo {
-        dtb: addr..addr + size as u64,
-        ram: machine.ram,
-        mpidrs,
-        cpu_count: machine.cpu_count,
-        psci: machine.psci,
-        uart: machine.uart,
-        gic: machine.gic,
-        gicv3: machine.gicv3,
-        bootargs: machine.bootargs,
-    })
+    listed[..=boot].rotate_right(1);
+    Ok(BootInfo { dtb: addr..addr + size as u64, machine })
 }

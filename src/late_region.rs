@@ -49,25 +49,17 @@ fn text() -> core::ops::Range<u64> {
 #[unsafe(link_section = ".text.late_region")]
 #[inline(never)]
 pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
-    let old: u64;
     // SAFETY: both sequences read-modify-write the `AtomicU64` only; the LL/SC loop branches
     // within itself.
     unsafe {
-        crate::alternative_entry!(
+        crate::fetch_add_alternative!(
             table: ".altinstructions.late",
-            old: ["3: ldaxr {old}, [{ptr}]", "add {new}, {old}, {value}", "stlxr {fail:w}, {new}, [{ptr}]", "cbnz {fail:w}, 3b"],
-            new: [".arch_extension lse", "ldaddal {value}, {old}, [{ptr}]", "nop", "nop", "nop"],
             cap: Cap::HAS_LSE_ATOMICS.index(),
             fingerprint: FINGERPRINT,
-            ptr = in(reg) target.as_ptr(),
-            value = in(reg) value,
-            old = out(reg) old,
-            new = out(reg) _,
-            fail = out(reg) _,
-            options(nostack)
-        );
+            target,
+            value
+        )
     }
-    old
 }
 
 /// Code whose entries are defective: a stale fingerprint, and a capability past NCAPS. It

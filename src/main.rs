@@ -63,35 +63,39 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     };
 
     let layout = memory::kernel_layout();
-    let mut devices = info.gic.clone();
-    devices.push(info.uart.clone());
-    let map =
-        memory::mmu::MemoryMap { ram: info.ram.as_slice(), devices: devices.as_slice(), kernel: &layout };
+    let mut devices = info.machine.gic.clone();
+    devices.push(info.machine.uart.clone());
+    let map = memory::mmu::MemoryMap {
+        ram: info.machine.ram.as_slice(),
+        devices: devices.as_slice(),
+        kernel: &layout,
+    };
     // SAFETY: one CPU, MMU off; the map covers the image, its stacks and RAM.
     unsafe { memory::mmu::enable(&map) };
     // SAFETY: the UART's registers are identity mapped as Device memory from here on, and
     // the console is the only user.
-    console::init(unsafe { driver::pl011::Pl011::new(info.uart.start as usize) });
+    console::init(unsafe { driver::pl011::Pl011::new(info.machine.uart.start as usize) });
     cpu::enable_event_stream();
 
-    let Some(free) = heap::largest_free(info.ram.as_slice(), &[layout.image.clone(), info.dtb.clone()])
+    let Some(free) =
+        heap::largest_free(info.machine.ram.as_slice(), &[layout.image.clone(), info.dtb.clone()])
     else {
         println!("altpatch: no free RAM for the heap");
         bug!();
     };
     // SAFETY: `free` is mapped read-write and overlaps neither the image nor the tree.
     unsafe { heap::init(free) };
-    println!("Booting altpatch on CPU 0 (MPIDR {:#x}) at EL{entry_el}", info.mpidrs[0]);
+    println!("Booting altpatch on CPU 0 (MPIDR {:#x}) at EL{entry_el}", info.machine.mpidrs[0]);
     println!(
         "Machine: {} CPUs in the device tree, PSCI via {:?}, heap {} KiB",
-        info.cpu_count,
-        info.psci,
+        info.machine.cpu_count,
+        info.machine.psci,
         heap::size() / 1024
     );
-    if !info.bootargs.is_empty() {
-        println!("Kernel command line: {}", info.bootargs);
+    if !info.machine.bootargs.is_empty() {
+        println!("Kernel command line: {}", info.machine.bootargs);
     }
-    let options = BootOptions::parse(info.bootargs);
+    let options = BootOptions::parse(info.machine.bootargs);
     smp::set_overrides(options.overrides);
     if options.faults.bug {
         bug!();
@@ -101,7 +105,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let t_detect = time::Instant::now();
     smp::register_this_cpu(0);
     let boot_regs = smp::id_regs(0).copied().unwrap_or_default();
-    let platform = caps::Platform { gicv3: info.gicv3, ..caps::Platform::default() };
+    let platform = caps::Platform { gicv3: info.machine.gicv3, ..caps::Platform::default() };
     let mut features = CpuFeatures::new(&boot_regs, &platform);
     let boot_caps = features.boot_cpu_caps();
     let t_detect_end = time::Instant::now();

@@ -100,14 +100,14 @@ pub fn bring_up(
     if let Some(cpu) = faults.rendezvous_absent {
         ABSENT_CPU.store(cpu, Ordering::Relaxed);
     }
-    let count = max_cpus.unwrap_or(info.cpu_count).min(info.cpu_count);
+    let count = max_cpus.unwrap_or(info.machine.cpu_count).min(info.machine.cpu_count);
     LATE_FROM.store(count, Ordering::Release);
     let mut errors = alloc::vec::Vec::new();
     let entry = boot::secondary_entry_address();
     for cpu in 1..count {
-        let mpidr = info.mpidrs[cpu];
+        let mpidr = info.machine.mpidrs[cpu];
         let target = if faults.bad_cpu_on == Some(cpu) { mpidr | 0xff << 32 } else { mpidr };
-        if let Err(error) = psci::cpu_on(info.psci, target, entry, cpu as u64) {
+        if let Err(error) = psci::cpu_on(info.machine.psci, target, entry, cpu as u64) {
             errors.push(BringUpError::Psci { cpu, mpidr, error });
         }
     }
@@ -117,7 +117,7 @@ pub fn bring_up(
             continue;
         }
         if !wait_online(cpu, deadline) {
-            errors.push(BringUpError::Missing { cpu, mpidr: info.mpidrs[cpu] });
+            errors.push(BringUpError::Missing { cpu, mpidr: info.machine.mpidrs[cpu] });
         }
     }
     if errors.is_empty() {
@@ -158,11 +158,11 @@ pub fn fail(errors: &[BringUpError]) -> ! {
 /// Starts the CPUs that `maxcpus=` held back, now that the capabilities are final: each is
 /// checked against them and either joins or is refused, named, and parked. The rest go on.
 pub fn bring_up_late(info: &BootInfo, system: &SystemCaps, max_cpus: Option<usize>) {
-    let first = max_cpus.unwrap_or(info.cpu_count).min(info.cpu_count);
+    let first = max_cpus.unwrap_or(info.machine.cpu_count).min(info.machine.cpu_count);
     let entry = boot::secondary_entry_address();
-    for cpu in first..info.cpu_count {
-        let mpidr = info.mpidrs[cpu];
-        if let Err(error) = psci::cpu_on(info.psci, mpidr, entry, cpu as u64) {
+    for cpu in first..info.machine.cpu_count {
+        let mpidr = info.machine.mpidrs[cpu];
+        if let Err(error) = psci::cpu_on(info.machine.psci, mpidr, entry, cpu as u64) {
             crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}): PSCI CPU_ON failed: {error}");
             continue;
         }

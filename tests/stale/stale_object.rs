@@ -35,24 +35,17 @@ const fn v0_index(ident: &str) -> u16 {
 /// An atomic add as the stale object had it: LSE under v0's number for HAS_LSE_ATOMICS.
 #[inline(never)]
 fn stale_fetch_add(target: &AtomicU64, value: u64) -> u64 {
-    let old: u64;
     // SAFETY: both sequences read-modify-write the `AtomicU64` only (never reached: the
     // table that holds this entry is refused before anything runs or is patched).
     unsafe {
-        crate::alternative_entry!(
-            old: ["3: ldaxr {old}, [{ptr}]", "add {new}, {old}, {value}", "stlxr {fail:w}, {new}, [{ptr}]", "cbnz {fail:w}, 3b"],
-            new: [".arch_extension lse", "ldaddal {value}, {old}, [{ptr}]", "nop", "nop", "nop"],
+        crate::fetch_add_alternative!(
+            table: ".altinstructions",
             cap: v0_index("HAS_LSE_ATOMICS"),
             fingerprint: V0.fingerprint,
-            ptr = in(reg) target.as_ptr(),
-            value = in(reg) value,
-            old = out(reg) old,
-            new = out(reg) _,
-            fail = out(reg) _,
-            options(nostack)
-        );
+            target,
+            value
+        )
     }
-    old
 }
 
 /// A speculation barrier as the stale object had it: SB under v0's number for HAS_SB.

@@ -2,40 +2,48 @@
 
 use core::sync::atomic::AtomicU64;
 
+/// The atomic add with its alternative: an LL/SC loop (LDAXR/STLXR, Armv8.0), replaced by one
+/// LDADDAL on CPUs with FEAT_LSE. The table, capability index and fingerprint are parameters
+/// so that the kernel's own [`fetch_add`], the late region's and the stale object's are one
+/// sequence. Evaluates to the previous value; used inside `unsafe`.
+#[macro_export]
+macro_rules! fetch_add_alternative {
+    (table: $table:literal, cap: $cap:expr, fingerprint: $fp:expr, $target:expr, $value:expr) => {{
+        let old: u64;
+        $crate::alternative_entry!(
+            table: $table,
+            old: ["3: ldaxr {old}, [{ptr}]", "add {new}, {old}, {value}", "stlxr {fail:w}, {new}, [{ptr}]", "cbnz {fail:w}, 3b"],
+            new: [".arch_extension lse", "ldaddal {value}, {old}, [{ptr}]", "nop", "nop", "nop"],
+            cap: $cap,
+            fingerprint: $fp,
+            ptr = in(reg) $target.as_ptr(),
+            value = in(reg) $value,
+            old = out(reg) old,
+            new = out(reg) _,
+            fail = out(reg) _,
+            options(nostack)
+        );
+        old
+    }};
+}
+
 /// Atomically adds `value` to `target` and returns the previous value, with acquire and
 /// release semantics (like `AtomicU64::fetch_add(_, AcqRel)`). Built as an LL/SC loop
 /// (LDAXR/STLXR, Armv8.0); patched to one LDADDAL on CPUs with FEAT_LSE
 /// (ID_AA64ISAR0_EL1.Atomic >= 0b0010).
 #[inline(never)]
 pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
-    let old: u64;
     // SAFETY: both sequences read-modify-write the 8 aligned bytes of `target`, which an
     // `AtomicU64` owns, and touch no other memory; the LL/SC loop only branches within itself.
     unsafe {
-        crate::alternative!(
-            old: [
-                "3: ldaxr {old}, [{ptr}]",
-                "add {new}, {old}, {value}",
-                "stlxr {fail:w}, {new}, [{ptr}]",
-                "cbnz {fail:w}, 3b",
-            ],
-            new: [
-                ".arch_extension lse",
-                "ldaddal {value}, {old}, [{ptr}]",
-                "nop",
-                "nop",
-                "nop",
-            ],
-            cap: HAS_LSE_ATOMICS,
-            ptr = in(reg) target.as_ptr(),
-            value = in(reg) value,
-            old = out(reg) old,
-            new = out(reg) _,
-            fail = out(reg) _,
-            options(nostack)
-        );
+        crate::fetch_add_alternative!(
+            table: ".altinstructions",
+            cap: crate::alternative::Cap::HAS_LSE_ATOMICS.index(),
+            fingerprint: crate::alternative::FINGERPRINT,
+            target,
+            value
+        )
     }
-    old
 }
 
 /// Loads `source` with acquire semantics: LDAR (Armv8.0), patched to the weaker but
