@@ -394,7 +394,8 @@ fn apply_maintenance(plan: &PatchPlan, maintenance: &plan::Maintenance, ctr_el0:
             }
         }
         cache::complete_maintenance();
-        if plan.patched != 0 {
+        // Linux's icache_inval_all_pou() returns before its IC IALLU under CTR_EL0.DIC.
+        if plan.patched != 0 && ctr_el0 & (1 << 29) == 0 {
             cache::invalidate_icache_all();
             ops.ic_iallu += 1;
         }

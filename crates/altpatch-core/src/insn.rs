@@ -106,6 +106,7 @@ const fn sign_extend(value: u32, width: u32) -> i64 {
 }
 
 /// Decodes one instruction word (Arm ARM C4.1 top-level encoding tables).
+#[inline]
 pub const fn decode(word: u32) -> Decoded {
     let kind = if word & 0x7c00_0000 == 0x1400_0000 {
         // C4.1.65 Unconditional branch (immediate): op (bit 31) selects BL.
@@ -227,6 +228,7 @@ impl fmt::Display for RelocError {
 
 /// Rewrites the single instruction `word`, assembled at `from + at` inside a sequence of
 /// `len` bytes at `from`, for execution at `to + at`.
+#[inline]
 pub fn relocate_one(word: u32, from: u64, to: u64, len: usize, at: usize) -> Result<u32, RelocError> {
     let (kind, offset) = match decode(word) {
         Decoded::PositionIndependent => return Ok(word),
@@ -255,9 +257,10 @@ pub fn relocate_one(word: u32, from: u64, to: u64, len: usize, at: usize) -> Res
     encode(word, kind, needed).ok_or(out_of_range)
 }
 
-/// The bytes of `seq` (assembled at `from`) rewritten to run at `to`.
-pub fn relocate(seq: &[u8], from: u64, to: u64) -> Result<Vec<u8>, RelocError> {
-    let mut out = Vec::with_capacity(seq.len());
+/// Calls `emit(at, moved)` for each instruction of `seq` (assembled at `from`) rewritten to
+/// run at `to`, in order; stops at the first instruction that cannot be moved. The one loop
+/// behind [`relocate`], [`relocate_into`] and [`check_movable`].
+fn relocate_each(seq: &[u8], from: u64, to: u64, mut emit: impl FnMut(usize, u32)) -> Result<(), RelocError> {
     let words = seq.chunks_exact(4);
     if !words.remainder().is_empty() {
         return Err(RelocError {
@@ -268,10 +271,33 @@ pub fn relocate(seq: &[u8], from: u64, to: u64) -> Result<Vec<u8>, RelocError> {
     }
     for (i, w) in words.enumerate() {
         let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        let moved = relocate_one(word, from, to, seq.len(), i * 4)?;
-        out.extend_from_slice(&moved.to_le_bytes());
+        emit(i * 4, relocate_one(word, from, to, seq.len(), i * 4)?);
     }
+    Ok(())
+}
+
+/// The bytes of `seq` (assembled at `from`) rewritten to run at `to`.
+pub fn relocate(seq: &[u8], from: u64, to: u64) -> Result<Vec<u8>, RelocError> {
+    let mut out = Vec::with_capacity(seq.len());
+    relocate_each(seq, from, to, |_, moved| out.extend_from_slice(&moved.to_le_bytes()))?;
     Ok(out)
+}
+
+/// [`relocate`] into `out`, which must be exactly as long as `seq`; allocates nothing. On an
+/// error `out` holds the instructions before the one that failed.
+///
+/// # Panics
+///
+/// If `out.len() != seq.len()`.
+pub fn relocate_into(seq: &[u8], from: u64, to: u64, out: &mut [u8]) -> Result<(), RelocError> {
+    assert_eq!(out.len(), seq.len(), "relocate_into: output and sequence lengths differ");
+    relocate_each(seq, from, to, |at, moved| out[at..at + 4].copy_from_slice(&moved.to_le_bytes()))
+}
+
+/// Whether `seq` (assembled at `from`) can be moved to `to`: exactly [`relocate`]'s verdict,
+/// without building the moved bytes (validation checks every replacement this way).
+pub fn check_movable(seq: &[u8], from: u64, to: u64) -> Result<(), RelocError> {
+    relocate_each(seq, from, to, |_, _| {})
 }
 
 #[cfg(test)]

@@ -20,7 +20,99 @@ pub struct Write {
     /// The site address (the text address, not the writable alias).
     pub addr: u64,
     /// The bytes to store there.
-    pub bytes: Vec<u8>,
+    pub bytes: SiteBytes,
+}
+
+/// The bytes written at one site. Sites of up to [`SiteBytes::INLINE`] bytes (nearly all:
+/// alternatives are one to four instructions) are held in place, so planning a table
+/// allocates once for the list of writes, not once per site. Reads as a `[u8]`; built from
+/// bytes by `collect()` or `From<Vec<u8>>`.
+#[derive(Clone)]
+pub struct SiteBytes(Store);
+
+/// Where a [`SiteBytes`] keeps its bytes.
+#[derive(Clone)]
+enum Store {
+    /// In place: the first `len` bytes of `bytes`.
+    Inline { len: u8, bytes: [u8; SiteBytes::INLINE] },
+    /// On the heap, for a longer site.
+    Heap(Vec<u8>),
+}
+
+impl SiteBytes {
+    /// The longest site held in place: four instructions.
+    pub const INLINE: usize = 16;
+
+    /// `len` zero bytes.
+    fn zeroed(len: usize) -> Self {
+        if len <= Self::INLINE {
+            SiteBytes(Store::Inline { len: len as u8, bytes: [0; Self::INLINE] })
+        } else {
+            SiteBytes(Store::Heap(alloc::vec![0; len]))
+        }
+    }
+}
+
+impl core::ops::Deref for SiteBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            Store::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Store::Heap(v) => v,
+        }
+    }
+}
+
+impl core::ops::DerefMut for SiteBytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        match &mut self.0 {
+            Store::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
+            Store::Heap(v) => v,
+        }
+    }
+}
+
+impl From<Vec<u8>> for SiteBytes {
+    fn from(v: Vec<u8>) -> Self {
+        SiteBytes(Store::Heap(v))
+    }
+}
+
+impl FromIterator<u8> for SiteBytes {
+    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
+        let mut iter = iter.into_iter();
+        let mut bytes = [0; Self::INLINE];
+        for len in 0..Self::INLINE {
+            match iter.next() {
+                Some(b) => bytes[len] = b,
+                None => return SiteBytes(Store::Inline { len: len as u8, bytes }),
+            }
+        }
+        match iter.next() {
+            None => SiteBytes(Store::Inline { len: Self::INLINE as u8, bytes }),
+            Some(b) => {
+                let mut v = Vec::from(bytes);
+                v.push(b);
+                v.extend(iter);
+                SiteBytes(Store::Heap(v))
+            }
+        }
+    }
+}
+
+impl PartialEq for SiteBytes {
+    /// Equal when the bytes are, however they are held.
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for SiteBytes {}
+
+impl core::fmt::Debug for SiteBytes {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        (**self).fmt(f)
+    }
 }
 
 /// One callback call: the kernel calls `callback(entry, site, len)`, which patches the site
@@ -63,7 +155,7 @@ impl PatchPlan {
 /// (replacement and callback alike) apply when their capability is enabled, as Linux's
 /// `alternative_cb` does; a callback that must always run names an always-on capability.
 pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan {
-    let mut out = PatchPlan::default();
+    let mut out = PatchPlan { writes: Vec::with_capacity(table.entries.len()), ..PatchPlan::default() };
     for e in &table.entries {
         if !enabled(e.cap_index()) {
             out.skipped += 1;
@@ -84,12 +176,13 @@ pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan 
     out
 }
 
-/// The replacement of `e` relocated to its site. Validation already moved every sequence
-/// once; a failure here would mean the table changed after validation.
-fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> Vec<u8> {
+/// The replacement of `e` relocated to its site. Validation already checked that every
+/// sequence moves; a failure here would mean the table changed after validation.
+fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
+    let mut bytes = SiteBytes::zeroed(usize::from(e.alt_len));
     let seq = table.layout.replacements.read(e.alt, usize::from(e.alt_len));
-    match seq.map(|s| insn::relocate(s, e.alt, e.site)) {
-        Some(Ok(bytes)) => bytes,
+    match seq.map(|s| insn::relocate_into(s, e.alt, e.site, &mut bytes)) {
+        Some(Ok(())) => bytes,
         // Unreachable for a `ValidTable`: its layout is borrowed immutably and was checked.
         _ => panic!("alternatives: entry {} changed after validation", e.index),
     }
@@ -170,13 +263,17 @@ pub struct BaselineOps {
     /// DC CIVAC (clean and invalidate to PoC) by D-line, per patched entry's range, counted
     /// once per entry even where entries share a line; at least one per entry.
     pub dc_civac: usize,
-    /// Whole I-cache invalidations (IC IALLU after the loop): one when anything was patched.
+    /// Whole I-cache invalidations (Linux's `icache_inval_all_pou()`, IC IALLUIS, after the
+    /// loop): one when anything was patched and CTR_EL0.DIC is clear, else none.
     pub ic_iallu: usize,
 }
 
 /// What Linux's strategy would do for `plan`: for each patched entry, clean+invalidate each
 /// D-line of its site to the PoC (it ignores IDC, as a workaround for Cortex-A53 errata
-/// 826319/827319/824069/819472), then invalidate the whole I-cache once.
+/// 826319/827319/824069/819472), then invalidate the whole I-cache once, unless the system
+/// has DIC: Linux's `icache_inval_all_pou()` (arch/arm64/include/asm/cacheflush.h) returns
+/// without invalidating when `ARM64_HAS_CACHE_DIC` is set, since then instruction fetch is
+/// coherent with data without it (Arm ARM D23.2.39, CTR_EL0.DIC).
 pub fn linux_baseline_ops(plan: &PatchPlan, ctr_el0: u64) -> BaselineOps {
     let g = CacheGeometry::from_ctr_el0(ctr_el0);
     let mut ops = BaselineOps::default();
@@ -185,7 +282,7 @@ pub fn linux_baseline_ops(plan: &PatchPlan, ctr_el0: u64) -> BaselineOps {
         // At least one line, even for an empty range (the loop runs its body first).
         ops.dc_civac += (addr + len.max(1) - first).div_ceil(g.dline) as usize;
     }
-    if plan.patched != 0 {
+    if plan.patched != 0 && !g.dic {
         ops.ic_iallu = 1;
     }
     ops

@@ -71,7 +71,7 @@ impl RawEntry {
         let rel = |to: u64, field: u64| i32::try_from(to.wrapping_sub(field) as i64).ok();
         Some(RawEntry {
             orig_offset: rel(site, entry_addr)?,
-            alt_offset: rel(alt, entry_addr + 4)?,
+            alt_offset: rel(alt, entry_addr.wrapping_add(4))?,
             cap,
             orig_len,
             alt_len,
@@ -108,7 +108,7 @@ impl AltEntry {
             index,
             addr,
             site: addr.wrapping_add(raw.orig_offset as i64 as u64),
-            alt: (addr + 4).wrapping_add(raw.alt_offset as i64 as u64),
+            alt: addr.wrapping_add(4).wrapping_add(raw.alt_offset as i64 as u64),
             cap: raw.cap,
             orig_len: raw.orig_len,
             alt_len: raw.alt_len,
@@ -155,20 +155,24 @@ impl<'a> Table<'a> {
     /// The raw `index`th entry.
     pub fn raw(&self, index: usize) -> Option<RawEntry> {
         let start = index.checked_mul(ENTRY_SIZE)?;
-        let b = self.bytes.get(start..start + ENTRY_SIZE)?;
+        let b = self.bytes.get(start..start.checked_add(ENTRY_SIZE)?)?;
         Some(RawEntry::from_bytes(b.try_into().ok()?))
     }
 
     /// The decoded `index`th entry.
     pub fn entry(&self, index: usize) -> Option<AltEntry> {
         let raw = self.raw(index)?;
-        Some(AltEntry::resolve(index, self.addr + (index * ENTRY_SIZE) as u64, &raw))
+        Some(AltEntry::resolve(index, self.addr.wrapping_add((index * ENTRY_SIZE) as u64), &raw))
     }
 
     /// Every whole entry, decoded, in table order.
-    pub fn entries(&self) -> impl Iterator<Item = AltEntry> + 'a {
-        let table = *self;
-        (0..table.len()).filter_map(move |i| table.entry(i))
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = AltEntry> + 'a {
+        let addr = self.addr;
+        self.bytes.chunks_exact(ENTRY_SIZE).enumerate().map(move |(i, b)| {
+            // `chunks_exact` yields exactly ENTRY_SIZE bytes: the conversion cannot fail.
+            let raw = RawEntry::from_bytes(b.try_into().unwrap_or(&[0; ENTRY_SIZE]));
+            AltEntry::resolve(i, addr.wrapping_add((i * ENTRY_SIZE) as u64), &raw)
+        })
     }
 }
 

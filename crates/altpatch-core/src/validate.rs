@@ -26,14 +26,16 @@ pub struct Region<'a> {
 }
 
 impl<'a> Region<'a> {
-    /// One past the last address.
+    /// One past the last address (saturating: a region cannot reach past the address space).
     pub fn end(&self) -> u64 {
-        self.addr + self.bytes.len() as u64
+        self.addr.saturating_add(self.bytes.len() as u64)
     }
 
     /// Whether `[addr, addr + len)` lies wholly inside the region.
     pub fn contains(&self, addr: u64, len: u64) -> bool {
-        addr >= self.addr && addr.checked_add(len).is_some_and(|end| end <= self.end())
+        // By offset into the region, so that nothing overflows whatever the addresses.
+        let size = self.bytes.len() as u64;
+        addr.checked_sub(self.addr).is_some_and(|offset| offset <= size && len <= size - offset)
     }
 
     /// The bytes of `[addr, addr + len)`, if inside the region.
@@ -258,6 +260,10 @@ pub struct ValidTable<'a> {
 /// `history` holds older lists, so that a stale entry's numbers can be explained;
 /// `symbolize` names an address, where it can. Returns every defect of every entry, or the
 /// valid table.
+///
+/// One pass decodes and checks each entry on its own, allocating only for a bad entry; the
+/// overlap sweep then needs the sites in address order, which is table order when the linker
+/// emitted the entries in object order (the usual case), and a sort otherwise.
 pub fn validate<'a>(
     layout: &Layout<'a>,
     current: &CapList,
@@ -266,27 +272,48 @@ pub fn validate<'a>(
 ) -> Result<ValidTable<'a>, Vec<Defect>> {
     let table = Table { addr: layout.table.addr, bytes: layout.table.bytes };
     let ncaps = current.ncaps();
-    let entries: Vec<AltEntry> = table.entries().collect();
-    let mut kinds: Vec<Vec<DefectKind>> =
-        entries.iter().map(|e| check(e, layout, current, history)).collect();
-
-    // No two sites overlap: sweep the sites in address order, remembering the one that
-    // reaches furthest.
-    let mut order: Vec<&AltEntry> = entries.iter().filter(|e| e.orig_len != 0).collect();
-    order.sort_by_key(|e| (e.site, e.index));
-    let mut furthest: Option<&AltEntry> = None;
-    for e in order {
-        if let Some(prev) = furthest {
-            let prev_end = prev.site.saturating_add(u64::from(prev.orig_len));
-            if e.site < prev_end {
-                kinds[e.index].push(DefectKind::Overlaps { other: prev.index, other_site: prev.site });
-                kinds[prev.index].push(DefectKind::Overlaps { other: e.index, other_site: e.site });
-            }
-            if e.site.saturating_add(u64::from(e.orig_len)) <= prev_end {
-                continue;
-            }
+    let mut entries: Vec<AltEntry> = Vec::with_capacity(table.len());
+    // The entries with a defect of their own, ascending by index, and their kinds.
+    let mut bad: Vec<(usize, Vec<DefectKind>)> = Vec::new();
+    let mut kinds = Vec::new();
+    let mut ascending = true;
+    let mut last_site = 0;
+    for e in table.entries() {
+        check(&e, layout, current, history, &mut kinds);
+        if !kinds.is_empty() {
+            bad.push((e.index, core::mem::take(&mut kinds)));
         }
-        furthest = Some(e);
+        ascending &= e.site >= last_site;
+        last_site = e.site;
+        entries.push(e);
+    }
+
+    let mut overlaps = if ascending {
+        overlapping_sites(entries.iter())
+    } else {
+        let mut order: Vec<&AltEntry> = entries.iter().collect();
+        order.sort_unstable_by_key(|e| (e.site, e.index));
+        overlapping_sites(order.into_iter())
+    };
+    // Each entry's overlaps follow its own defects, in sweep order (the sort is stable).
+    overlaps.sort_by_key(|&(index, _)| index);
+    let mut overlaps = overlaps.into_iter().peekable();
+    let mut merged: Vec<(usize, Vec<DefectKind>)> = Vec::with_capacity(bad.len());
+    let mut bad = bad.into_iter().peekable();
+    loop {
+        let next_bad = bad.peek().map(|&(i, _)| i);
+        let next_overlap = overlaps.peek().map(|&(i, _)| i);
+        let index = match (next_bad, next_overlap) {
+            (None, None) => break,
+            (Some(b), Some(o)) => b.min(o),
+            (Some(i), None) | (None, Some(i)) => i,
+        };
+        let mut kinds =
+            if next_bad == Some(index) { bad.next().map(|(_, k)| k).unwrap_or_default() } else { Vec::new() };
+        while let Some((_, kind)) = overlaps.next_if(|&(i, _)| i == index) {
+            kinds.push(kind);
+        }
+        merged.push((index, kinds));
     }
 
     let mut defects = Vec::new();
@@ -301,24 +328,23 @@ pub fn validate<'a>(
             kinds: alloc::vec![DefectKind::TableMisaligned],
         });
     }
-    for (e, kinds) in entries.iter().zip(kinds) {
-        if !kinds.is_empty() {
-            defects.push(Defect {
-                index: e.index,
-                addr: e.addr,
-                entry: Some(*e),
-                symbol: symbolize(e.site),
-                ncaps,
-                kernel_fingerprint: current.fingerprint,
-                kinds,
-            });
-        }
+    for (index, kinds) in merged {
+        let e = entries[index];
+        defects.push(Defect {
+            index,
+            addr: e.addr,
+            entry: Some(e),
+            symbol: symbolize(e.site),
+            ncaps,
+            kernel_fingerprint: current.fingerprint,
+            kinds,
+        });
     }
     if table.trailing_bytes() != 0 {
         let index = table.len();
         defects.push(Defect {
             index,
-            addr: table.addr + (index * ENTRY_SIZE) as u64,
+            addr: table.addr.wrapping_add((index * ENTRY_SIZE) as u64),
             entry: None,
             symbol: None,
             ncaps,
@@ -329,9 +355,37 @@ pub fn validate<'a>(
     if defects.is_empty() { Ok(ValidTable { entries, layout: *layout }) } else { Err(defects) }
 }
 
-/// The checks of one entry on its own.
-fn check(e: &AltEntry, layout: &Layout<'_>, current: &CapList, history: &[CapList]) -> Vec<DefectKind> {
+/// No two sites overlap: sweeps `by_site` (every entry, ascending by `(site, index)`),
+/// remembering the site that reaches furthest, and returns an [`DefectKind::Overlaps`] for
+/// each side of each overlap found, as `(index, kind)` in sweep order. Zero-length sites
+/// (refused on their own) overlap nothing.
+fn overlapping_sites<'e>(by_site: impl Iterator<Item = &'e AltEntry>) -> Vec<(usize, DefectKind)> {
     let mut out = Vec::new();
+    let mut furthest: Option<(&AltEntry, u64)> = None;
+    for e in by_site.filter(|e| e.orig_len != 0) {
+        let end = e.site.saturating_add(u64::from(e.orig_len));
+        if let Some((prev, prev_end)) = furthest {
+            if e.site < prev_end {
+                out.push((e.index, DefectKind::Overlaps { other: prev.index, other_site: prev.site }));
+                out.push((prev.index, DefectKind::Overlaps { other: e.index, other_site: e.site }));
+            }
+            if end <= prev_end {
+                continue;
+            }
+        }
+        furthest = Some((e, end));
+    }
+    out
+}
+
+/// The checks of one entry on its own, appended to `out` in check order.
+fn check(
+    e: &AltEntry,
+    layout: &Layout<'_>,
+    current: &CapList,
+    history: &[CapList],
+    out: &mut Vec<DefectKind>,
+) {
     let cap = e.cap_index();
     // Callbacks run when their capability is enabled, so their index must be valid too.
     if cap >= current.ncaps() {
@@ -385,7 +439,7 @@ fn check(e: &AltEntry, layout: &Layout<'_>, current: &CapList, history: &[CapLis
             && lengths_ok
             && words_ok
             && let Some(seq) = layout.replacements.read(e.alt, usize::from(e.alt_len))
-            && let Err(err) = insn::relocate(seq, e.alt, e.site)
+            && let Err(err) = insn::check_movable(seq, e.alt, e.site)
         {
             out.push(DefectKind::Unmovable(err));
         }
@@ -403,8 +457,9 @@ fn check(e: &AltEntry, layout: &Layout<'_>, current: &CapList, history: &[CapLis
         });
         out.push(DefectKind::StaleFingerprint { known });
     }
-    out
 }
 
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;

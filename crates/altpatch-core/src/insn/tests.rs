@@ -272,3 +272,25 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn check_movable_and_relocate_into_give_relocates_verdict_and_bytes(
+        words in prop::collection::vec(word(), 1..8),
+        from in (1u64 << 30)..(1u64 << 36),
+        d in distance(),
+    ) {
+        let from = from & !3;
+        let to = (from as i64 + d) as u64;
+        let bytes = seq(&words);
+        let mut out = vec![0; bytes.len()];
+        let moved = relocate(&bytes, from, to);
+        prop_assert_eq!(check_movable(&bytes, from, to), moved.as_ref().map(|_| ()).map_err(|e| *e));
+        prop_assert_eq!(relocate_into(&bytes, from, to, &mut out), moved.as_ref().map(|_| ()).map_err(|e| *e));
+        if let Ok(moved) = moved {
+            prop_assert_eq!(out, moved);
+        }
+    }
+}

@@ -64,11 +64,44 @@ fn idc_skips_the_clean_and_dic_skips_the_invalidate() {
 }
 
 #[test]
-fn linux_baseline_counts_lines_per_entry_and_one_full_invalidate() {
+fn linux_baseline_counts_lines_per_entry_and_one_full_invalidate_unless_dic() {
     let p = plan_for(&|_| true);
     // Per entry with 64-byte lines: 0x1000+8 -> 1, 0x1038+16 -> 2, 0x1048+4 -> 1; IDC ignored.
     assert_eq!(linux_baseline_ops(&p, CTR_64 | 1 << 28), BaselineOps { dc_civac: 4, ic_iallu: 1 });
+    // DIC: Linux's icache_inval_all_pou() returns before its IC IALLUIS; the D-lines remain.
+    assert_eq!(linux_baseline_ops(&p, CTR_64 | 1 << 29), BaselineOps { dc_civac: 4, ic_iallu: 0 });
     assert_eq!(linux_baseline_ops(&plan_for(&|_| false), CTR_64), BaselineOps::default());
+}
+
+#[test]
+fn a_site_longer_than_the_inline_buffer_is_planned_whole() {
+    // Five words at 0x8000: four nops, then b .+0x100 (0x14000040) at 0x8010, reaching
+    // 0x8110. At site 0x1000 that word sits at 0x1010 and needs 0x7100: imm26 0x1c40.
+    let text = vec![0u8; 0x100];
+    let nop = 0xd503_201fu32.to_le_bytes();
+    let mut repl = nop.repeat(5);
+    repl[16..20].copy_from_slice(&0x1400_0040u32.to_le_bytes());
+    let table = RawEntry::new(0x9000, 0x1000, 0x8000, 0, 20, 20, LIST.fingerprint).unwrap().to_bytes();
+    let layout = Layout {
+        table: Region { addr: 0x9000, bytes: &table },
+        text: Region { addr: 0x1000, bytes: &text },
+        replacements: Region { addr: 0x8000, bytes: &repl },
+    };
+    let p = plan(&validate(&layout, &LIST, &[], &|_| None).unwrap(), &|_| true);
+    let mut expected = nop.repeat(4);
+    expected.extend_from_slice(&0x1400_1c40u32.to_le_bytes());
+    assert_eq!(&p.writes[0].bytes[..], &expected[..]);
+}
+
+#[test]
+fn site_bytes_compare_by_content_however_they_are_held() {
+    let short: SiteBytes = (0..16u8).collect();
+    let long: SiteBytes = (0..17u8).collect();
+    assert_eq!(&short[..], &(0..16u8).collect::<Vec<u8>>()[..]);
+    assert_eq!(&long[..], &(0..17u8).collect::<Vec<u8>>()[..]);
+    assert_eq!(short, SiteBytes::from((0..16u8).collect::<Vec<u8>>()));
+    assert_ne!(short, long);
+    assert_eq!((&[] as &[u8]).iter().copied().collect::<SiteBytes>().len(), 0);
 }
 
 #[test]

@@ -129,6 +129,36 @@ fn overlapping_sites_name_each_other_and_adjacent_sites_do_not() {
 }
 
 #[test]
+fn overlaps_are_found_whatever_the_table_order() {
+    // The sites of the test above, listed in descending order (the sorting path). By site:
+    // entry 2 [0, 8), entry 1 [4, 12) overlaps it, entry 0 [12, 16) touches 1 only.
+    let d = defects(&[
+        entry(0, TEXT + 12, REPL, 0, 4),
+        entry(1, TEXT + 4, REPL, 0, 8),
+        entry(2, TEXT, REPL, 0, 8),
+    ]);
+    assert_eq!(
+        d,
+        vec![
+            (1, vec![DefectKind::Overlaps { other: 2, other_site: TEXT }]),
+            (2, vec![DefectKind::Overlaps { other: 1, other_site: TEXT + 4 }]),
+        ]
+    );
+}
+
+#[test]
+fn an_entrys_own_defects_come_before_its_overlaps() {
+    let d = defects(&[entry(0, TEXT, REPL, 9, 8), entry(1, TEXT + 4, REPL, 0, 4)]);
+    assert_eq!(
+        d,
+        vec![
+            (0, vec![DefectKind::CapOutOfRange, DefectKind::Overlaps { other: 1, other_site: TEXT + 4 }]),
+            (1, vec![DefectKind::Overlaps { other: 0, other_site: TEXT }]),
+        ]
+    );
+}
+
+#[test]
 fn stale_fingerprint_is_refused_before_any_write_and_explained() {
     let mut stale = entry(0, TEXT, REPL, 3, 4);
     stale.fingerprint = HISTORY[0].fingerprint;
