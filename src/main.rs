@@ -16,6 +16,7 @@ mod boot;
 mod cache;
 mod console;
 mod cpu;
+mod cpufeature;
 mod crc32;
 mod driver;
 mod dtb;
@@ -109,6 +110,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let mut features = CpuFeatures::new(&boot_regs, &platform);
     let boot_caps = features.boot_cpu_caps();
     let t_detect_end = time::Instant::now();
+    cpufeature::set_boot(boot_caps);
     for cap in boot_caps.iter().filter(|cap| cap.reported()) {
         println!("CPU features: detected: {}", cap.description());
     }
@@ -123,7 +125,8 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     }
     println!("alternatives: applying boot alternatives");
     alternative::set_system_ctr_el0(caps::effective_ctr(&boot_regs));
-    let boot_enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| boot_caps.contains(cap));
+    // Before the system set is final, `cpus_have_cap` answers from the boot-CPU set.
+    let boot_enabled = |index: u16| Cap::from_index(index).is_some_and(cpufeature::cpus_have_cap);
     // SAFETY: no other CPU runs yet; the ISB below synchronises this one.
     let boot_pass =
         match unsafe { alternative::patch(&kernel_region, &boot_enabled, caps::effective_ctr(&boot_regs)) } {
@@ -151,7 +154,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     println!("CPU: All CPU(s) started at EL1");
 
     // 3. The system capabilities, patched under the rendezvous of every online CPU.
-    let system = features.finalise();
+    let system = cpufeature::set_final(features.finalise());
     for cap in system.caps().difference(&boot_caps).iter().filter(|cap| cap.reported()) {
         println!("CPU features: detected: {}", cap.description());
     }
@@ -210,16 +213,16 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     // 4. Late regions, like Linux's module alternatives: the same validation, a later
     // generation of the same rendezvous; a bad region is refused and the kernel goes on.
     let late_enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
-    apply_late_region(&late_region::region(), &late_enabled, &system, &options);
+    apply_late_region(&late_region::region(), &late_enabled, system, &options);
     if options.faults.late_region_bad {
-        apply_late_region(&late_region::bad_region(), &late_enabled, &system, &options);
+        apply_late_region(&late_region::bad_region(), &late_enabled, system, &options);
     }
 
     // 5. CPUs that come late are checked against the final capabilities.
-    smp::bring_up_late(&info, &system, options.max_cpus);
+    smp::bring_up_late(&info, system, options.max_cpus);
 
     // 6. The patched code, exercised on every CPU.
-    let status = selftest::run_all(&system);
+    let status = selftest::run_all(system);
     if status == ExitStatus::Success {
         println!("altpatch: self-test passed");
     }

@@ -1,7 +1,10 @@
 //! Self-tests of the patched code: each checks behaviour on every CPU at once, not that a
 //! function returned. A failure names the test and the CPUs; the run then ends with status 1.
 
-use crate::{alternative, cache, crc32, memory, println, semihosting::ExitStatus, smp, sync};
+use crate::{
+    alternative, cache, cpufeature::cpus_have_final_cap, crc32, memory, println, semihosting::ExitStatus,
+    smp, sync,
+};
 use altpatch_core::caps::{Cap, SystemCaps};
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -127,7 +130,7 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
         }
     };
     let cpus = u64::from(smp::online_mask().count_ones());
-    let lse = if system.has(Cap::HAS_LSE_ATOMICS) { "LSE" } else { "LL/SC" };
+    let lse = if cpus_have_final_cap(Cap::HAS_LSE_ATOMICS) { "LSE" } else { "LL/SC" };
 
     // New code written through the alias becomes visible to every CPU.
     let probe = icache_probe as *const () as u64;
@@ -207,7 +210,7 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
         println!(
             "altpatch: self-tests: {lse} atomics on {cpus} CPUs, ticket lock, acquire loads, D-line {} bytes, CRC32 {}, text read-only",
             cache::dcache_line_size(),
-            if system.has(Cap::HAS_CRC32) { "hardware = software" } else { "software" }
+            if cpus_have_final_cap(Cap::HAS_CRC32) { "hardware = software" } else { "software" }
         );
     }
     status
