@@ -231,12 +231,6 @@ impl AltRegion {
             replacements: Region { addr: replacements.start, bytes: memory::image_bytes(&replacements) },
         }
     }
-
-    /// Validates the whole table against the kernel's capability list.
-    pub fn validate(&self) -> Result<usize, Vec<Defect>> {
-        validate::validate(&self.layout(), &caps::LIST, caps::history::LISTS, &|_| None)
-            .map(|valid| valid.entries.len())
-    }
 }
 
 /// Bytes of text written by [`patch`] since boot: the only place text changes.

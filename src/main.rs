@@ -57,8 +57,14 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     // SAFETY: the tree QEMU hands over stays in RAM untouched: the heap excludes it below.
     let info = match unsafe { dtb::parse(dtb, cpu::mpidr_affinity()) } {
         Ok(info) => info,
-        Err(_) => {
-            semihosting::write0(b"altpatch: no usable device tree\n\0");
+        Err(error) => {
+            // No console without the tree: report through the debugger's.
+            let mut message = semihosting::Message::new();
+            let _ = core::fmt::Write::write_fmt(
+                &mut message,
+                format_args!("altpatch: no usable device tree: {error}\n"),
+            );
+            message.write0();
             semihosting::exit(ExitStatus::Oops);
         }
     };
@@ -120,9 +126,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
         kernel_region.table_bytes = alternative::corrupted_table(&kernel_region, kind);
         println!("altpatch: fault injection: one kernel table entry corrupted ({kind})");
     }
-    if let Err(defects) = kernel_region.validate() {
-        alternative::refuse_table(&defects);
-    }
+    // The first pass validates the whole table before it writes anything.
     println!("alternatives: applying boot alternatives");
     alternative::set_system_ctr_el0(caps::effective_ctr(&boot_regs));
     // Before the system set is final, `cpus_have_cap` answers from the boot-CPU set.

@@ -43,9 +43,33 @@ pub fn exit(status: ExitStatus) -> ! {
     crate::cpu::park()
 }
 
-/// Writes `text` (which must end in a NUL byte) through the host, for errors that happen
-/// before the UART is known.
-pub fn write0(text: &[u8]) {
-    debug_assert_eq!(text.last(), Some(&0));
-    call(SYS_WRITE0, text.as_ptr() as u64);
+/// A message for the host's console, for errors that happen before the UART is known:
+/// formatted into a fixed buffer (no heap yet), written with SYS_WRITE0.
+pub struct Message {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl Message {
+    /// An empty message.
+    pub const fn new() -> Self {
+        Self { bytes: [0; 256], len: 0 }
+    }
+
+    /// Writes the message (truncated to fit, NUL-terminated) through the host.
+    pub fn write0(&mut self) {
+        let end = self.len.min(self.bytes.len() - 1);
+        self.bytes[end] = 0;
+        call(SYS_WRITE0, self.bytes.as_ptr() as u64);
+    }
+}
+
+impl core::fmt::Write for Message {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.bytes.len() - 1 - self.len.min(self.bytes.len() - 1);
+        let take = s.len().min(room);
+        self.bytes[self.len..self.len + take].copy_from_slice(&s.as_bytes()[..take]);
+        self.len += take;
+        Ok(())
+    }
 }

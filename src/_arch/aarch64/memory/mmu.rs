@@ -124,7 +124,13 @@ pub static MMU_STATE: BootCell<MmuState> =
 impl PageTables {
     fn alloc(&mut self) -> u64 {
         if self.used == POOL_TABLES {
-            crate::semihosting::write0(b"altpatch: out of page tables\n\0");
+            // Possibly before the console exists: report through the host.
+            let mut message = semihosting::Message::new();
+            let _ = core::fmt::Write::write_fmt(
+                &mut message,
+                format_args!("altpatch: all {POOL_TABLES} page tables are in use\n"),
+            );
+            message.write0();
             semihosting::exit(semihosting::ExitStatus::Oops);
         }
         // SAFETY: tables from `used` on are handed out to no one yet; the caller of every
