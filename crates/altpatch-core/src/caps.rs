@@ -86,7 +86,6 @@ macro_rules! cap_list {
 use fields::{
     id_aa64isar0 as isar0, id_aa64isar1 as isar1, id_aa64isar2 as isar2, id_aa64mmfr0 as mmfr0,
     id_aa64mmfr1 as mmfr1, id_aa64mmfr2 as mmfr2, id_aa64pfr0 as pfr0, id_aa64pfr1 as pfr1,
-    id_aa64smfr0 as smfr0,
 };
 use rules::Rule::{Always, CacheDic, CacheIdc, Field, GicCpuIf, Midr, SpectreBhb, SpectreV2, SpectreV4};
 
@@ -102,8 +101,11 @@ cap_list! {
     HAS_SYSREG_GIC_CPUIF, "GIC system register CPU interface", BootCpu, GicCpuIf;
     HAS_ECV, "Enhanced Counter Virtualization", System, Field(&mmfr0::ECV, 1);
     HAS_PAN, "Privileged Access Never", System, Field(&mmfr1::PAN, 1);
+    // A weak local feature in Linux: on if any CPU has it (a CPU without it still works).
+    HW_DBM, "Hardware dirty bit management", LocalCpu, Field(&mmfr1::HAFDBS, 2);
     HAS_EPAN, "Enhanced Privileged Access Never", System, Field(&mmfr1::PAN, 3);
     HAS_LSE_ATOMICS, "LSE atomic instructions", System, Field(&isar0::ATOMIC, 2);
+    HAS_32BIT_EL0_DO_NOT_USE, "32-bit EL0 Support", System, Field(&pfr0::EL0, 2);
     HAS_32BIT_EL1, "32-bit EL1 Support", System, Field(&pfr0::EL1, 2);
     HAS_DCPOP, "Data cache clean to Point of Persistence", System, Field(&isar1::DPB, 1);
     HAS_DCPODP, "Data cache clean to Point of Deep Persistence", System, Field(&isar1::DPB, 2);
@@ -130,8 +132,6 @@ cap_list! {
     MTE, "Memory Tagging Extension", BootCpu, Field(&pfr1::MTE, 2);
     MTE_ASYMM, "Asymmetric MTE Tag Check Fault", BootCpu, Field(&pfr1::MTE, 3);
     HAS_LDAPR, "RCpc load-acquire (LDAPR)", System, Field(&isar1::LRCPC, 1);
-    SME, "Scalable Matrix Extension", System, Field(&pfr1::SME, 1);
-    SME_FA64, "FA64", System, Field(&smfr0::FA64, 1);
     HAS_WFXT, "WFx with timeout", System, Field(&isar2::WFXT, 2);
     WORKAROUND_CLEAN_CACHE, "ARM errata 826319, 827319, 824069, or 819472", LocalCpu, Midr(rules::CLEAN_CACHE);
     WORKAROUND_DEVICE_LOAD_ACQUIRE, "ARM erratum 832075", LocalCpu, Midr(rules::ERRATUM_832075);
@@ -141,7 +141,8 @@ cap_list! {
     WORKAROUND_SPECULATIVE_AT, "ARM errata 1165522, 1319367, or 1530923", LocalCpu, Midr(rules::SPECULATIVE_AT);
     WORKAROUND_1418040, "ARM erratum 1418040", LocalCpu, Midr(rules::ERRATUM_1418040);
     WORKAROUND_1463225, "ARM erratum 1463225", LocalCpu, Midr(rules::ERRATUM_1463225);
-    WORKAROUND_REPEAT_TLBI, "Qualcomm erratum 1009, or ARM erratum 1286807, 2441009", LocalCpu, Midr(rules::REPEAT_TLBI);
+    WORKAROUND_REPEAT_TLBI, "Broken broadcast TLBI completion", LocalCpu, Midr(rules::REPEAT_TLBI);
+    WORKAROUND_SPECULATIVE_SSBS, "SSBS not fully self-synchronizing", LocalCpu, Midr(rules::SPECULATIVE_SSBS);
     WORKAROUND_1542419, "ARM erratum 1542419 (kernel portion)", LocalCpu, rules::Rule::Neoverse1542419;
     WORKAROUND_1742098, "ARM erratum 1742098", LocalCpu, Midr(rules::ERRATUM_1742098);
     WORKAROUND_858921, "ARM erratum 858921", LocalCpu, Midr(rules::ERRATUM_858921);

@@ -379,6 +379,8 @@ pub mod id_aa64mmfr1 {
         PAN: "pan", 20, 4, unsigned, Lower;
         /// Enhanced translation synchronization: 1 FEAT_ETS.
         ETS: "ets", 36, 4, unsigned, Lower;
+        /// Exploitative control using branch history information: 1 FEAT_ECBHB.
+        ECBHB: "ecbhb", 60, 4, unsigned, Lower;
     }
 }
 

@@ -6,8 +6,8 @@
 //! encodes them.
 
 use super::errata::{
-    CORTEX_A35, CORTEX_A53, CORTEX_A55, CORTEX_A57, CORTEX_A72, CORTEX_A73, CORTEX_A76, CORTEX_A77,
-    MidrRange, NEOVERSE_N1, any_affects,
+    CORTEX_A35, CORTEX_A53, CORTEX_A55, CORTEX_A57, CORTEX_A72, CORTEX_A73, CORTEX_A76, MidrRange,
+    NEOVERSE_N1, any_affects,
 };
 use super::fields::{self, Field};
 use super::{IdRegs, Platform};
@@ -35,7 +35,7 @@ pub enum Rule {
     /// Spectre-v4 (speculative store bypass): affected unless a known-safe core or firmware
     /// says unaffected. SSBS mitigates, it does not make the CPU unaffected.
     SpectreV4,
-    /// Spectre-BHB: affected unless CSV2_3; ClearBHB or a loop-mitigated core is affected.
+    /// Spectre-BHB: affected unless CSV2_3, ECBHB or a core known to be safe.
     SpectreBhb,
 }
 
@@ -63,8 +63,8 @@ impl Rule {
             }
             Rule::SpectreBhb => {
                 fields::id_aa64pfr0::CSV2.get(regs) < 3
-                    && (fields::id_aa64isar2::BC.get(regs) >= 1
-                        || any_affects(SPECTRE_BHB_LOOP, regs.midr, regs.revidr))
+                    && fields::id_aa64mmfr1::ECBHB.get(regs) < 1
+                    && !any_affects(SPECTRE_BHB_SAFE, regs.midr, regs.revidr)
             }
         }
     }
@@ -98,9 +98,15 @@ pub const ERRATUM_1418040: &[MidrRange] =
     &[MidrRange::range(CORTEX_A76, (0, 0), (3, 1)), MidrRange::range(NEOVERSE_N1, (0, 0), (3, 1))];
 /// Cortex-A76 r0p0-r3p1: erratum 1463225 (software step over SVC).
 pub const ERRATUM_1463225: &[MidrRange] = &[MidrRange::range(CORTEX_A76, (0, 0), (3, 1))];
-/// Cortex-A76 r0p0-r3p0: erratum 1286807 (repeat TLBI). (Falkor and A510 parts of the
-/// Linux row are not modelled: no QEMU model has them.)
-pub const REPEAT_TLBI: &[MidrRange] = &[MidrRange::range(CORTEX_A76, (0, 0), (3, 0))];
+/// Broken broadcast TLBI completion: Cortex-A76 r0p0-r3p0 erratum 1286807, and (Linux 6.1.y
+/// since the CVE-2025-10263 backport, "arm64: errata: Mitigate TLBI errata on various Arm
+/// CPUs") every Cortex-A76 (erratum 4193800) and Neoverse-N1 (erratum 4193800). (Falkor and
+/// the other cores of the Linux row are not modelled: no QEMU model has them.)
+pub const REPEAT_TLBI: &[MidrRange] =
+    &[MidrRange::range(CORTEX_A76, (0, 0), (3, 0)), all(CORTEX_A76), all(NEOVERSE_N1)];
+/// SSBS not fully self-synchronizing (erratum 3194386 and siblings): Cortex-A76 (3324349)
+/// and Neoverse-N1 (3324349) among the modelled cores.
+pub const SPECULATIVE_SSBS: &[MidrRange] = &[all(CORTEX_A76), all(NEOVERSE_N1)];
 /// Cortex-A57 r0p1 onwards and all A72: erratum 1742098 (AArch32 AES sequences).
 pub const ERRATUM_1742098: &[MidrRange] =
     &[MidrRange::range(CORTEX_A57, (0, 1), (0xf, 0xf)), all(CORTEX_A72)];
@@ -113,7 +119,7 @@ pub const SPECTRE_V3A: &[MidrRange] = &[all(CORTEX_A57), all(CORTEX_A72)];
 const SPECTRE_V2_SAFE: &[MidrRange] = &[all(CORTEX_A35), all(CORTEX_A53), all(CORTEX_A55)];
 /// Cores Arm lists as not affected by Spectre-v4 (among those modelled).
 const SPECTRE_V4_SAFE: &[MidrRange] = &[all(CORTEX_A35), all(CORTEX_A53), all(CORTEX_A55)];
-/// Cores whose Spectre-BHB mitigation is the branch loop (k = 8 for A57/A72, 24 for
-/// A76/A77/N1).
-const SPECTRE_BHB_LOOP: &[MidrRange] =
-    &[all(CORTEX_A57), all(CORTEX_A72), all(CORTEX_A76), all(CORTEX_A77), all(NEOVERSE_N1)];
+/// Cores Linux lists as not affected by Spectre-BHB (`spectre_bhb_safe_list`, among those
+/// modelled). Since "arm64: errata: Assume that unknown CPUs _are_ vulnerable to Spectre
+/// BHB" (backported to 6.1.y), every other core is affected unless it has CSV2_3 or ECBHB.
+const SPECTRE_BHB_SAFE: &[MidrRange] = &[all(CORTEX_A35), all(CORTEX_A53), all(CORTEX_A55)];
