@@ -31,27 +31,29 @@ impl fmt::Display for PsciError {
     }
 }
 
+/// One SMCCC call through `$insn` (`"hvc #0"` or `"smc #0"`): arguments in x0-x3, the
+/// result in x0; SMCCC 1.1 (DEN 0028) lets the callee clobber x0-x17.
+macro_rules! smccc_call {
+    ($insn:literal, $function:expr, $a1:expr, $a2:expr, $a3:expr) => {{
+        let ret: u64;
+        // SAFETY: the firmware reads the arguments and writes the result in x0; every
+        // register the calling convention lets it clobber is declared clobbered.
+        unsafe {
+            core::arch::asm!($insn, inout("x0") $function => ret, inout("x1") $a1 => _,
+                inout("x2") $a2 => _, inout("x3") $a3 => _, out("x4") _, out("x5") _,
+                out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
+                out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
+                out("x16") _, out("x17") _, options(nostack))
+        };
+        ret
+    }};
+}
+
 fn call(conduit: Conduit, function: u64, a1: u64, a2: u64, a3: u64) -> i64 {
-    let ret: u64;
-    match conduit {
-        // SAFETY: the SMC calling convention (DEN 0028) clobbers only x0-x17; the firmware
-        // reads the arguments and writes the result in x0.
-        Conduit::Hvc => unsafe {
-            core::arch::asm!("hvc #0", inout("x0") function => ret, inout("x1") a1 => _,
-                inout("x2") a2 => _, inout("x3") a3 => _, out("x4") _, out("x5") _,
-                out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
-                out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
-                out("x16") _, out("x17") _, options(nostack))
-        },
-        // SAFETY: as above, through the secure monitor.
-        Conduit::Smc => unsafe {
-            core::arch::asm!("smc #0", inout("x0") function => ret, inout("x1") a1 => _,
-                inout("x2") a2 => _, inout("x3") a3 => _, out("x4") _, out("x5") _,
-                out("x6") _, out("x7") _, out("x8") _, out("x9") _, out("x10") _,
-                out("x11") _, out("x12") _, out("x13") _, out("x14") _, out("x15") _,
-                out("x16") _, out("x17") _, options(nostack))
-        },
-    }
+    let ret = match conduit {
+        Conduit::Hvc => smccc_call!("hvc #0", function, a1, a2, a3),
+        Conduit::Smc => smccc_call!("smc #0", function, a1, a2, a3),
+    };
     ret as i64
 }
 
