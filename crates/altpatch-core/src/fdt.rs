@@ -37,6 +37,8 @@ pub enum FdtError {
     TooDeep,
     /// More CPUs than [`MAX_CPUS`].
     TooManyCpus,
+    /// More memory or GIC ranges than [`MAX_RANGES`].
+    TooManyRanges,
     /// A node the kernel needs is missing.
     Missing(&'static str),
 }
@@ -49,6 +51,7 @@ impl core::fmt::Display for FdtError {
             FdtError::BadToken(at) => write!(f, "bad device tree token at {at:#x}"),
             FdtError::TooDeep => f.write_str("device tree nests too deep"),
             FdtError::TooManyCpus => write!(f, "more than {MAX_CPUS} CPUs"),
+            FdtError::TooManyRanges => write!(f, "more than {MAX_RANGES} memory or GIC ranges"),
             FdtError::Missing(what) => write!(f, "device tree lacks {what}"),
         }
     }
@@ -235,7 +238,10 @@ pub fn machine(blob: &[u8]) -> Result<Machine<'_>, FdtError> {
                 let regs = || reg_entries(node.reg.unwrap_or(&[]), parent_cells);
                 if node.device_type == Some(b"memory\0") {
                     for (addr, size) in regs() {
-                        machine.ram.push(addr..addr + size);
+                        let end = addr.checked_add(size).ok_or(FdtError::Truncated)?;
+                        if !machine.ram.push(addr..end) {
+                            return Err(FdtError::TooManyRanges);
+                        }
                     }
                 } else if node.device_type == Some(b"cpu\0") {
                     let mpidr = regs().next().ok_or(FdtError::Missing("a CPU's reg"))?.0;
@@ -252,19 +258,24 @@ pub fn machine(blob: &[u8]) -> Result<Machine<'_>, FdtError> {
                     };
                 } else if has_string(node.compatible, "arm,pl011") && uart_count < uarts.len() {
                     if let Some((addr, size)) = regs().next() {
-                        uarts[uart_count] = (addr..addr + size, node.name);
+                        uarts[uart_count] =
+                            (addr..addr.checked_add(size).ok_or(FdtError::Truncated)?, node.name);
                         uart_count += 1;
                     }
                 } else if has_string(node.compatible, "arm,gic-v3") {
                     machine.gicv3 = true;
                     for (addr, size) in regs() {
-                        machine.gic.push(addr..addr + size);
+                        let end = addr.checked_add(size).ok_or(FdtError::Truncated)?;
+                        if !machine.gic.push(addr..end) {
+                            return Err(FdtError::TooManyRanges);
+                        }
                     }
                 }
                 depth = d;
             }
             FDT_NOP => {}
-            FDT_END => break,
+            FDT_END if depth == 0 => break,
+            FDT_END => return Err(FdtError::BadToken(at - 4)),
             _ => return Err(FdtError::BadToken(at - 4)),
         }
     }

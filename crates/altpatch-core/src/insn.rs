@@ -47,6 +47,19 @@ pub enum PcRelKind {
 }
 
 impl PcRelKind {
+    /// Whether the class transfers control (B, BL, B.cond, CBZ/CBNZ, TBZ/TBNZ), as opposed to
+    /// computing an address or loading from one.
+    pub const fn is_branch(self) -> bool {
+        matches!(
+            self,
+            PcRelKind::B
+                | PcRelKind::Bl
+                | PcRelKind::BCond
+                | PcRelKind::CompareBranch
+                | PcRelKind::TestBranch
+        )
+    }
+
     /// The assembler name of the class, for reports.
     pub const fn name(self) -> &'static str {
         match self {

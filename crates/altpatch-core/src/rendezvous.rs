@@ -27,6 +27,10 @@
 //! generation its CPU last checked in for: a late write says `g`, which generation `g + 1`
 //! does not count. The slots still give a mask, which names the missing CPUs.
 //!
+//! Only CPUs in the primary's `online` mask may take part: a CPU outside it could check in to
+//! an open generation the primary does not wait for, and would misread the next generation
+//! as an abort. (The kernel's parked CPUs never call in.)
+//!
 //! # A CPU that arrives late
 //!
 //! A secondary that first sees generation `g` already closed (the primary gave up on it, or

@@ -136,6 +136,14 @@ pub enum DefectKind {
     },
     /// A replacement instruction cannot be moved to the site.
     Unmovable(RelocError),
+    /// A replacement branches into `.altinstr_replacement` outside its own sequence: code
+    /// there is never executable, so the patched site would fault.
+    BranchIntoReplacements {
+        /// Byte offset of the branch in the replacement.
+        offset: u8,
+        /// Where it branches.
+        target: u64,
+    },
 }
 
 /// Everything wrong with one entry, and the facts its report line names.
@@ -212,6 +220,11 @@ impl Defect {
                 }
             }
             DefectKind::Unmovable(err) => write!(f, "cannot move replacement: {err}"),
+            DefectKind::BranchIntoReplacements { offset, target } => write!(
+                f,
+                "replacement branches at +{offset:#x} to {target:#x}, inside .altinstr_replacement \
+                 but outside its own sequence (never executable)"
+            ),
         }
     }
 }
@@ -439,9 +452,25 @@ fn check(
             && lengths_ok
             && words_ok
             && let Some(seq) = layout.replacements.read(e.alt, usize::from(e.alt_len))
-            && let Err(err) = insn::check_movable(seq, e.alt, e.site)
         {
-            out.push(DefectKind::Unmovable(err));
+            if let Err(err) = insn::check_movable(seq, e.alt, e.site) {
+                out.push(DefectKind::Unmovable(err));
+            }
+            // Branches that stay behind in the replacement section would jump into code that
+            // is never executable. (Loads and ADR/ADRP there are fine: it is readable.)
+            let own = e.alt..e.alt + u64::from(e.alt_len) + 1;
+            for (i, word) in seq.chunks_exact(4).enumerate() {
+                let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+                let pc = e.alt + (i * 4) as u64;
+                if let insn::Decoded::PcRel { kind, offset } = insn::decode(word)
+                    && kind.is_branch()
+                    && let target = pc.wrapping_add_signed(offset)
+                    && !own.contains(&target)
+                    && layout.replacements.contains(target, 4)
+                {
+                    out.push(DefectKind::BranchIntoReplacements { offset: (i * 4) as u8, target });
+                }
+            }
         }
     }
     if e.fingerprint != current.fingerprint {

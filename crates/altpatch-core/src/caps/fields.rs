@@ -240,7 +240,7 @@ pub mod id_aa64pfr0 {
         /// Advanced SIMD: 0 implemented, 1 with FP16, 0xF not implemented (signed).
         ADVSIMD: "advsimd", 20, 4, signed, Lower;
         /// GIC CPU interface system registers: 1 GICv3/v4, 3 GICv4.1.
-        GIC: "gic", 24, 4, unsigned, Lower;
+        GIC: "gic", 24, 4, unsigned, Exact(0);
         /// RAS: 1 FEAT_RAS, 2 FEAT_RASv1p1.
         RAS: "ras", 28, 4, unsigned, Lower;
         /// SVE: 1 FEAT_SVE.

@@ -219,6 +219,31 @@ fn model_entry(case: &Case, raw: &RawEntry, index: usize) -> ModelEntry {
                     unmovable_at = Some(at);
                 }
             }
+            // A branch left pointing into the (never executable) replacement section, outside
+            // this sequence (its end included: that is the instruction after the site).
+            for (i, &w) in words.iter().enumerate() {
+                let pc = alt + 4 * i as u64;
+                let branch = yax_pc_offset(w).filter(|(op, _)| {
+                    matches!(
+                        op,
+                        Opcode::B
+                            | Opcode::BL
+                            | Opcode::TBZ
+                            | Opcode::TBNZ
+                            | Opcode::Bcc(_)
+                            | Opcode::BCcc(_)
+                            | Opcode::CBZ
+                            | Opcode::CBNZ
+                    )
+                });
+                if let Some((_, off)) = branch {
+                    let target = pc.wrapping_add(off as u64);
+                    let own = target >= alt && target <= alt + u64::from(raw.alt_len);
+                    if !own && inside(target, 4, REPL, 4 * REPL_WORDS) {
+                        add("BranchIntoReplacements");
+                    }
+                }
+            }
         }
     }
     let mut stale_list = None;
@@ -253,6 +278,7 @@ fn kind_name(k: &DefectKind) -> &'static str {
         DefectKind::Overlaps { .. } => "Overlaps",
         DefectKind::StaleFingerprint { .. } => "StaleFingerprint",
         DefectKind::Unmovable(_) => "Unmovable",
+        DefectKind::BranchIntoReplacements { .. } => "BranchIntoReplacements",
     }
 }
 

@@ -192,6 +192,25 @@ fn stale_fingerprint_is_refused_before_any_write_and_explained() {
 }
 
 #[test]
+fn a_replacement_branching_into_another_replacement_is_refused() {
+    // Entry 0's replacement is `b .+8` at 0x8000: it lands on 0x8008, inside the replacement
+    // section but past its own 4-byte sequence (whose end, 0x8004, would be the instruction
+    // after the site). B imm26 = 2 words: 0x14000002. A branch to its own end is fine.
+    let mut img = Image::new(&[entry(0, TEXT, REPL, 0, 4), entry(1, TEXT + 8, REPL + 4, 0, 4)]);
+    img.repl[0..4].copy_from_slice(&0x1400_0002u32.to_le_bytes());
+    img.repl[4..8].copy_from_slice(&0x1400_0001u32.to_le_bytes());
+    let d = img.check().unwrap_err();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!(d[0].index, 0);
+    assert_eq!(d[0].kinds, [DefectKind::BranchIntoReplacements { offset: 0, target: REPL + 8 }]);
+    assert!(
+        d[0].to_string().contains("branches at +0x0 to 0x8008, inside .altinstr_replacement"),
+        "{}",
+        d[0]
+    );
+}
+
+#[test]
 fn unmovable_replacement_is_refused_with_the_instruction() {
     // TBZ reaches ±32 KiB; from 0x8000 to 0x1000 an outside target 0x8000 + 0x7ffc would need
     // 0xeffc: out of range. tbz w0, #0, .+0x7ffc = 0x36000000 | (0x1fff << 5) = 0x3603ffe0.
