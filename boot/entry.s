@@ -55,7 +55,7 @@ secondary_entry:
     mov     x1, x21
     b       {secondary_init}
 
-// sp = __stacks_start + (x20 + 1) * STACK_SIZE. Clobbers x9, x10.
+// sp = __stacks_start + (x20 + 1) * STACK_SIZE. Clobbers x9, x10, x11.
 set_stack:
     adrp    x9, __stacks_start
     add     x9, x9, :lo12:__stacks_start
@@ -82,7 +82,7 @@ el2_to_el1:
     cmp     x21, #2
     b.eq    3f
     ret
-3:  mov     x9, #{HCR_EL2_VALUE}              // EL1 is AArch64; nothing trapped to EL2
+3:  ldr     x9, ={HCR_EL2_VALUE}              // EL1 is AArch64; nothing trapped to EL2
     msr     hcr_el2, x9
     mov     x9, #{CNTHCTL_EL2_VALUE}          // EL1 reads the physical counter and timer
     msr     cnthctl_el2, x9

@@ -92,6 +92,7 @@ probe_store_u32:
     mov     x0, #0
 6:  ret
 .pushsection .fixup_table, "a"
+    .balign 4                                   // entries are read as aligned words
     .word   5b - .                              // the instruction that may fault
     .word   6b - .                              // where to resume, with x0 = ESR
 .popsection

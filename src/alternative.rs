@@ -218,17 +218,25 @@ impl AltRegion {
         Self { name: "kernel", table: k.alt_table, text: k.text, table_bytes: None }
     }
 
-    /// The region as the validator sees it. The slices borrow kernel text: drop the layout
-    /// (and anything built from it) before text is written.
-    fn layout(&self) -> Layout<'static> {
+    /// The region as the validator sees it.
+    ///
+    /// # Safety
+    ///
+    /// The slices borrow kernel text: the layout (and anything borrowing from it) must be
+    /// gone before text is next written.
+    unsafe fn layout(&self) -> Layout<'static> {
         let replacements = memory::kernel_layout().alt_replacements;
-        Layout {
-            table: Region {
-                addr: self.table.start,
-                bytes: self.table_bytes.unwrap_or_else(|| memory::image_bytes(&self.table)),
-            },
-            text: Region { addr: self.text.start, bytes: memory::image_bytes(&self.text) },
-            replacements: Region { addr: replacements.start, bytes: memory::image_bytes(&replacements) },
+        // SAFETY: the table and replacements are read-only data that never changes; the
+        // caller keeps the text slice from outliving the next write.
+        unsafe {
+            Layout {
+                table: Region {
+                    addr: self.table.start,
+                    bytes: self.table_bytes.unwrap_or_else(|| memory::image_bytes(&self.table)),
+                },
+                text: Region { addr: self.text.start, bytes: memory::image_bytes(&self.text) },
+                replacements: Region { addr: replacements.start, bytes: memory::image_bytes(&replacements) },
+            }
         }
     }
 }
@@ -258,7 +266,8 @@ pub const CORRUPTIONS: &[&str] =
 /// for the negative boots: the validator must name it and nothing may be patched.
 pub fn corrupted_table(region: &AltRegion, kind: &str) -> Option<&'static [u8]> {
     use altpatch_core::table::{ENTRY_SIZE, RawEntry};
-    let mut bytes = memory::image_bytes(&region.table).to_vec();
+    // SAFETY: the table is read-only data, never written.
+    let mut bytes = unsafe { memory::image_bytes(&region.table) }.to_vec();
     let entry = |bytes: &[u8], i: usize| {
         RawEntry::from_bytes(bytes[i * ENTRY_SIZE..][..ENTRY_SIZE].try_into().unwrap_or(&[0; ENTRY_SIZE]))
     };
@@ -302,7 +311,9 @@ pub fn corrupted_table(region: &AltRegion, kind: &str) -> Option<&'static [u8]> 
 /// Validates `region`, plans the entries whose capability `enabled` accepts, runs their
 /// callbacks into buffers, and returns the plan with every write in it.
 fn prepare(region: &AltRegion, enabled: &dyn Fn(u16) -> bool) -> Result<(PatchPlan, usize), Vec<Defect>> {
-    let layout = region.layout();
+    // SAFETY: the layout lives only in this function, which writes no text: the plan it
+    // returns owns its bytes.
+    let layout = unsafe { region.layout() };
     let valid = validate::validate(&layout, &caps::LIST, caps::history::LISTS, &|_| None)?;
     let mut plan = plan::plan(&valid, enabled);
     for call in core::mem::take(&mut plan.callbacks) {
@@ -315,8 +326,10 @@ fn prepare(region: &AltRegion, enabled: &dyn Fn(u16) -> bool) -> Result<(PatchPl
             .collect();
         let mut dest = alloc::vec![0u32; original.len()];
         // SAFETY: the validator checked that the callback lies in kernel text, aligned, and
-        // that the entry carries this kernel's fingerprint, so it was emitted by
-        // `alternative_cb!`, which type-checks the function as an `AltCallback`.
+        // that the entry carries this kernel's fingerprint. Of the macros that stamp that
+        // fingerprint, only `alternative_cb!` sets CALLBACK_FLAG with a target in text (every
+        // other entry points into `.altinstr_replacement`), and it type-checks its function
+        // as an `AltCallback`.
         let callback: AltCallback =
             unsafe { core::mem::transmute::<usize, AltCallback>(call.callback as usize) };
         callback(&CallbackSite { original: &original }, &mut dest);
@@ -359,7 +372,8 @@ pub unsafe fn patch(
     }
     let ops = apply_maintenance(&plan, &maintenance, ctr_el0);
 
-    let mismatches = plan::audit(&plan, &region.layout().text);
+    // SAFETY: the writes are done; the layout is dropped at the end of this statement.
+    let mismatches = plan::audit(&plan, &unsafe { region.layout() }.text);
     if !mismatches.is_empty() {
         for m in &mismatches {
             println!(

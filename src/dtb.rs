@@ -33,8 +33,12 @@ impl core::fmt::Display for DtbError {
 }
 
 /// Whether `addr` holds a flattened device tree header.
-pub fn looks_like_fdt(addr: u64) -> bool {
-    // SAFETY: the caller passes an address in RAM, which is readable with the MMU off.
+///
+/// # Safety
+///
+/// `addr` is 0 or readable for 4 bytes (with the MMU off: an address in RAM).
+pub unsafe fn looks_like_fdt(addr: u64) -> bool {
+    // SAFETY: the caller promises `addr` is readable; 0 and misaligned values are not read.
     addr != 0
         && addr.is_multiple_of(8)
         && u32::from_be(unsafe { core::ptr::read_volatile(addr as *const u32) }) == fdt::MAGIC

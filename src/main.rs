@@ -53,7 +53,8 @@ const RENDEZVOUS_TIMEOUT_US: u64 = 2_000_000;
 /// The boot CPU's Rust entry, from `boot/entry.s`: MMU off, BSS zeroed, on CPU 0's stack.
 extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     cpu::set_cpu_index(0);
-    let dtb = if dtb::looks_like_fdt(dtb) { dtb } else { QEMU_VIRT_BARE_METAL_DTB };
+    // SAFETY: x0 is 0 for a bare ELF, or the tree's address in RAM under the Linux protocol.
+    let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { QEMU_VIRT_BARE_METAL_DTB };
     // SAFETY: the tree QEMU hands over stays in RAM untouched: the heap excludes it below.
     let info = match unsafe { dtb::parse(dtb, cpu::mpidr_affinity()) } {
         Ok(info) => info,
@@ -128,7 +129,6 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     }
     // The first pass validates the whole table before it writes anything.
     println!("alternatives: applying boot alternatives");
-    alternative::set_system_ctr_el0(caps::effective_ctr(&boot_regs));
     // Before the system set is final, `cpus_have_cap` answers from the boot-CPU set.
     let boot_enabled = |index: u16| Cap::from_index(index).is_some_and(cpufeature::cpus_have_cap);
     // SAFETY: no other CPU runs yet; the ISB below synchronises this one.
@@ -148,9 +148,23 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     };
     println!("SMP: Total of {online} processors activated.");
     for cpu in 1..online {
-        if let Some(regs) = smp::id_regs(cpu) {
-            features.add_cpu(regs);
+        let Some(regs) = smp::id_regs(cpu) else { continue };
+        // The secondaries run text the boot pass already patched: each must have every
+        // boot-CPU capability (Linux's verify_local_cpu_caps).
+        let lacking: alloc::vec::Vec<&str> = boot_caps
+            .iter()
+            .filter(|cap| !cap.row().rule.matches_cpu(regs, &platform))
+            .map(Cap::ident)
+            .collect();
+        if !lacking.is_empty() {
+            println!(
+                "SMP: CPU{cpu} (MPIDR {:#x}) lacks boot-CPU capabilities {}: it would run code patched for them",
+                info.machine.mpidrs[cpu],
+                lacking.join(", ")
+            );
+            semihosting::exit(ExitStatus::CpuBringUp);
         }
+        features.add_cpu(regs);
     }
     if entry_el == 2 {
         println!("CPU: All CPU(s) entered at EL2 and dropped to EL1");

@@ -59,12 +59,16 @@ pub fn kernel_layout() -> KernelLayout {
 }
 
 /// The bytes of `range` inside the kernel image (text or read-only data).
-pub fn image_bytes(range: &Range<u64>) -> &'static [u8] {
+///
+/// # Safety
+///
+/// If `range` overlaps text, the slice must be gone before text is next written through the
+/// alias (a patch pass): a shared reference may not see its bytes change.
+pub unsafe fn image_bytes(range: &Range<u64>) -> &'static [u8] {
     let layout = kernel_layout();
     assert!(layout.image.start <= range.start && range.end <= layout.image.end);
-    // SAFETY: the range lies inside the kernel image, which is mapped readable for the
-    // kernel's life; text changes only through the alias under the rendezvous, while no
-    // reader of this slice runs.
+    // SAFETY: the range lies inside the kernel image, mapped readable for the kernel's life;
+    // the caller promises the slice does not outlive the bytes staying as they are.
     unsafe { core::slice::from_raw_parts(range.start as *const u8, (range.end - range.start) as usize) }
 }
 

@@ -74,7 +74,8 @@ fn dcache_line_size_is_the_system_minimum(_cpu: usize) -> bool {
 /// The CRC of kernel text by the patched path (CRC32 instructions where the CPUs have them)
 /// equals the software CRC on every CPU, and text has not changed since patching ended.
 fn crc32_matches_software(_cpu: usize) -> bool {
-    let text = memory::image_bytes(&memory::kernel_layout().text);
+    // SAFETY: no text is written once the CRC tests run (the I-cache test's write is earlier).
+    let text = unsafe { memory::image_bytes(&memory::kernel_layout().text) };
     let crc = crc32::crc32(text);
     crc == crc32::crc32_software(text) && u64::from(crc) == TEXT_CRC.load(Ordering::Relaxed)
 }
@@ -168,7 +169,8 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
         crc32::crc32(b"123456789") == 0xcbf4_3926,
         format_args!("{:#x}", crc32::crc32(b"123456789")),
     );
-    let text = memory::image_bytes(&memory::kernel_layout().text);
+    // SAFETY: as in `crc32_matches_software`: no text is written from here on.
+    let text = unsafe { memory::image_bytes(&memory::kernel_layout().text) };
     TEXT_CRC.store(u64::from(crc32::crc32_software(text)), Ordering::Relaxed);
     SYSTEM_DCACHE_LINE.store(system.dcache_line_size() as u64, Ordering::Relaxed);
 

@@ -171,6 +171,18 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps, max_cpus: Option<usiz
             crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) failed to come online");
             continue;
         };
+        // The D-line size is baked into an immediate at boot, and maintenance strides by the
+        // system's line sizes: a CPU with smaller lines would be cleaned incompletely.
+        let line = |ctr: u64, shift: u32| (ctr >> shift) & 0xf;
+        let (cpu_ctr, sys_ctr) = (regs.ctr_el0, system.ctr_el0());
+        if line(cpu_ctr, 16) < line(sys_ctr, 16) || line(cpu_ctr, 0) < line(sys_ctr, 0) {
+            REFUSED[cpu].store(true, Ordering::Release);
+            crate::println!(
+                "SMP: late CPU{cpu} (MPIDR {mpidr:#x}) refused and parked: its cache lines (CTR_EL0 {cpu_ctr:#x}) are smaller than the system's ({sys_ctr:#x})"
+            );
+            cpu::send_event();
+            continue;
+        }
         match system.check_late_cpu(regs) {
             Ok(()) => {
                 ONLINE_MASK.fetch_or(1 << cpu, Ordering::AcqRel);
@@ -209,7 +221,7 @@ pub fn on_each_cpu(name: &str, test: fn(cpu: usize) -> bool) -> u64 {
     cpu::send_event();
     record_answer(0, test(0));
     let deadline = Instant::now().0 + micros_to_ticks(CALL_TIMEOUT_US);
-    while CALL_DONE.load(Ordering::Acquire) != mask {
+    while CALL_DONE.load(Ordering::Acquire) & mask != mask {
         if Instant::now().0 >= deadline {
             let silent = mask & !CALL_DONE.load(Ordering::Acquire);
             crate::println!(

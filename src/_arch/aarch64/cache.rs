@@ -87,12 +87,12 @@ pub fn clean_invalidate_dcache_line_poc(addr: u64) {
     unsafe { core::arch::asm!("dc civac, {}", in(reg) addr, options(nostack, preserves_flags)) };
 }
 
-/// Invalidates the whole I-cache to the point of unification on this CPU (IC IALLU):
-/// Linux's final step, for the benchmark baseline only.
+/// Invalidates every I-cache in the inner shareable domain to the point of unification
+/// (IC IALLUIS): Linux's `icache_inval_all_pou()`, for the benchmark baseline only.
 #[inline(always)]
 pub fn invalidate_icache_all() {
-    // SAFETY: invalidating the instruction cache only forces refetches.
-    unsafe { core::arch::asm!("ic iallu", options(nostack, preserves_flags)) };
+    // SAFETY: invalidating instruction caches only forces refetches.
+    unsafe { core::arch::asm!("ic ialluis", options(nostack, preserves_flags)) };
 }
 
 /// Waits for the cache maintenance issued so far to complete for the inner shareable domain

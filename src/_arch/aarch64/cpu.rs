@@ -26,10 +26,10 @@ pub fn context_sync() {
     barrier::isb(barrier::SY);
 }
 
-/// Spins for a short while (YIELD hint) in busy-wait loops that cannot use WFE.
+/// A busy-wait hint (YIELD) in loops that cannot use WFE.
 #[inline(always)]
 pub fn relax() {
-    asm::nop();
+    core::hint::spin_loop();
 }
 
 /// Sets this CPU's index, kept in TPIDR_EL1 for [`cpu_index`].

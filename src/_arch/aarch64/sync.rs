@@ -59,7 +59,9 @@ pub fn load_acquire(source: &AtomicU64) -> u64 {
             cap: HAS_LDAPR,
             ptr = in(reg) source.as_ptr(),
             value = out(reg) value,
-            options(nostack, readonly)
+            // No `readonly`: the block must also order the compiler's accesses after it, as
+            // an acquire does (the default memory clobber, Linux's "memory").
+            options(nostack)
         );
     }
     value

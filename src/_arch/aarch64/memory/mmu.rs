@@ -165,7 +165,16 @@ impl PageTables {
 
     /// Maps `va..va + size` to `pa..` as `kind`, with 2 MiB blocks where both addresses are
     /// block aligned and no finer mapping exists, 4 KiB pages elsewhere.
-    fn map(&mut self, mut va: u64, mut pa: u64, size: u64, kind: MapKind) {
+    fn map(&mut self, va: u64, pa: u64, size: u64, kind: MapKind) {
+        self.map_with(va, pa, size, kind, true);
+    }
+
+    /// [`Self::map`] with 4 KiB pages only, for a mapping [`Self::unmap_pages`] removes.
+    fn map_pages(&mut self, va: u64, pa: u64, size: u64, kind: MapKind) {
+        self.map_with(va, pa, size, kind, false);
+    }
+
+    fn map_with(&mut self, mut va: u64, mut pa: u64, size: u64, kind: MapKind, blocks: bool) {
         assert!(
             va.is_multiple_of(PAGE_SIZE) && pa.is_multiple_of(PAGE_SIZE) && size.is_multiple_of(PAGE_SIZE)
         );
@@ -177,7 +186,8 @@ impl PageTables {
             let l2_index = (va >> 21) as usize % ENTRIES;
             // SAFETY: `l2` is a pool table.
             let l2_entry = unsafe { (*l2).0[l2_index] };
-            if va.is_multiple_of(BLOCK_SIZE)
+            if blocks
+                && va.is_multiple_of(BLOCK_SIZE)
                 && pa.is_multiple_of(BLOCK_SIZE)
                 && end - va >= BLOCK_SIZE
                 && l2_entry == 0
@@ -337,7 +347,7 @@ pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(&TextAlias
     let size = text.end - text.start;
     // SAFETY: the caller promises exclusive use of the tables.
     let tables = unsafe { &mut *TABLES.0.get() };
-    tables.map(TEXT_ALIAS_BASE, text.start, size, MapKind::ReadWrite);
+    tables.map_pages(TEXT_ALIAS_BASE, text.start, size, MapKind::ReadWrite);
     // A new valid entry replaces an invalid one: no TLB maintenance, only ordering of the
     // table writes before the first access through the alias (Arm ARM D8.13.1).
     barrier::dsb(barrier::ISHST);
