@@ -11,10 +11,11 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// Additions per CPU in the atomics tests: enough that every CPU's additions overlap the
 /// others' many times, few enough for 64 CPUs emulated on two host cores.
 const ADDS_PER_CPU: u64 = 5_000;
-/// Critical sections in the lock test, shared out between the CPUs (each is a hand-off
-/// between CPUs, which an emulator with one thread for many vCPUs serves slowly).
-const LOCKED_TOTAL_TARGET: u64 = 4_000;
-/// Critical sections per CPU in the lock test: the target shared out, 20 to 200 each.
+/// The lock test's budget: critical sections times CPUs. Each hand-off may wait for every
+/// other CPU to be scheduled once (an emulator running many vCPUs on one thread takes turns),
+/// so the cost grows with sections x CPUs.
+const LOCKED_BUDGET: u64 = 16_000;
+/// Critical sections per CPU in the lock test: the budget shared out, 5 to 200 each.
 static LOCKED_PER_CPU: AtomicU64 = AtomicU64::new(0);
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -181,7 +182,7 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
         failed == 0 && total == ADDS_PER_CPU * cpus,
         format_args!("{lse} fetch_add: {total} of {} additions on {cpus} CPUs", ADDS_PER_CPU * cpus),
     );
-    LOCKED_PER_CPU.store((LOCKED_TOTAL_TARGET / cpus).clamp(20, 200), Ordering::Relaxed);
+    LOCKED_PER_CPU.store((LOCKED_BUDGET / (cpus * cpus)).clamp(5, 200), Ordering::Relaxed);
     let failed = smp::on_each_cpu("ticket-lock", ticket_lock_serialises);
     let per_cpu = LOCKED_PER_CPU.load(Ordering::Relaxed);
     let total = LOCKED_TOTAL.load(Ordering::Relaxed);
