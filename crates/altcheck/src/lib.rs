@@ -164,12 +164,19 @@ impl Image {
 /// Bytes `[addr, addr + len)` of the loaded image, gathered from its sections (NOBITS
 /// sections read as zero); an error if any byte is not in a section.
 fn read(file: &object::File<'_>, addr: u64, len: u64) -> Result<Vec<u8>, String> {
+    // The range comes from the file's own symbols: bound it by what the sections can hold
+    // before allocating, and refuse one that wraps.
+    let end = addr.checked_add(len).ok_or_else(|| format!("range {addr:#x}+{len:#x} wraps"))?;
+    let loaded: u64 = file.sections().map(|s| s.size()).fold(0, u64::saturating_add);
+    if len > loaded {
+        return Err(format!("range {addr:#x}..{end:#x} is larger than every section together"));
+    }
     let mut out = vec![0u8; len as usize];
     let mut covered = vec![false; len as usize];
     for s in file.sections() {
         let (start, size) = (s.address(), s.size());
         let lo = start.max(addr);
-        let hi = (start + size).min(addr + len);
+        let hi = start.saturating_add(size).min(end);
         if size == 0 || lo >= hi || s.kind() == SectionKind::Metadata {
             continue;
         }
