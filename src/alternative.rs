@@ -58,6 +58,14 @@ macro_rules! alternative_entry {
             ".byte 664f - 663f",
             ".word {alt_fingerprint}",
             ".popsection",
+            ".pushsection .altinstr_where, \"a\"",
+            ".balign 4",
+            ".word 661b - .",
+            ".word 667f - .",
+            ".popsection",
+            ".pushsection .rodata.altinstr_where, \"a\"",
+            concat!("667: .asciz \"", file!(), ":", line!(), "\""),
+            ".popsection",
             ".pushsection .altinstr_replacement, \"a\"",
             ".balign 4",
             "663:",
@@ -92,6 +100,14 @@ macro_rules! alternative_cb {
             ".byte 662b - 661b",
             ".byte 0",
             ".word {alt_fingerprint}",
+            ".popsection",
+            ".pushsection .altinstr_where, \"a\"",
+            ".balign 4",
+            ".word 661b - .",
+            ".word 667f - .",
+            ".popsection",
+            ".pushsection .rodata.altinstr_where, \"a\"",
+            concat!("667: .asciz \"", file!(), ":", line!(), "\""),
             ".popsection",
             alt_cap = const $crate::alternative::Cap::$cap.index() | $crate::alternative::CALLBACK_FLAG,
             alt_fingerprint = const $crate::alternative::FINGERPRINT,
@@ -241,6 +257,33 @@ impl AltRegion {
     }
 }
 
+unsafe extern "C" {
+    static __altinstr_where: u8;
+    static __altinstr_where_end: u8;
+}
+
+/// Where the entry for `site` was written (`file:line`), from the `.altinstr_where` records
+/// the macros leave beside each entry; `None` for sites that have none (assembly files).
+pub fn site_location(site: u64) -> Option<&'static str> {
+    let (start, end) = (&raw const __altinstr_where as u64, &raw const __altinstr_where_end as u64);
+    (start..end).step_by(8).find_map(|record| {
+        // SAFETY: `record` and `record + 4` are aligned words of the read-only where table.
+        let (to_site, to_text) =
+            unsafe { (core::ptr::read(record as *const i32), core::ptr::read((record + 4) as *const i32)) };
+        if record.wrapping_add_signed(to_site.into()) != site {
+            return None;
+        }
+        let text = (record + 4).wrapping_add_signed(to_text.into()) as *const core::ffi::c_char;
+        // SAFETY: the macros point the second word at a NUL-terminated string in read-only data.
+        unsafe { core::ffi::CStr::from_ptr(text) }.to_str().ok()
+    })
+}
+
+/// The validator's symbolizer: a site's source location, where the macros recorded one.
+fn symbolize(addr: u64) -> Option<validate::Symbol> {
+    site_location(addr).map(|location| validate::Symbol { name: location.into(), offset: 0 })
+}
+
 /// Bytes of text written by [`patch`] since boot: the only place text changes.
 static TEXT_BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
 
@@ -314,7 +357,7 @@ fn prepare(region: &AltRegion, enabled: &dyn Fn(u16) -> bool) -> Result<(PatchPl
     // SAFETY: the layout lives only in this function, which writes no text: the plan it
     // returns owns its bytes.
     let layout = unsafe { region.layout() };
-    let valid = validate::validate(&layout, &caps::LIST, caps::history::LISTS, &|_| None)?;
+    let valid = validate::validate(&layout, &caps::LIST, caps::history::LISTS, &symbolize)?;
     let mut plan = plan::plan(&valid, enabled);
     for call in core::mem::take(&mut plan.callbacks) {
         let original: Vec<u32> = layout
