@@ -58,14 +58,7 @@ macro_rules! alternative_entry {
             ".byte 664f - 663f",
             ".word {alt_fingerprint}",
             ".popsection",
-            ".pushsection .altinstr_where, \"a\"",
-            ".balign 4",
-            ".word 661b - .",
-            ".word 667f - .",
-            ".popsection",
-            ".pushsection .rodata.altinstr_where, \"a\"",
-            concat!("667: .asciz \"", file!(), ":", line!(), "\""),
-            ".popsection",
+            $crate::alternative_where!(),
             ".pushsection .altinstr_replacement, \"a\"",
             ".balign 4",
             "663:",
@@ -77,6 +70,30 @@ macro_rules! alternative_entry {
             alt_cap = const $cap,
             alt_fingerprint = const $fp,
             $($($rest)*)?
+        )
+    };
+}
+
+/// The source record of the entry being emitted: a pair of self-relative words in
+/// `.altinstr_where` (the site at label 661, a `"file:line"` string) naming the line that
+/// invoked the outermost alternatives macro, for the kernel's reports.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! alternative_where {
+    () => {
+        concat!(
+            ".pushsection .altinstr_where, \"a\"\n",
+            ".balign 4\n",
+            ".word 661b - .\n",
+            ".word 667f - .\n",
+            ".popsection\n",
+            ".pushsection .rodata.altinstr_where, \"a\"\n",
+            "667: .asciz \"",
+            file!(),
+            ":",
+            line!(),
+            "\"\n",
+            ".popsection"
         )
     };
 }
@@ -101,14 +118,7 @@ macro_rules! alternative_cb {
             ".byte 0",
             ".word {alt_fingerprint}",
             ".popsection",
-            ".pushsection .altinstr_where, \"a\"",
-            ".balign 4",
-            ".word 661b - .",
-            ".word 667f - .",
-            ".popsection",
-            ".pushsection .rodata.altinstr_where, \"a\"",
-            concat!("667: .asciz \"", file!(), ":", line!(), "\""),
-            ".popsection",
+            $crate::alternative_where!(),
             alt_cap = const $crate::alternative::Cap::$cap.index() | $crate::alternative::CALLBACK_FLAG,
             alt_fingerprint = const $crate::alternative::FINGERPRINT,
             alt_callback = sym $cb,
