@@ -445,7 +445,8 @@ pub unsafe fn patch(
 fn apply_maintenance(plan: &PatchPlan, maintenance: &plan::Maintenance, ctr_el0: u64) -> MaintenanceOps {
     let mut ops = MaintenanceOps::default();
     if cfg!(feature = "bench-baseline") {
-        let line = 4u64 << ((ctr_el0 >> 16) & 0xf);
+        let geometry = plan::CacheGeometry::from_ctr_el0(ctr_el0);
+        let line = geometry.dline;
         for (addr, len) in plan.ranges() {
             let mut at = addr & !(line - 1);
             while at < addr + len.max(1) {
@@ -456,7 +457,7 @@ fn apply_maintenance(plan: &PatchPlan, maintenance: &plan::Maintenance, ctr_el0:
         }
         cache::complete_maintenance();
         // Linux's icache_inval_all_pou() returns before its IC IALLU under CTR_EL0.DIC.
-        if plan.patched != 0 && ctr_el0 & (1 << 29) == 0 {
+        if plan.patched != 0 && !geometry.dic {
             cache::invalidate_icache_all();
             ops.ic_iallu += 1;
         }

@@ -9,6 +9,7 @@ use crate::{
 };
 use altpatch_core::{
     caps::{IdRegs, SystemCaps, overrides::Overrides},
+    plan::CacheGeometry,
     rendezvous::{Outcome, Participant},
 };
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -173,9 +174,10 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps, max_cpus: Option<usiz
         };
         // The D-line size is baked into an immediate at boot, and maintenance strides by the
         // system's line sizes: a CPU with smaller lines would be cleaned incompletely.
-        let line = |ctr: u64, shift: u32| (ctr >> shift) & 0xf;
         let (cpu_ctr, sys_ctr) = (regs.ctr_el0, system.ctr_el0());
-        if line(cpu_ctr, 16) < line(sys_ctr, 16) || line(cpu_ctr, 0) < line(sys_ctr, 0) {
+        let (cpu_lines, sys_lines) =
+            (CacheGeometry::from_ctr_el0(cpu_ctr), CacheGeometry::from_ctr_el0(sys_ctr));
+        if cpu_lines.dline < sys_lines.dline || cpu_lines.iline < sys_lines.iline {
             REFUSED[cpu].store(true, Ordering::Release);
             crate::println!(
                 "SMP: late CPU{cpu} (MPIDR {mpidr:#x}) refused and parked: its cache lines (CTR_EL0 {cpu_ctr:#x}) are smaller than the system's ({sys_ctr:#x})"

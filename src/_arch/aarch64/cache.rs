@@ -1,6 +1,7 @@
 //! AArch64 cache maintenance routines, each with its alternatives.
 
 use crate::alternative::{AltCallback, CallbackSite, Cap, FINGERPRINT};
+use altpatch_core::plan::CacheGeometry;
 
 core::arch::global_asm!(
     include_str!("../../../boot/alternative.s"),
@@ -57,7 +58,7 @@ const NOP: u32 = 0xd503_201f;
 /// instruction, an MRS whose Rt is bits 4:0) followed by NOPs.
 fn encode_dcache_line_size(site: &CallbackSite<'_>, dest: &mut [u32]) {
     let rd = site.original[0] & 0x1f;
-    let line = 4u32 << ((crate::alternative::system_ctr_el0() >> 16) & 0xf);
+    let line = CacheGeometry::from_ctr_el0(crate::alternative::system_ctr_el0()).dline as u32;
     dest[0] = MOVZ_X | (line << 5) | rd;
     dest[1..].fill(NOP);
 }

@@ -305,7 +305,7 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
 /// Cleans `addr..addr + len` from the data caches to the point of coherency (DC CVAC), for
 /// an observer with its caches off, and waits for completion (DSB SY).
 pub fn clean_dcache_to_poc(addr: u64, len: u64) {
-    let line = 4u64 << ((crate::cpu::ctr_el0() >> 16) & 0xf);
+    let line = altpatch_core::plan::CacheGeometry::from_ctr_el0(crate::cpu::ctr_el0()).dline;
     let mut at = addr & !(line - 1);
     while at < addr + len {
         // SAFETY: DC CVAC on a mapped address only writes back a line; no data changes.
