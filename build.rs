@@ -2,7 +2,10 @@
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    // `linker.ld` INCLUDEs altpatch-aarch64's fragment, found on the library path.
+    println!("cargo:rustc-link-arg-bins=-L{dir}/crates/altpatch-aarch64");
     println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
+    println!("cargo:rerun-if-changed=crates/altpatch-aarch64/alternatives.ld");
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rerun-if-changed=boot");
     println!("cargo:rerun-if-changed=tests/stale");

@@ -5,9 +5,9 @@ mod arch_cpu;
 
 pub use arch_cpu::*;
 
-/// The most CPUs the kernel brings up (CONTRACT.md: 1 to 64); the rendezvous names CPUs in a
-/// 64-bit mask.
-pub const MAX_CPUS: usize = 64;
+/// The most CPUs the kernel brings up: QEMU `virt`'s limit with a GICv3, as many as the
+/// rendezvous's `CpuSet` names.
+pub const MAX_CPUS: usize = altpatch_rendezvous::MAX_CPUS;
 
 /// Bytes of boot stack per CPU.
 pub const STACK_SIZE: usize = 32 * 1024;

@@ -1,7 +1,7 @@
 //! The kernel's view of the capabilities: Linux's `cpus_have_cap` and
 //! `cpus_have_final_cap`, over the boot CPU's set until the system set is final.
 
-use altpatch_core::caps::{Cap, CapSet, SystemCaps};
+use arm64_caps::caps::{Cap, CapSet, SystemCaps};
 use spin::Once;
 
 /// The boot-CPU capabilities, decided before the secondaries start.

@@ -1,9 +1,9 @@
 //! What the device tree tells the kernel: memory, CPUs, the PSCI conduit, the console UART,
-//! the GIC and the command line, read in one pass by [`altpatch_core::fdt`]. Nothing here is
+//! the GIC and the command line, read in one pass by [`qemu_virt::fdt`]. Nothing here is
 //! assumed; a missing node is an error.
 
-use altpatch_core::fdt::{self, FdtError};
 use core::ops::Range;
+use qemu_virt::fdt::{self, FdtError};
 
 /// The boot information the kernel takes from the device tree.
 pub struct BootInfo {

@@ -8,7 +8,7 @@
 //! `.altinstructions.late_bad`, holds defective entries over the same code (a stale
 //! fingerprint, a capability past NCAPS): applied only under `fault.late_region_bad`.
 
-use crate::alternative::{AltRegion, Cap, FINGERPRINT};
+use crate::alternative::{AltRegion, FINGERPRINT};
 use core::sync::atomic::AtomicU64;
 
 unsafe extern "C" {
@@ -18,6 +18,8 @@ unsafe extern "C" {
     static __alt_late_end: u8;
     static __alt_late_bad: u8;
     static __alt_late_bad_end: u8;
+    static __altinstr_replacement_late: u8;
+    static __altinstr_replacement_late_end: u8;
 }
 
 /// The good late region.
@@ -26,6 +28,7 @@ pub fn region() -> AltRegion {
         name: "late",
         table: (&raw const __alt_late as u64)..(&raw const __alt_late_end as u64),
         text: text(),
+        replacements: replacements(),
         table_bytes: None,
     }
 }
@@ -36,8 +39,14 @@ pub fn bad_region() -> AltRegion {
         name: "late-bad",
         table: (&raw const __alt_late_bad as u64)..(&raw const __alt_late_bad_end as u64),
         text: text(),
+        replacements: replacements(),
         table_bytes: None,
     }
+}
+
+/// The late region's own replacements.
+fn replacements() -> core::ops::Range<u64> {
+    (&raw const __altinstr_replacement_late as u64)..(&raw const __altinstr_replacement_late_end as u64)
 }
 
 fn text() -> core::ops::Range<u64> {
@@ -54,7 +63,8 @@ pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
     unsafe {
         crate::fetch_add_alternative!(
             table: ".altinstructions.late",
-            cap: Cap::HAS_LSE_ATOMICS.index(),
+            replacement: ".altinstr_replacement.late",
+            cap: crate::cap_index!(HAS_LSE_ATOMICS),
             fingerprint: FINGERPRINT,
             target,
             value
@@ -71,17 +81,19 @@ fn defective() {
     unsafe {
         crate::alternative_entry!(
             table: ".altinstructions.late_bad",
+            replacement: ".altinstr_replacement.late",
             old: ["dsb nsh", "isb"],
             new: [".inst 0xd50330ff", "nop"],
-            cap: Cap::HAS_SB.index(),
+            cap: crate::cap_index!(HAS_SB),
             fingerprint: !FINGERPRINT,
             options(nostack, preserves_flags)
         );
         crate::alternative_entry!(
             table: ".altinstructions.late_bad",
+            replacement: ".altinstr_replacement.late",
             old: ["nop"],
             new: ["nop"],
-            cap: altpatch_core::caps::NCAPS + 7,
+            cap: arm64_caps::caps::NCAPS + 7,
             fingerprint: FINGERPRINT,
             options(nostack, preserves_flags)
         );

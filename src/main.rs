@@ -21,6 +21,8 @@ mod crc32;
 mod driver;
 mod dtb;
 mod exception;
+#[cfg(feature = "fault-injection")]
+mod fault;
 mod heap;
 mod late_region;
 mod memory;
@@ -35,26 +37,38 @@ mod stale_object;
 mod sync;
 mod time;
 
-use altpatch_core::{
-    bootargs,
-    caps::{self, Cap, CapSet, CpuFeatures},
-};
+use alternative::AltRegion;
+use altpatch_aarch64::Checked;
+use altpatch_rendezvous::CpuSet;
+use arm64_caps::caps::{self, Cap, CapSet, CpuFeatures, SystemCaps};
+use arm64_caps::cmdline::{self, ArgError, BootArg};
 use semihosting::ExitStatus;
-
-/// Where QEMU `virt` puts the device tree for a bare ELF, which it starts with x0 = 0: the
-/// start of RAM (QEMU docs/system/arm/virt.rst, "Hardware configuration information for
-/// bare-metal programming"). Used only when x0 holds no tree.
-const QEMU_VIRT_BARE_METAL_DTB: u64 = 0x4000_0000;
 
 /// How long the boot CPU waits for every CPU to check in to the rendezvous, in
 /// microseconds of generic-timer time.
 const RENDEZVOUS_TIMEOUT_US: u64 = 2_000_000;
 
 /// The boot CPU's Rust entry, from `boot/entry.s`: MMU off, BSS zeroed, on CPU 0's stack.
+/// Linux's boot, phase by phase.
 extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
+    let (info, options) = early_init(dtb, entry_el);
+    let t_detect = time::Instant::now();
+    let (mut features, boot_caps) = boot_cpu_features(&info);
+    let t_boot_alternatives = time::Instant::now();
+    let kernel = boot_alternatives(&options);
+    let boot_us = [t_detect, t_boot_alternatives, time::Instant::now()];
+    smp_bring_up(&info, &options, boot_caps, &mut features, entry_el);
+    let system = system_features(features, boot_caps);
+    system_alternatives(&kernel, system, boot_caps, boot_us);
+    late_work(&info, system, &options);
+    self_tests(system)
+}
+
+/// The device tree, the MMU, the console, the heap and the command line.
+fn early_init(dtb: u64, entry_el: u64) -> (dtb::BootInfo, BootOptions) {
     cpu::set_cpu_index(0);
     // SAFETY: x0 is 0 for a bare ELF, or the tree's address in RAM under the Linux protocol.
-    let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { QEMU_VIRT_BARE_METAL_DTB };
+    let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { qemu_virt::BARE_METAL_DTB };
     // SAFETY: the tree QEMU hands over stays in RAM untouched: the heap excludes it below.
     let info = match unsafe { dtb::parse(dtb, cpu::mpidr_affinity()) } {
         Ok(info) => info,
@@ -69,7 +83,6 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
             semihosting::exit(ExitStatus::Oops);
         }
     };
-
     let layout = memory::kernel_layout();
     let mut devices = info.machine.gic.clone();
     devices.push(info.machine.uart.clone());
@@ -84,7 +97,6 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     // the console is the only user.
     console::init(unsafe { driver::pl011::Pl011::new(info.machine.uart.start as usize) });
     cpu::enable_event_stream();
-
     let Some(free) =
         heap::largest_free(info.machine.ram.as_slice(), &[layout.image.clone(), info.dtb.clone()])
     else {
@@ -104,142 +116,168 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
         println!("Kernel command line: {}", info.machine.bootargs);
     }
     let options = BootOptions::parse(info.machine.bootargs);
-    smp::set_overrides(options.overrides);
+    smp::configure(options.overrides, options.faults);
     if options.faults.bug {
         bug!();
     }
+    (info, options)
+}
 
-    // 1. The boot CPU's features, and the boot-CPU alternatives, patched alone.
-    let t_detect = time::Instant::now();
+/// The boot CPU's ID registers, and the capabilities decided from it alone.
+fn boot_cpu_features(info: &dtb::BootInfo) -> (CpuFeatures, CapSet) {
     smp::register_this_cpu(0);
     let boot_regs = smp::id_regs(0).copied().unwrap_or_default();
     let platform = caps::Platform { gicv3: info.machine.gicv3, ..caps::Platform::default() };
-    let mut features = CpuFeatures::new(&boot_regs, &platform);
+    let features = CpuFeatures::new(&boot_regs, &platform);
     let boot_caps = features.boot_cpu_caps();
-    let t_detect_end = time::Instant::now();
     cpufeature::set_boot(boot_caps);
     for cap in boot_caps.iter().filter(|cap| cap.reported()) {
         println!("CPU features: detected: {}", cap.description());
     }
-    let t_boot_alt = time::Instant::now();
-    let mut kernel_region = alternative::AltRegion::kernel();
+    (features, boot_caps)
+}
+
+/// The kernel's table, checked once (every defect named, nothing written), then the
+/// boot-CPU capabilities' entries applied with the boot CPU alone in the stop window.
+fn boot_alternatives(options: &BootOptions) -> (AltRegion, Checked) {
+    #[allow(unused_mut)]
+    let mut region = AltRegion::kernel();
+    #[cfg(feature = "fault-injection")]
     if let Some(kind) = options.faults.corrupt {
-        kernel_region.table_bytes = alternative::corrupted_table(&kernel_region, kind);
+        region.table_bytes = fault::corrupted_table(&region, kind);
         println!("altpatch: fault injection: one kernel table entry corrupted ({kind})");
     }
-    // The first pass validates the whole table before it writes anything.
     println!("alternatives: applying boot alternatives");
+    let checked = region.check().unwrap_or_else(|defects| alternative::refuse_table(&defects));
     // Before the system set is final, `cpus_have_cap` answers from the boot-CPU set.
-    let boot_enabled = |index: u16| Cap::from_index(index).is_some_and(cpufeature::cpus_have_cap);
-    // SAFETY: no other CPU runs yet; the ISB below synchronises this one.
-    let boot_pass =
-        match unsafe { alternative::patch(&kernel_region, &boot_enabled, caps::effective_ctr(&boot_regs)) } {
-            Ok(summary) => summary,
-            Err(defects) => alternative::refuse_table(&defects),
-        };
-    cpu::context_sync();
+    let enabled = |index: u16| Cap::from_index(index).is_some_and(cpufeature::cpus_have_cap);
+    let ctr = caps::effective_ctr(&smp::id_regs(0).copied().unwrap_or_default());
+    let pass = region.prepare(&checked, &enabled, ctr);
+    let done = alternative::apply(&pass, CpuSet::first(1), options.rendezvous_timeout_us)
+        .unwrap_or_else(|error| alternative::fail_pass(error));
+    BOOT_PASS.call_once(|| done.output);
     alternative::check_boot_patched();
-    let t_boot_alt_end = time::Instant::now();
+    (region, checked)
+}
 
-    // 2. The secondaries come up; their features are sanitised in.
-    let online = match smp::bring_up(&info, &options.faults, options.max_cpus) {
-        Ok(n) => n,
-        Err(errors) => smp::fail(&errors),
-    };
+/// What the boot pass applied, for the summary line.
+static BOOT_PASS: spin::Once<altpatch_aarch64::Applied> = spin::Once::new();
+
+/// The secondaries come up; each must have every boot-CPU capability (Linux's
+/// `verify_local_cpu_caps`), and its features are sanitised in.
+fn smp_bring_up(
+    info: &dtb::BootInfo,
+    options: &BootOptions,
+    boot_caps: CapSet,
+    features: &mut CpuFeatures,
+    entry_el: u64,
+) {
+    let online = smp::bring_up(info, options.max_cpus).unwrap_or_else(|errors| smp::fail(&errors));
     println!("SMP: Total of {online} processors activated.");
+    let platform = caps::Platform { gicv3: info.machine.gicv3, ..caps::Platform::default() };
     for cpu in 1..online {
         let Some(regs) = smp::id_regs(cpu) else { continue };
-        // The secondaries run text the boot pass already patched: each must have every
-        // boot-CPU capability (Linux's verify_local_cpu_caps).
-        let lacking: alloc::vec::Vec<&str> = boot_caps
-            .iter()
-            .filter(|cap| !cap.row().rule.matches_cpu(regs, &platform))
-            .map(Cap::ident)
-            .collect();
-        if !lacking.is_empty() {
-            println!(
-                "SMP: CPU{cpu} (MPIDR {:#x}) lacks boot-CPU capabilities {}: it would run code patched for them",
-                info.machine.mpidrs[cpu],
-                lacking.join(", ")
-            );
-            semihosting::exit(ExitStatus::CpuBringUp);
-        }
+        verify_local_cpu_caps(cpu, info.machine.mpidrs[cpu], regs, boot_caps, &platform);
         features.add_cpu(regs);
     }
     if entry_el == 2 {
         println!("CPU: All CPU(s) entered at EL2 and dropped to EL1");
     }
     println!("CPU: All CPU(s) started at EL1");
+}
 
-    // 3. The system capabilities, patched under the rendezvous of every online CPU.
+/// A secondary runs text the boot pass already patched: it must have every boot-CPU
+/// capability, or the run ends (status 4) naming what it lacks.
+fn verify_local_cpu_caps(
+    cpu: usize,
+    mpidr: u64,
+    regs: &caps::IdRegs,
+    boot_caps: CapSet,
+    platform: &caps::Platform,
+) {
+    let lacking: alloc::vec::Vec<&str> =
+        boot_caps.iter().filter(|cap| !cap.row().rule.matches_cpu(regs, platform)).map(Cap::ident).collect();
+    if !lacking.is_empty() {
+        println!(
+            "SMP: CPU{cpu} (MPIDR {mpidr:#x}) lacks boot-CPU capabilities {}: it would run code patched for them",
+            lacking.join(", ")
+        );
+        semihosting::exit(ExitStatus::CpuBringUp);
+    }
+}
+
+/// The system capabilities, final from here on.
+fn system_features(features: CpuFeatures, boot_caps: CapSet) -> &'static SystemCaps {
     let system = cpufeature::set_final(features.finalise());
     for cap in system.caps().difference(&boot_caps).iter().filter(|cap| cap.reported()) {
         println!("CPU features: detected: {}", cap.description());
     }
-    alternative::set_system_ctr_el0(system.ctr_el0());
+    system
+}
+
+/// The system capabilities' entries, prepared before and applied under the rendezvous of
+/// every online CPU.
+/// `boot` holds the instants the boot CPU's detection started, its boot pass started and
+/// ended, for the timing line.
+fn system_alternatives(
+    kernel: &(AltRegion, Checked),
+    system: &SystemCaps,
+    boot_caps: CapSet,
+    boot: [time::Instant; 3],
+) {
+    let (region, checked) = kernel;
     println!("alternatives: applying system-wide alternatives");
-    let system_enabled =
+    let t_start = time::Instant::now();
+    let enabled =
         |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap) && !boot_caps.contains(cap));
-    let online_mask = smp::online_mask();
-    let t_system = time::Instant::now();
-    let daif = cpu::mask_exceptions();
-    let result = rendezvous::RENDEZVOUS.stop_machine(
-        0,
-        online_mask,
-        time::micros_to_ticks(options.rendezvous_timeout_us),
-        // SAFETY: every other online CPU waits in the rendezvous, in code no entry patches,
-        // and synchronises its context before it leaves.
-        || unsafe { alternative::patch(&kernel_region, &system_enabled, system.ctr_el0()) },
-    );
-    cpu::restore_exceptions(daif);
-    let t_system_end = time::Instant::now();
-    let (system_pass, stats) = match result {
-        Ok(done) => match done.output {
-            Ok(summary) => (summary, done.stats),
-            Err(defects) => alternative::refuse_table(&defects),
-        },
-        Err(missing) => {
-            println!("alternatives: rendezvous failed: {missing}; nothing was patched");
-            semihosting::exit(ExitStatus::CpuBringUp);
-        }
-    };
+    let pass = region.prepare(checked, &enabled, system.ctr_el0());
+    let online = smp::online();
+    let t_prepared = time::Instant::now();
+    let done = alternative::apply(&pass, online, RENDEZVOUS_TIMEOUT_US)
+        .unwrap_or_else(|error| alternative::fail_pass(error));
+    let t_end = time::Instant::now();
     alternative::check_system_patched();
-    let patched = boot_pass.patched + system_pass.patched;
+    let boot_pass = BOOT_PASS.get().copied().unwrap_or_default();
+    let patched = boot_pass.patched + done.output.patched;
     println!(
         "alternatives: {} patched, {} skipped of {} entries on {} CPUs",
         patched,
-        system_pass.entries - patched,
-        system_pass.entries,
-        online_mask.count_ones()
+        done.output.entries - patched,
+        done.output.entries,
+        online.len()
     );
-    let ops = boot_pass.ops + system_pass.ops;
+    let ops = boot_pass.ops + done.output.ops;
     println!(
         "alternatives: maintenance: {} dc cvau, {} ic ivau, {} dc civac, {} ic iallu",
         ops.dc_cvau, ops.ic_ivau, ops.dc_civac, ops.ic_iallu
     );
     let us = |from: time::Instant, to: time::Instant| time::ticks_to_micros(to.0 - from.0);
     println!(
-        "altpatch: timing: detect {} us, boot alternatives {} us, rendezvous+system patch {} us, stop window {} us, patch {} us",
-        us(t_detect, t_detect_end),
-        us(t_boot_alt, t_boot_alt_end),
-        us(t_system, t_system_end),
-        time::ticks_to_micros(stats.stop_window()),
-        time::ticks_to_micros(stats.patch_time()),
+        "altpatch: timing: detect {} us, boot alternatives {} us, rendezvous+system patch {} us, stop window {} us, patch {} us, prepare {} us",
+        us(boot[0], boot[1]),
+        us(boot[1], boot[2]),
+        us(t_prepared, t_end),
+        time::ticks_to_micros(done.stats.stop_window()),
+        time::ticks_to_micros(done.stats.patch_time()),
+        us(t_start, t_prepared),
     );
     print_caps(system.caps());
+}
 
-    // 4. Late regions, like Linux's module alternatives: the same validation, a later
-    // generation of the same rendezvous; a bad region is refused and the kernel goes on.
-    let late_enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
-    apply_late_region(&late_region::region(), &late_enabled, system, &options);
+/// After boot: late regions (Linux's module alternatives: the same checks, a later
+/// generation of the rendezvous; a bad region is refused and the kernel goes on), then the
+/// CPUs `maxcpus=` held back, checked against the final capabilities.
+fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) {
+    let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
+    apply_late_region(&late_region::region(), &enabled, system, options);
     if options.faults.late_region_bad {
-        apply_late_region(&late_region::bad_region(), &late_enabled, system, &options);
+        apply_late_region(&late_region::bad_region(), &enabled, system, options);
     }
+    smp::bring_up_late(info, system);
+}
 
-    // 5. CPUs that come late are checked against the final capabilities.
-    smp::bring_up_late(&info, system, options.max_cpus);
-
-    // 6. The patched code, exercised on every CPU.
+/// The patched code, exercised on every CPU; the run ends with its verdict.
+fn self_tests(system: &SystemCaps) -> ! {
     let status = selftest::run_all(system);
     if status == ExitStatus::Success {
         println!("altpatch: self-test passed");
@@ -250,47 +288,36 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
 /// Applies a late region under the rendezvous; a defective region is reported and refused
 /// (nothing of it patched) and the kernel goes on.
 fn apply_late_region(
-    region: &alternative::AltRegion,
+    region: &AltRegion,
     enabled: &dyn Fn(u16) -> bool,
-    system: &caps::SystemCaps,
+    system: &SystemCaps,
     options: &BootOptions,
 ) {
-    let daif = cpu::mask_exceptions();
-    let result = rendezvous::RENDEZVOUS.stop_machine(
-        0,
-        smp::online_mask(),
-        time::micros_to_ticks(options.rendezvous_timeout_us),
-        // SAFETY: every other online CPU waits in the rendezvous, in code no entry patches,
-        // and synchronises its context before it leaves.
-        || unsafe { alternative::patch(region, enabled, system.ctr_el0()) },
-    );
-    cpu::restore_exceptions(daif);
-    match result {
-        Ok(done) => match done.output {
-            Ok(pass) => println!(
-                "alternatives: late region '{}': {} patched, {} skipped of {} entries (rendezvous generation {})",
-                region.name,
-                pass.patched,
-                pass.entries - pass.patched,
-                pass.entries,
-                done.stats.generation
-            ),
-            Err(defects) => {
-                for defect in &defects {
-                    println!("{defect}");
-                }
-                println!(
-                    "alternatives: late region '{}' refused: {} bad entries, nothing patched; the kernel goes on",
-                    region.name,
-                    defects.len()
-                );
+    let checked = match region.check() {
+        Ok(checked) => checked,
+        Err(defects) => {
+            for defect in &defects {
+                println!("{defect}");
             }
-        },
-        Err(missing) => {
-            println!("alternatives: rendezvous failed: {missing}; nothing was patched");
-            semihosting::exit(ExitStatus::CpuBringUp);
+            println!(
+                "alternatives: late region '{}' refused: {} bad entries, nothing patched; the kernel goes on",
+                region.name,
+                defects.len()
+            );
+            return;
         }
-    }
+    };
+    let pass = region.prepare(&checked, enabled, system.ctr_el0());
+    let done = alternative::apply(&pass, smp::online(), options.rendezvous_timeout_us)
+        .unwrap_or_else(|error| alternative::fail_pass(error));
+    println!(
+        "alternatives: late region '{}': {} patched, {} skipped of {} entries (rendezvous generation {})",
+        region.name,
+        done.output.patched,
+        done.output.entries - done.output.patched,
+        done.output.entries,
+        done.stats.generation
+    );
 }
 
 /// `altpatch: caps IDENT ...`: every system capability, in list order (the always-true
@@ -321,7 +348,7 @@ impl BootOptions {
             max_cpus: None,
             rendezvous_timeout_us: RENDEZVOUS_TIMEOUT_US,
         };
-        for arg in bootargs::parse(cmdline) {
+        for arg in cmdline::parse(cmdline) {
             let taken = match options.overrides.accept(&arg) {
                 Ok(true) => Ok(()),
                 Ok(false) => options.accept(&arg),
@@ -334,32 +361,21 @@ impl BootOptions {
         options
     }
 
-    fn accept(&mut self, arg: &bootargs::BootArg<'_>) -> Result<(), bootargs::ArgError> {
-        use bootargs::ArgError::{Malformed, Unknown};
-        let number = arg.value.map(|v| bootargs::parse_u64(v).ok_or(Malformed("a number")));
+    fn accept(&mut self, arg: &BootArg<'_>) -> Result<(), ArgError> {
+        let number = arg.value.map(|v| cmdline::parse_u64(v).ok_or(ArgError::Malformed("a number")));
         let cpu = || match number {
             Some(Ok(n)) if (n as usize) < cpu::MAX_CPUS => Ok(n as usize),
-            Some(Ok(_)) => Err(Malformed("a CPU index below 64")),
+            Some(Ok(_)) => Err(ArgError::Malformed("a CPU index below the kernel's CPU limit")),
             Some(Err(e)) => Err(e),
-            None => Err(bootargs::ArgError::MissingValue),
+            None => Err(ArgError::MissingValue),
         };
+        #[cfg(feature = "fault-injection")]
+        if fault::accept(&mut self.faults, arg, cpu)? {
+            return Ok(());
+        }
         match arg.key {
             "maxcpus" => self.max_cpus = Some(cpu()?.max(1)),
-            "fault.cpu_stall" => self.faults.stall_cpu = Some(cpu()?),
-            "fault.psci_cpu_on" => self.faults.bad_cpu_on = Some(cpu()?),
-            "fault.rendezvous_absent" => self.faults.rendezvous_absent = Some(cpu()?),
-            "fault.bug" if arg.value.is_none() => self.faults.bug = true,
-            "fault.late_region_bad" if arg.value.is_none() => self.faults.late_region_bad = true,
-            "fault.late_region_bad" => return Err(Malformed("no value")),
-            "fault.corrupt" => {
-                let kind = arg.value.ok_or(bootargs::ArgError::MissingValue)?;
-                let known = alternative::CORRUPTIONS.iter().find(|&&k| k == kind);
-                self.faults.corrupt = Some(known.ok_or(Malformed(
-                    "one of cap, length, words, site, align, replacement, callback, overlap, fingerprint",
-                ))?);
-            }
-            "fault.bug" => return Err(Malformed("no value")),
-            _ => return Err(Unknown),
+            _ => return Err(ArgError::Unknown),
         }
         Ok(())
     }

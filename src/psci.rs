@@ -4,7 +4,7 @@ use core::fmt;
 
 /// How PSCI calls reach the firmware: the device tree's `/psci` `method` (HVC to firmware at
 /// EL2, here QEMU; SMC to firmware at EL3, QEMU with `virtualization=on`).
-pub use altpatch_core::fdt::PsciMethod as Conduit;
+pub use qemu_virt::fdt::PsciMethod as Conduit;
 
 /// CPU_ON, SMC64 calling convention (DEN 0022D 5.1.4).
 const CPU_ON: u64 = 0xc400_0003;

@@ -1,11 +1,11 @@
 //! The stop-machine rendezvous on this machine: the portable protocol of
-//! [`altpatch_core::rendezvous`] over `core` atomics, WFE/SEV, ISB and the generic counter.
+//! [`altpatch_rendezvous`] over `core` atomics, WFE/SEV, ISB and the generic counter.
 //!
 //! Everything here and in what it calls runs while text is being patched, so none of it may
 //! carry an alternatives entry: it uses `core` atomics, never [`crate::sync`].
 
 use crate::cpu;
-use altpatch_core::rendezvous::{Platform, Rendezvous};
+use altpatch_rendezvous::{Platform, Rendezvous};
 
 /// The machine operations the protocol needs.
 pub struct KernelPlatform;

@@ -5,7 +5,7 @@ use crate::{
     alternative, cache, cpufeature::cpus_have_final_cap, crc32, memory, println, semihosting::ExitStatus,
     smp, sync,
 };
-use altpatch_core::caps::{Cap, SystemCaps};
+use arm64_caps::caps::{Cap, SystemCaps};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Additions per CPU in the atomics tests: enough that every CPU's additions overlap the
@@ -134,7 +134,7 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
             status = ExitStatus::SelfTestFailed;
         }
     };
-    let cpus = u64::from(smp::online_mask().count_ones());
+    let cpus = smp::online().len() as u64;
     let lse = if cpus_have_final_cap(Cap::HAS_LSE_ATOMICS) { "LSE" } else { "LL/SC" };
 
     // New code written through the alias becomes visible to every CPU.
@@ -152,15 +152,15 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     let failed = smp::on_each_cpu("icache-sync", icache_sync_makes_new_code_visible);
     check(
         "icache-sync",
-        before == 1 && failed == 0,
-        format_args!("before {before}, CPUs {failed:#x} ran stale code"),
+        before == 1 && failed.is_empty(),
+        format_args!("before {before}, CPUs {failed:?} ran stale code"),
     );
 
     let failed = smp::on_each_cpu("late-region", late_region_adds_on_every_cpu);
     let total = LATE_COUNTER.load(Ordering::Relaxed);
     check(
         "late-region",
-        failed == 0 && total == ADDS_PER_CPU * cpus,
+        failed.is_empty() && total == ADDS_PER_CPU * cpus,
         format_args!("{total} of {} additions", ADDS_PER_CPU * cpus),
     );
 
@@ -179,7 +179,7 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     let total = COUNTER.load(Ordering::Relaxed);
     check(
         "atomics",
-        failed == 0 && total == ADDS_PER_CPU * cpus,
+        failed.is_empty() && total == ADDS_PER_CPU * cpus,
         format_args!("{lse} fetch_add: {total} of {} additions on {cpus} CPUs", ADDS_PER_CPU * cpus),
     );
     LOCKED_PER_CPU.store((LOCKED_BUDGET / (cpus * cpus)).clamp(5, 200), Ordering::Relaxed);
@@ -188,21 +188,21 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     let total = LOCKED_TOTAL.load(Ordering::Relaxed);
     check(
         "ticket-lock",
-        failed == 0 && total == per_cpu * cpus,
+        failed.is_empty() && total == per_cpu * cpus,
         format_args!("{total} of {}", per_cpu * cpus),
     );
     let failed = smp::on_each_cpu("load-acquire", acquire_load_orders);
-    check("load-acquire", failed == 0, format_args!("CPUs {failed:#x} saw the flag without the value"));
+    check("load-acquire", failed.is_empty(), format_args!("CPUs {failed:?} saw the flag without the value"));
     let failed = smp::on_each_cpu("dcache-line-callback", dcache_line_size_is_the_system_minimum);
     check(
         "dcache-line-callback",
-        failed == 0,
-        format_args!("CPUs {failed:#x}: {} != {}", cache::dcache_line_size(), system.dcache_line_size()),
+        failed.is_empty(),
+        format_args!("CPUs {failed:?}: {} != {}", cache::dcache_line_size(), system.dcache_line_size()),
     );
     let failed = smp::on_each_cpu("crc32-text", crc32_matches_software);
-    check("crc32-text", failed == 0, format_args!("CPUs {failed:#x} disagree with the software CRC"));
+    check("crc32-text", failed.is_empty(), format_args!("CPUs {failed:?} disagree with the software CRC"));
     let failed = smp::on_each_cpu("speculation-barrier", speculation_barrier_executes);
-    check("speculation-barrier", failed == 0, format_args!("CPUs {failed:#x}"));
+    check("speculation-barrier", failed.is_empty(), format_args!("CPUs {failed:?}"));
 
     // Text is mapped read-only: a write faults, and the fault is recovered.
     let target = alternative::check_boot_patched as *const () as u64;

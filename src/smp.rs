@@ -1,4 +1,8 @@
 //! Bringing up the secondary CPUs with PSCI CPU_ON, and their life after that.
+//!
+//! Each CPU's state is one [`PerCpu`] slot: where it is in its life ([`Life`]), the ID
+//! registers it read coming up, and its answer to the latest [`on_each_cpu`] call. The
+//! system's CPUs (online, and for late CPUs accepted) are an [`AtomicCpuSet`].
 
 use crate::{
     boot, cpu,
@@ -7,36 +11,97 @@ use crate::{
     semihosting::ExitStatus,
     time::{Instant, micros_to_ticks},
 };
-use altpatch_core::{
-    caps::{IdRegs, SystemCaps, overrides::Overrides},
-    plan::CacheGeometry,
-    rendezvous::{Outcome, Participant},
-};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use spin::Once;
+use altpatch_core::plan::CacheGeometry;
+use altpatch_rendezvous::{CpuSet, MAX_CPUS as SET_CAPACITY, Outcome, Participant};
+use arm64_caps::caps::{IdRegs, SystemCaps, overrides::Overrides};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use spin::{Mutex, Once};
 
 /// How long the boot CPU waits for the secondaries to come online, in microseconds of
 /// generic-timer time.
 const ONLINE_TIMEOUT_US: u64 = 5_000_000;
 
-/// Set by each CPU once it runs Rust code with its MMU on and its ID registers snapshotted.
-static ONLINE: [AtomicBool; cpu::MAX_CPUS] = [const { AtomicBool::new(false) }; cpu::MAX_CPUS];
-/// Each CPU's ID registers, as it read them coming up.
-static ID_REGS: [Once<IdRegs>; cpu::MAX_CPUS] = [const { Once::new() }; cpu::MAX_CPUS];
-/// Fault injection (`fault.cpu_stall=N`): CPU N never reports online.
-static STALL_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
-/// Fault injection (`fault.rendezvous_absent=N`): CPU N never enters the rendezvous.
-static ABSENT_CPU: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// Where a CPU is in its life. Written by the CPU itself (`Online`) or by the boot CPU's
+/// verdict on a late CPU (`Accepted`, `Refused`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Life {
+    /// Not started, or started and not yet running Rust with its registers read.
+    Offline = 0,
+    /// Running, its ID registers snapshotted.
+    Online = 1,
+    /// A late CPU the capability check accepted: it may run patched code.
+    Accepted = 2,
+    /// A late CPU the capability check refused: it parks.
+    Refused = 3,
+}
+
+/// One CPU's state.
+struct PerCpu {
+    life: AtomicU8,
+    id_regs: Once<IdRegs>,
+    /// The last [`on_each_cpu`] call this CPU answered, and whether its test failed.
+    answered: AtomicU64,
+    failed: AtomicBool,
+}
+
+impl PerCpu {
+    const fn new() -> Self {
+        Self {
+            life: AtomicU8::new(Life::Offline as u8),
+            id_regs: Once::new(),
+            answered: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    fn life(&self) -> Life {
+        match self.life.load(Ordering::Acquire) {
+            1 => Life::Online,
+            2 => Life::Accepted,
+            3 => Life::Refused,
+            _ => Life::Offline,
+        }
+    }
+
+    fn set_life(&self, life: Life) {
+        self.life.store(life as u8, Ordering::Release);
+    }
+}
+
+static CPUS: [PerCpu; cpu::MAX_CPUS] = [const { PerCpu::new() }; cpu::MAX_CPUS];
+
+/// A [`CpuSet`] that CPUs update concurrently.
+pub struct AtomicCpuSet([AtomicU64; SET_CAPACITY / 64]);
+
+impl AtomicCpuSet {
+    const fn new() -> Self {
+        Self([const { AtomicU64::new(0) }; SET_CAPACITY / 64])
+    }
+
+    /// Adds `cpu` (Release: what it did before is visible to whoever sees it in the set).
+    fn insert(&self, cpu: usize) {
+        self.0[cpu / 64].fetch_or(1 << (cpu % 64), Ordering::Release);
+    }
+
+    /// The members now.
+    pub fn load(&self) -> CpuSet {
+        (0..SET_CAPACITY)
+            .filter(|&cpu| self.0[cpu / 64].load(Ordering::Acquire) & (1 << (cpu % 64)) != 0)
+            .collect()
+    }
+}
+
+/// The CPUs in the system: online and, for late CPUs, accepted.
+static SYSTEM_CPUS: AtomicCpuSet = AtomicCpuSet::new();
 /// The ID-register overrides from the command line, applied to each CPU's snapshot.
 static OVERRIDES: Once<Overrides> = Once::new();
-/// CPUs in the system: online and, for late CPUs, accepted. Bit n is CPU n.
-static ONLINE_MASK: AtomicU64 = AtomicU64::new(1);
-/// Late CPUs refused by the capability check: they park instead of joining.
-static REFUSED: [AtomicBool; cpu::MAX_CPUS] = [const { AtomicBool::new(false) }; cpu::MAX_CPUS];
-/// Late CPUs accepted by the capability check.
-static ACCEPTED: [AtomicBool; cpu::MAX_CPUS] = [const { AtomicBool::new(false) }; cpu::MAX_CPUS];
+/// The first CPU index that [`bring_up_late`] starts; set before any CPU_ON.
+static LATE_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// The faults the command line injects (`fault-injection` kernels only).
+static FAULTS: Once<Faults> = Once::new();
 
-/// Faults a tester can inject through boot arguments.
+/// Faults a tester can inject through boot arguments (`fault-injection` kernels only).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Faults {
     /// `fault.cpu_stall=N`: CPU N starts but never reports online.
@@ -50,34 +115,40 @@ pub struct Faults {
     /// `fault.late_region_bad`: also apply the defective late region, which must be refused.
     pub late_region_bad: bool,
     /// `fault.corrupt=KIND`: validate a copy of the kernel table with one entry corrupted.
+    #[cfg(feature = "fault-injection")]
     pub corrupt: Option<&'static str>,
 }
 
-/// Sets the ID-register overrides each CPU applies to its snapshot.
-pub fn set_overrides(overrides: Overrides) {
+/// Sets the ID-register overrides each CPU applies to its snapshot, and the faults.
+pub fn configure(overrides: Overrides, faults: Faults) {
     OVERRIDES.call_once(|| overrides);
+    FAULTS.call_once(|| faults);
+}
+
+fn faults() -> Faults {
+    FAULTS.get().copied().unwrap_or_default()
 }
 
 /// Records the running CPU's ID registers and marks it online.
 pub fn register_this_cpu(index: usize) {
-    ID_REGS[index].call_once(|| {
+    CPUS[index].id_regs.call_once(|| {
         let mut regs = cpu::read_id_regs();
         if let Some(overrides) = OVERRIDES.get() {
             overrides.apply(index, &mut regs);
         }
         regs
     });
-    ONLINE[index].store(true, Ordering::Release);
+    CPUS[index].set_life(Life::Online);
 }
 
 /// CPU `index`'s ID registers, once it is online.
 pub fn id_regs(index: usize) -> Option<&'static IdRegs> {
-    ID_REGS[index].get()
+    CPUS[index].id_regs.get()
 }
 
-/// The CPUs in the system, one bit each.
-pub fn online_mask() -> u64 {
-    ONLINE_MASK.load(Ordering::Acquire)
+/// The CPUs in the system.
+pub fn online() -> CpuSet {
+    SYSTEM_CPUS.load()
 }
 
 /// Why bring-up failed.
@@ -90,24 +161,15 @@ pub enum BringUpError {
 
 /// Starts every CPU the device tree lists and waits for each; `Err` lists what failed.
 /// CPUs from `max_cpus` on (Linux's `maxcpus=`) are left for [`bring_up_late`].
-pub fn bring_up(
-    info: &BootInfo,
-    faults: &Faults,
-    max_cpus: Option<usize>,
-) -> Result<usize, alloc::vec::Vec<BringUpError>> {
-    if let Some(cpu) = faults.stall_cpu {
-        STALL_CPU.store(cpu, Ordering::Relaxed);
-    }
-    if let Some(cpu) = faults.rendezvous_absent {
-        ABSENT_CPU.store(cpu, Ordering::Relaxed);
-    }
+pub fn bring_up(info: &BootInfo, max_cpus: Option<usize>) -> Result<usize, alloc::vec::Vec<BringUpError>> {
     let count = max_cpus.unwrap_or(info.machine.cpu_count).min(info.machine.cpu_count);
     LATE_FROM.store(count, Ordering::Release);
+    SYSTEM_CPUS.insert(0);
     let mut errors = alloc::vec::Vec::new();
     let entry = boot::secondary_entry_address();
     for cpu in 1..count {
         let mpidr = info.machine.mpidrs[cpu];
-        let target = if faults.bad_cpu_on == Some(cpu) { mpidr | 0xff << 32 } else { mpidr };
+        let target = if faults().bad_cpu_on == Some(cpu) { mpidr | 0xff << 32 } else { mpidr };
         if let Err(error) = psci::cpu_on(info.machine.psci, target, entry, cpu as u64) {
             errors.push(BringUpError::Psci { cpu, mpidr, error });
         }
@@ -117,21 +179,18 @@ pub fn bring_up(
         if errors.iter().any(|e| matches!(e, BringUpError::Psci { cpu: c, .. } if *c == cpu)) {
             continue;
         }
-        if !wait_online(cpu, deadline) {
+        if wait_online(cpu, deadline) {
+            SYSTEM_CPUS.insert(cpu);
+        } else {
             errors.push(BringUpError::Missing { cpu, mpidr: info.machine.mpidrs[cpu] });
         }
     }
-    if errors.is_empty() {
-        ONLINE_MASK.store(if count == 64 { u64::MAX } else { (1 << count) - 1 }, Ordering::Release);
-        Ok(count)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(count) } else { Err(errors) }
 }
 
 /// Waits until CPU `cpu` reports online or the counter passes `deadline`; whether it did.
 fn wait_online(cpu: usize, deadline: u64) -> bool {
-    while !ONLINE[cpu].load(Ordering::Acquire) {
+    while CPUS[cpu].life() == Life::Offline {
         if Instant::now().0 >= deadline {
             return false;
         }
@@ -158,11 +217,10 @@ pub fn fail(errors: &[BringUpError]) -> ! {
 
 /// Starts the CPUs that `maxcpus=` held back, now that the capabilities are final: each is
 /// checked against them and either joins or is refused, named, and parked. The rest go on.
-pub fn bring_up_late(info: &BootInfo, system: &SystemCaps, max_cpus: Option<usize>) {
-    let first = max_cpus.unwrap_or(info.machine.cpu_count).min(info.machine.cpu_count);
+pub fn bring_up_late(info: &BootInfo, system: &SystemCaps) {
     let entry = boot::secondary_entry_address();
-    for cpu in first..info.machine.cpu_count {
-        let mpidr = info.machine.mpidrs[cpu];
+    let first = LATE_FROM.load(Ordering::Acquire);
+    for (cpu, &mpidr) in info.machine.mpidrs.iter().enumerate().take(info.machine.cpu_count).skip(first) {
         if let Err(error) = psci::cpu_on(info.machine.psci, mpidr, entry, cpu as u64) {
             crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}): PSCI CPU_ON failed: {error}");
             continue;
@@ -172,27 +230,14 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps, max_cpus: Option<usiz
             crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) failed to come online");
             continue;
         };
-        // The D-line size is baked into an immediate at boot, and maintenance strides by the
-        // system's line sizes: a CPU with smaller lines would be cleaned incompletely.
-        let (cpu_ctr, sys_ctr) = (regs.ctr_el0, system.ctr_el0());
-        let (cpu_lines, sys_lines) =
-            (CacheGeometry::from_ctr_el0(cpu_ctr), CacheGeometry::from_ctr_el0(sys_ctr));
-        if cpu_lines.dline < sys_lines.dline || cpu_lines.iline < sys_lines.iline {
-            REFUSED[cpu].store(true, Ordering::Release);
-            crate::println!(
-                "SMP: late CPU{cpu} (MPIDR {mpidr:#x}) refused and parked: its cache lines (CTR_EL0 {cpu_ctr:#x}) are smaller than the system's ({sys_ctr:#x})"
-            );
-            cpu::send_event();
-            continue;
-        }
-        match system.check_late_cpu(regs) {
+        match check_late_cpu(regs, system) {
             Ok(()) => {
-                ONLINE_MASK.fetch_or(1 << cpu, Ordering::AcqRel);
-                ACCEPTED[cpu].store(true, Ordering::Release);
+                SYSTEM_CPUS.insert(cpu);
+                CPUS[cpu].set_life(Life::Accepted);
                 crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) has every system capability: online");
             }
             Err(refusal) => {
-                REFUSED[cpu].store(true, Ordering::Release);
+                CPUS[cpu].set_life(Life::Refused);
                 crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) refused and parked: {refusal}");
             }
         }
@@ -200,56 +245,68 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps, max_cpus: Option<usiz
     }
 }
 
-/// The calls of [`on_each_cpu`]: a generation number, the function, and the answers.
+/// Linux's `verify_local_cpu_capabilities` for a CPU that comes after the capabilities are
+/// final: it must have every system capability, and cache lines no smaller than the
+/// system's (the D-line size is baked into an immediate at boot, and maintenance strides by
+/// the system's line sizes: a CPU with smaller lines would be cleaned incompletely).
+fn check_late_cpu(regs: &IdRegs, system: &SystemCaps) -> Result<(), alloc::string::String> {
+    let (cpu_ctr, sys_ctr) = (regs.ctr_el0, system.ctr_el0());
+    let (cpu_lines, sys_lines) = (CacheGeometry::from_ctr_el0(cpu_ctr), CacheGeometry::from_ctr_el0(sys_ctr));
+    if cpu_lines.dline < sys_lines.dline || cpu_lines.iline < sys_lines.iline {
+        return Err(alloc::format!(
+            "its cache lines (CTR_EL0 {cpu_ctr:#x}) are smaller than the system's ({sys_ctr:#x})"
+        ));
+    }
+    system.check_late_cpu(regs).map_err(|refusal| alloc::format!("{refusal}"))
+}
+
+/// The calls of [`on_each_cpu`]: a generation number and the function.
 static CALL_GENERATION: AtomicU64 = AtomicU64::new(0);
-static CALL_FUNCTION: AtomicUsize = AtomicUsize::new(0);
-static CALL_DONE: AtomicU64 = AtomicU64::new(0);
-static CALL_FAILED: AtomicU64 = AtomicU64::new(0);
+static CALL_FUNCTION: Mutex<Option<CpuTest>> = Mutex::new(None);
+
+/// A test that [`on_each_cpu`] runs on CPU `cpu`: whether it passed.
+type CpuTest = fn(cpu: usize) -> bool;
 
 /// How long [`on_each_cpu`] waits for every CPU's answer.
 const CALL_TIMEOUT_US: u64 = 45_000_000;
 
 /// Runs `test` on every CPU in the system at once (the boot CPU included) and returns the
-/// mask of CPUs where it returned false. A CPU that does not answer within the timeout is
-/// named and the run ends (status 1): a later call would race with the test it still runs.
-pub fn on_each_cpu(name: &str, test: fn(cpu: usize) -> bool) -> u64 {
-    let mask = online_mask();
-    CALL_DONE.store(0, Ordering::Relaxed);
-    CALL_FAILED.store(0, Ordering::Relaxed);
-    CALL_FUNCTION.store(test as *const () as usize, Ordering::Relaxed);
-    // Release pairs with the secondaries' Acquire: they see the function and the cleared
-    // answers before they run.
-    CALL_GENERATION.fetch_add(1, Ordering::Release);
+/// CPUs where it returned false. A CPU that does not answer within the timeout is named and
+/// the run ends (status 1): a later call would race with the test it still runs.
+pub fn on_each_cpu(name: &str, test: fn(cpu: usize) -> bool) -> CpuSet {
+    let cpus = online();
+    *CALL_FUNCTION.lock() = Some(test);
+    // Release pairs with the secondaries' Acquire: they see the function before they run.
+    let generation = CALL_GENERATION.fetch_add(1, Ordering::Release) + 1;
     cpu::send_event();
-    record_answer(0, test(0));
+    answer(0, generation, test(0));
     let deadline = Instant::now().0 + micros_to_ticks(CALL_TIMEOUT_US);
-    while CALL_DONE.load(Ordering::Acquire) & mask != mask {
+    let answered = |cpu: &usize| CPUS[*cpu].answered.load(Ordering::Acquire) == generation;
+    while !cpus.iter().all(|cpu| answered(&cpu)) {
         if Instant::now().0 >= deadline {
-            let silent = mask & !CALL_DONE.load(Ordering::Acquire);
+            let silent: CpuSet = cpus.iter().filter(|cpu| !answered(cpu)).collect();
             crate::println!(
-                "altpatch: self-test {name}: CPUs {silent:#x} did not finish within {} s",
+                "altpatch: self-test {name}: CPUs {silent:?} did not finish within {} s",
                 CALL_TIMEOUT_US / 1_000_000
             );
             crate::semihosting::exit(ExitStatus::SelfTestFailed);
         }
         cpu::wait_for_event();
     }
-    CALL_FAILED.load(Ordering::Acquire)
+    cpus.iter().filter(|&cpu| CPUS[cpu].failed.load(Ordering::Relaxed)).collect()
 }
 
-fn record_answer(cpu: usize, passed: bool) {
-    if !passed {
-        CALL_FAILED.fetch_or(1 << cpu, Ordering::Relaxed);
-    }
-    // Release: the failure bit (and the test's own writes) before the done bit.
-    CALL_DONE.fetch_or(1 << cpu, Ordering::Release);
+fn answer(cpu: usize, generation: u64, passed: bool) {
+    CPUS[cpu].failed.store(!passed, Ordering::Relaxed);
+    // Release: the verdict (and the test's own writes) before the answer.
+    CPUS[cpu].answered.store(generation, Ordering::Release);
     cpu::send_event();
 }
 
 /// A secondary CPU's service loop: every rendezvous generation and every call, forever.
 /// It runs no code that an alternatives entry patches while it waits.
 pub fn serve(index: usize) -> ! {
-    if ABSENT_CPU.load(Ordering::Relaxed) == index {
+    if faults().rendezvous_absent == Some(index) {
         cpu::park();
     }
     let mut participant = Participant::new(index);
@@ -270,12 +327,8 @@ pub fn serve(index: usize) -> ! {
         let calls = CALL_GENERATION.load(Ordering::Acquire);
         if calls != calls_seen {
             calls_seen = calls;
-            let function = CALL_FUNCTION.load(Ordering::Relaxed);
-            // SAFETY: `on_each_cpu` stored a `fn(usize) -> bool` before the generation that
-            // the Acquire load above observed.
-            let test: fn(usize) -> bool =
-                unsafe { core::mem::transmute::<usize, fn(usize) -> bool>(function) };
-            record_answer(index, test(index));
+            let test = *CALL_FUNCTION.lock();
+            answer(index, calls, test.is_some_and(|test| test(index)));
             continue;
         }
         cpu::wait_for_event();
@@ -285,13 +338,13 @@ pub fn serve(index: usize) -> ! {
 /// The Rust entry of a secondary CPU, from `boot/entry.s` with its MMU on and its stack set.
 pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
     cpu::set_cpu_index(index);
-    if STALL_CPU.load(Ordering::Relaxed) == index {
+    if faults().stall_cpu == Some(index) {
         cpu::park();
     }
     register_this_cpu(index);
     // A late CPU waits here, running no patched code, until the capability check decides.
-    while cpu_is_late(index) && !ACCEPTED[index].load(Ordering::Acquire) {
-        if REFUSED[index].load(Ordering::Acquire) {
+    while LATE_FROM.load(Ordering::Acquire) <= index && CPUS[index].life() != Life::Accepted {
+        if CPUS[index].life() == Life::Refused {
             cpu::park();
         }
         cpu::wait_for_event();
@@ -299,11 +352,3 @@ pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
     cpu::context_sync();
     crate::secondary_main(index)
 }
-
-/// Whether CPU `index` is started after the capabilities are final.
-fn cpu_is_late(index: usize) -> bool {
-    LATE_FROM.load(Ordering::Acquire) <= index
-}
-
-/// The first CPU index that [`bring_up_late`] starts; set before any CPU_ON.
-static LATE_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);

@@ -1,5 +1,5 @@
 //! The seed, reproduced: an object whose alternatives were assembled against an older
-//! capability list (`v0` in `altpatch_core::caps::history`: another order and another
+//! capability list (`v0` in `arm64_caps::caps::history`: another order and another
 //! count), linked beside code built against the current one, as v5.13-rc1 objects sat
 //! beside v5.13-rc2 objects in the build that died at `alternative.c:157`.
 //!
@@ -7,7 +7,8 @@
 //! v0's fingerprint, exactly what a stale object file would hold; the kernel must refuse the
 //! whole table with one report line per entry, and patch nothing.
 
-use altpatch_core::{caps::history, fingerprint::CapList};
+use altpatch_core::CapList;
+use arm64_caps::caps::history;
 use core::sync::atomic::AtomicU64;
 
 /// The list this object was "built" against.
@@ -40,6 +41,7 @@ fn stale_fetch_add(target: &AtomicU64, value: u64) -> u64 {
     unsafe {
         crate::fetch_add_alternative!(
             table: ".altinstructions",
+            replacement: ".altinstr_replacement",
             cap: v0_index("HAS_LSE_ATOMICS"),
             fingerprint: V0.fingerprint,
             target,

@@ -20,9 +20,9 @@
 use std::collections::BTreeSet;
 
 use altcheck::Image;
-use altpatch_core::caps::{self, Cap, CpuFeatures, Platform, effective_ctr, models};
 use altpatch_core::plan::{self, PatchPlan};
 use altpatch_core::validate::ValidTable;
+use arm64_caps::caps::{self, Cap, CpuFeatures, Platform, effective_ctr, models};
 
 #[path = "../../altpatch-core/benches/synthetic/mod.rs"]
 mod synthetic;

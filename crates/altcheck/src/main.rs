@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use altcheck::Image;
-use altpatch_core::caps;
+use arm64_caps::caps;
 
 const USAGE: &str = "usage: altcheck verify ELF | dump ELF | simulate (--cpu MODEL | --caps A,B,...) ELF";
 

@@ -13,7 +13,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use altpatch_core::caps;
+use arm64_caps::caps;
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 const ENV: &str = "ALTPATCH_KERNEL_ELF";

@@ -16,11 +16,11 @@
 
 use std::hint::black_box;
 
-use altpatch_core::caps;
 use altpatch_core::insn;
 use altpatch_core::plan::plan;
 use altpatch_core::table::{AltEntry, Table};
 use altpatch_core::validate::validate;
+use arm64_caps::caps;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 mod synthetic;

@@ -30,8 +30,9 @@ pub const fn of_list(idents: &[&str]) -> u32 {
 }
 
 /// An ordered capability list as the validator and `altcheck` see it: its fingerprint and
-/// the identifier of each index. The kernel's own list is one; older lists kept in
-/// [`crate::caps::history`] are others, so a stale entry's numbers can be explained.
+/// the identifier of each index. A kernel's own list is one; older lists it keeps (Linux's
+/// arm64 list keeps them in `arm64_caps::caps::history`) are others, so a stale entry's
+/// numbers can be explained.
 #[derive(Clone, Copy, Debug)]
 pub struct CapList {
     /// A short label for reports, e.g. `"current"` or `"v1 (before HAS_SB moved)"`.
@@ -43,6 +44,30 @@ pub struct CapList {
 }
 
 impl CapList {
+    /// The list of `idents`, in index order, with its fingerprint computed.
+    pub const fn new(label: &'static str, idents: &'static [&'static str]) -> CapList {
+        CapList { label, fingerprint: of_list(idents), idents }
+    }
+
+    /// The index of `ident`, for constant contexts: the alternatives macros turn a
+    /// capability's name into its number with it, so a name the list lacks is a compile
+    /// error, never a wrong number.
+    ///
+    /// # Panics
+    ///
+    /// If the list has no capability `ident` (at compile time, where it is used in a
+    /// constant).
+    pub const fn const_index(&self, ident: &str) -> u16 {
+        let mut row = 0;
+        while row < self.idents.len() {
+            if str_eq(self.idents[row], ident) {
+                return row as u16;
+            }
+            row += 1;
+        }
+        panic!("no such capability in this list");
+    }
+
     /// The number of capabilities (NCAPS): valid indices are `0..ncaps()`.
     pub const fn ncaps(&self) -> u16 {
         self.idents.len() as u16
@@ -59,9 +84,58 @@ impl CapList {
     }
 }
 
+/// `a == b`, in a constant.
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// A consumer's ordered capability list: the type the alternatives macros and the apply
+/// engine are parameterised by. The list is the only source of capability numbers; every
+/// entry built against it carries its fingerprint, and an entry carrying another is refused.
+///
+/// ```
+/// use altpatch_core::{CapList, CapabilityList};
+///
+/// /// A kernel's own three capabilities.
+/// struct MyCaps;
+/// impl CapabilityList for MyCaps {
+///     const LIST: CapList = CapList::new("my-kernel v2", &["HAS_LSE", "HAS_CRC32", "HAS_SB"]);
+/// }
+/// const CRC32: u16 = MyCaps::LIST.const_index("HAS_CRC32");
+/// assert_eq!(CRC32, 1);
+/// assert_ne!(MyCaps::LIST.fingerprint, CapList::new("v1", &["HAS_CRC32", "HAS_LSE"]).fingerprint);
+/// ```
+pub trait CapabilityList {
+    /// The list: label, fingerprint and identifiers in index order.
+    const LIST: CapList;
+    /// Lists this one replaced, newest first, so that an entry built against one of them
+    /// is explained by name ("cap 7 means HAS_SB in list v0"). Empty by default.
+    const HISTORY: &'static [CapList] = &[];
+}
+
 #[cfg(test)]
 mod tests {
-    use super::of_list;
+    use super::{CapList, of_list};
+
+    #[test]
+    fn const_index_finds_each_row_by_name() {
+        const LIST: CapList = CapList::new("t", &["A", "AB", "B"]);
+        assert_eq!(LIST.const_index("A"), 0);
+        assert_eq!(LIST.const_index("AB"), 1);
+        assert_eq!(LIST.const_index("B"), 2);
+        assert!(std::panic::catch_unwind(|| LIST.const_index("C")).is_err());
+    }
 
     #[test]
     fn reordering_rows_changes_the_fingerprint() {

@@ -1,14 +1,13 @@
 //! AArch64 cache maintenance routines, each with its alternatives.
 
-use crate::alternative::{AltCallback, CallbackSite, Cap, FINGERPRINT};
-use altpatch_core::plan::CacheGeometry;
+use altpatch_aarch64::{AltCallback, CallbackContext};
 
 core::arch::global_asm!(
-    include_str!("../../../boot/alternative.s"),
+    altpatch_aarch64::asm_macros!(),
     include_str!("cache.s"),
-    CAP_IDC = const Cap::HAS_CACHE_IDC.index(),
-    CAP_DIC = const Cap::HAS_CACHE_DIC.index(),
-    FINGERPRINT = const FINGERPRINT,
+    CAP_IDC = const crate::cap_index!(HAS_CACHE_IDC),
+    CAP_DIC = const crate::cap_index!(HAS_CACHE_DIC),
+    FINGERPRINT = const crate::alternative::FINGERPRINT,
 );
 
 unsafe extern "C" {
@@ -56,49 +55,11 @@ const NOP: u32 = 0xd503_201f;
 
 /// Rewrites [`dcache_line_size`]'s site as `MOVZ Xd, #line` (Xd taken from the site's first
 /// instruction, an MRS whose Rt is bits 4:0) followed by NOPs.
-fn encode_dcache_line_size(site: &CallbackSite<'_>, dest: &mut [u32]) {
+fn encode_dcache_line_size(site: &CallbackContext<'_>, dest: &mut [u32]) {
     let rd = site.original[0] & 0x1f;
-    let line = CacheGeometry::from_ctr_el0(crate::alternative::system_ctr_el0()).dline as u32;
+    let line = site.geometry.dline as u32;
     dest[0] = MOVZ_X | (line << 5) | rd;
     dest[1..].fill(NOP);
 }
 
 const _: AltCallback = encode_dcache_line_size;
-
-/// Cleans the D-cache line holding `addr` to the point of unification (DC CVAU).
-#[inline(always)]
-pub fn clean_dcache_line_pou(addr: u64) {
-    // SAFETY: cache maintenance by VA on mapped kernel text; it writes back, never changes data.
-    unsafe { core::arch::asm!("dc cvau, {}", in(reg) addr, options(nostack, preserves_flags)) };
-}
-
-/// Invalidates the I-cache line holding `addr` to the point of unification, on every CPU in
-/// the inner shareable domain (IC IVAU).
-#[inline(always)]
-pub fn invalidate_icache_line_pou(addr: u64) {
-    // SAFETY: invalidating instruction cache lines only forces a refetch.
-    unsafe { core::arch::asm!("ic ivau, {}", in(reg) addr, options(nostack, preserves_flags)) };
-}
-
-/// Cleans and invalidates the D-cache line holding `addr` to the point of coherency
-/// (DC CIVAC): Linux's per-entry step, for the benchmark baseline only.
-#[inline(always)]
-pub fn clean_invalidate_dcache_line_poc(addr: u64) {
-    // SAFETY: as for DC CVAU: the line's data is written back before it is dropped.
-    unsafe { core::arch::asm!("dc civac, {}", in(reg) addr, options(nostack, preserves_flags)) };
-}
-
-/// Invalidates every I-cache in the inner shareable domain to the point of unification
-/// (IC IALLUIS): Linux's `icache_inval_all_pou()`, for the benchmark baseline only.
-#[inline(always)]
-pub fn invalidate_icache_all() {
-    // SAFETY: invalidating instruction caches only forces refetches.
-    unsafe { core::arch::asm!("ic ialluis", options(nostack, preserves_flags)) };
-}
-
-/// Waits for the cache maintenance issued so far to complete for the inner shareable domain
-/// (DSB ISH; Arm ARM D7.5.9).
-#[inline(always)]
-pub fn complete_maintenance() {
-    aarch64_cpu::asm::barrier::dsb(aarch64_cpu::asm::barrier::ISH);
-}

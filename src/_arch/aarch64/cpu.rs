@@ -2,7 +2,7 @@
 //! register accessors in aarch64-cpu add none.
 
 use aarch64_cpu::{asm, asm::barrier, registers::*};
-use altpatch_core::caps::IdRegs;
+use arm64_caps::caps::IdRegs;
 use tock_registers::interfaces::{Readable, Writeable};
 
 /// Waits for an event (WFE). Spurious wake-ups are allowed: callers loop on a condition.

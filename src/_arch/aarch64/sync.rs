@@ -8,10 +8,11 @@ use core::sync::atomic::AtomicU64;
 /// sequence. Evaluates to the previous value; used inside `unsafe`.
 #[macro_export]
 macro_rules! fetch_add_alternative {
-    (table: $table:literal, cap: $cap:expr, fingerprint: $fp:expr, $target:expr, $value:expr) => {{
+    (table: $table:literal, replacement: $repl:literal, cap: $cap:expr, fingerprint: $fp:expr, $target:expr, $value:expr) => {{
         let old: u64;
         $crate::alternative_entry!(
             table: $table,
+            replacement: $repl,
             old: ["3: ldaxr {old}, [{ptr}]", "add {new}, {old}, {value}", "stlxr {fail:w}, {new}, [{ptr}]", "cbnz {fail:w}, 3b"],
             new: [".arch_extension lse", "ldaddal {value}, {old}, [{ptr}]", "nop", "nop", "nop"],
             cap: $cap,
@@ -38,7 +39,8 @@ pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
     unsafe {
         crate::fetch_add_alternative!(
             table: ".altinstructions",
-            cap: crate::alternative::Cap::HAS_LSE_ATOMICS.index(),
+            replacement: ".altinstr_replacement",
+            cap: crate::cap_index!(HAS_LSE_ATOMICS),
             fingerprint: crate::alternative::FINGERPRINT,
             target,
             value

@@ -12,9 +12,9 @@
 //! Everything is drawn from a fixed-seed generator, so every run benchmarks the same bytes.
 //! The site bytes are left zero: validation and planning never read them.
 
-use altpatch_core::caps;
 use altpatch_core::table::RawEntry;
 use altpatch_core::validate::{Layout, Region};
+use arm64_caps::caps;
 
 /// `nop` (Arm ARM C6.2.238).
 const NOP: u32 = 0xd503_201f;

@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use altpatch_core::caps;
+use arm64_caps::caps;
 use altpatch_core::insn;
 use altpatch_core::plan::{audit, plan};
 use altpatch_core::table::Table;

@@ -69,9 +69,10 @@ const ENTRIES: usize = 512;
 const VA_BITS: u64 = 39;
 /// Bytes mapped by one level-2 block.
 const BLOCK_SIZE: u64 = 2 << 20;
-/// Where the writable alias of kernel text appears: far above any RAM QEMU `virt` has below
-/// 256 GiB, inside the 39-bit space.
-pub const TEXT_ALIAS_BASE: u64 = 0x40_0000_0000;
+/// Where the writable alias of kernel text appears: inside the 39-bit space, above QEMU
+/// `virt`'s high regions below 512 GiB (the second GICv3 redistributor region sits at
+/// 256 GiB once a machine has more than 123 CPUs, and the high PCIe ECAM after it).
+pub const TEXT_ALIAS_BASE: u64 = 0x7f_0000_0000;
 /// Tables the kernel can allocate: level 1, and level 2/3 tables for RAM, devices and the alias.
 const POOL_TABLES: usize = 32;
 

@@ -19,8 +19,8 @@ const FDT_NOP: u32 = 4;
 const FDT_END: u32 = 9;
 /// Deepest nesting followed; QEMU's trees are 4 deep.
 const MAX_DEPTH: usize = 16;
-/// Most CPUs recorded.
-pub const MAX_CPUS: usize = 64;
+/// Most CPUs recorded: QEMU `virt`'s limit with a GICv3.
+pub const MAX_CPUS: usize = 512;
 /// Most RAM or GIC ranges recorded.
 pub const MAX_RANGES: usize = 8;
 

@@ -20,7 +20,7 @@ pub mod models;
 pub mod overrides;
 mod rules;
 
-use crate::fingerprint::{self, CapList};
+use altpatch_core::fingerprint::{self, CapList, CapabilityList};
 pub use rules::Rule;
 
 /// When a capability is decided, and what a disagreement between CPUs means.
@@ -157,6 +157,15 @@ pub const FINGERPRINT: u32 = fingerprint::of_list(&IDENTS);
 
 /// This list as the validator and `altcheck` see it.
 pub const LIST: CapList = CapList { label: "current", fingerprint: FINGERPRINT, idents: &IDENTS };
+
+/// Linux arm64's list as a type: what the alternatives macros and the apply engine are
+/// parameterised by (`altpatch_aarch64::alternative!(list: Arm64, ...)`).
+pub struct Arm64;
+
+impl CapabilityList for Arm64 {
+    const LIST: CapList = LIST;
+    const HISTORY: &'static [CapList] = history::LISTS;
+}
 
 /// A capability: an index into the list. Bit 15 of an alternatives entry's `cap` field is
 /// the callback flag (CONTRACT.md), so indices stay below `0x8000`.

@@ -3,7 +3,7 @@
 use super::fields::{ctr_el0, id_aa64isar0, id_aa64pfr0};
 use super::models::{MODELS, by_name};
 use super::*;
-use crate::fingerprint::of_list;
+use altpatch_core::fingerprint::of_list;
 use std::vec::Vec;
 
 const GICV3: Platform = Platform { gicv3: true, firmware_reports_unaffected: false };
@@ -308,7 +308,7 @@ fn late_cpu_with_extra_features_is_accepted() {
 #[test]
 fn per_cpu_override_makes_that_cpu_refused_late() {
     let mut o = overrides::Overrides::default();
-    let arg = crate::bootargs::parse("cpu3:id_aa64isar0.atomic=0").next().unwrap();
+    let arg = crate::cmdline::parse("cpu3:id_aa64isar0.atomic=0").next().unwrap();
     assert_eq!(o.accept(&arg), Ok(true));
     let max = by_name("max").unwrap().regs;
     let mut f = CpuFeatures::new(&max, &GICV3);
@@ -327,7 +327,7 @@ fn per_cpu_override_makes_that_cpu_refused_late() {
 #[test]
 fn global_override_falls_back_on_max() {
     let mut o = overrides::Overrides::default();
-    let arg = crate::bootargs::parse("arm64.nolse").next().unwrap();
+    let arg = crate::cmdline::parse("arm64.nolse").next().unwrap();
     assert_eq!(o.accept(&arg), Ok(true));
     let mut max = by_name("max").unwrap().regs;
     o.apply(0, &mut max);

@@ -2,7 +2,7 @@
 //! explained ("cap 4 means HAS_32BIT_EL1 there and HAS_LSE_ATOMICS here") instead of
 //! silently patched with the wrong meaning.
 
-use crate::fingerprint::{CapList, of_list};
+use altpatch_core::fingerprint::{CapList, of_list};
 
 /// v0: the first list, before the ID-register features beyond the essentials, most errata
 /// and the vulnerability rows were added, and with HAS_LSE_ATOMICS first.

@@ -40,11 +40,43 @@
 //! `g + 1` directly: it only ever serves an open generation). A secondary that checked in but was overtaken by the timeout returns
 //! [`Outcome::Aborted`]. In both cases nothing was patched.
 
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+mod cpuset;
+
+pub use cpuset::{CpuSet, MAX_CPUS};
+
 use core::fmt;
+use core::marker::PhantomData;
 use core::sync::atomic::Ordering::{self, Acquire, Relaxed, Release};
 
-/// The most CPUs a rendezvous can name: CPU indices are bits of a `u64`.
-pub const MAX_CPUS: usize = 64;
+/// Proof that every CPU the rendezvous expected is held in it: the work of
+/// [`Rendezvous::stop_machine`] receives one, and nothing else can make one. Code that must
+/// only run while no other CPU executes kernel text (applying alternatives) takes a
+/// `&Stopped`, so calling it outside a stop-machine does not compile.
+#[derive(Debug)]
+pub struct Stopped<'a> {
+    generation: u64,
+    cpus: CpuSet,
+    /// Not `Send`/`Sync`, and borrowed from the generation: the proof cannot leave the work.
+    _window: PhantomData<*const &'a ()>,
+}
+
+impl Stopped<'_> {
+    /// The generation holding the CPUs.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Every CPU in the stop window, the one running the work included.
+    pub fn cpus(&self) -> CpuSet {
+        self.cpus
+    }
+}
 
 /// A 64-bit atomic word: the operations the protocol uses, so that the kernel can supply
 /// `core`'s atomics and a model checker its own.
@@ -193,7 +225,7 @@ where
 }
 
 impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
-    const CPUS_FIT_THE_MASK: () = assert!(CPUS <= MAX_CPUS, "a rendezvous names at most 64 CPUs");
+    const CPUS_FIT_THE_MASK: () = assert!(CPUS <= MAX_CPUS, "a rendezvous names at most MAX_CPUS CPUs");
 
     /// A rendezvous on `platform` that has run no generation, for atomics with no `const`
     /// constructor (a model checker's).
@@ -208,8 +240,8 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
     }
 
     /// Runs one generation from the primary CPU: waits up to `timeout` clock ticks for every
-    /// CPU in `online` other than `primary` to check in, then runs `work` on this CPU alone,
-    /// releases them and waits until each has left.
+    /// CPU in `online` other than `primary` to check in, then runs `work` on this CPU alone
+    /// with the [`Stopped`] proof, releases them and waits until each has left.
     ///
     /// Call it on one CPU at a time, with interrupts masked, from code that no entry patches;
     /// the other CPUs in `online` must be in (or on their way to)
@@ -222,16 +254,13 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
     pub fn stop_machine<R>(
         &self,
         primary: usize,
-        online: u64,
+        online: CpuSet,
         timeout: u64,
-        work: impl FnOnce() -> R,
+        work: impl FnOnce(&Stopped<'_>) -> R,
     ) -> Result<Completed<R>, Missing> {
         assert!(primary < CPUS, "primary CPU {primary} beyond the rendezvous's {CPUS}");
-        assert!(
-            CPUS == MAX_CPUS || online >> CPUS == 0,
-            "online CPUs {online:#x} beyond the rendezvous's {CPUS}"
-        );
-        let expected = online & !(1 << primary);
+        assert!(online.end() <= CPUS, "online CPUs {online:?} beyond the rendezvous's {CPUS}");
+        let expected = online.without(primary);
 
         // Relaxed: this CPU is the only writer of the state word (the exchange below
         // catches a second primary), so it reads its own last store.
@@ -261,13 +290,15 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
                 self.state.store(state(generation, Phase::Aborted), Release);
                 self.platform.send_event();
                 self.platform.context_sync();
-                return Err(Missing { generation, cpus: expected & !arrived, timeout });
+                return Err(Missing { generation, cpus: expected.difference(&arrived), timeout });
             }
             self.platform.wait_for_event();
         }
 
         let patch_start = self.platform.now();
-        let output = work();
+        let mut cpus = expected;
+        cpus.insert(primary);
+        let output = work(&Stopped { generation, cpus, _window: PhantomData });
         let patch_end = self.platform.now();
         // Release pairs with each secondary's Acquire load of `Released`: every write the
         // work made (the patched bytes, the table's bookkeeping) happens before that
@@ -287,17 +318,11 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
     }
 
     /// The CPUs of `cpus` whose slot reads `value`.
-    fn cpus_at(&self, cpus: u64, value: u64) -> u64 {
-        let mut at = 0;
-        for (cpu, slot) in self.slots.iter().enumerate() {
-            // Acquire pairs with the CPU's Release store of its slot: what it did before
-            // checking in (stopped running code the work patches) happens before the work;
-            // what it did before departing (its `last_out`) happens before we read it.
-            if cpus & (1 << cpu) != 0 && slot.load(Acquire) == value {
-                at |= 1 << cpu;
-            }
-        }
-        at
+    fn cpus_at(&self, cpus: CpuSet, value: u64) -> CpuSet {
+        // Acquire pairs with the CPU's Release store of its slot: what it did before
+        // checking in (stopped running code the work patches) happens before the work;
+        // what it did before departing (its `last_out`) happens before we read it.
+        cpus.iter().filter(|&cpu| self.slots[cpu].load(Acquire) == value).collect()
     }
 
     /// Serves one generation on a secondary CPU: waits for a generation `cpu` has not seen,
@@ -456,17 +481,16 @@ impl Stats {
 pub struct Missing {
     /// The generation aborted.
     pub generation: u64,
-    /// The CPUs that had not checked in, one bit each.
-    pub cpus: u64,
+    /// The CPUs that had not checked in.
+    pub cpus: CpuSet,
     /// The timeout they missed, in clock ticks.
     pub timeout: u64,
 }
 
 impl Missing {
     /// The indices of the CPUs that had not checked in, ascending.
-    pub fn cpus(&self) -> impl Iterator<Item = usize> {
-        let mask = self.cpus;
-        (0..MAX_CPUS).filter(move |cpu| mask & (1 << cpu) != 0)
+    pub fn cpus(&self) -> impl Iterator<Item = usize> + '_ {
+        self.cpus.iter()
     }
 }
 
@@ -519,8 +543,8 @@ mod tests {
         let mut cpu1 = Participant::new(1);
         assert!(!rv.is_pending(&cpu1), "nothing opened yet");
         // CPU 1 never arrives: a zero timeout closes generation 1 at once, unserved.
-        let missing = rv.stop_machine(0, 0b11, 0, || ()).unwrap_err();
-        assert_eq!(missing.cpus, 0b10);
+        let missing = rv.stop_machine(0, CpuSet::from_mask(0b11), 0, |_| ()).unwrap_err();
+        assert_eq!(missing.cpus, CpuSet::from_mask(0b10));
         assert!(rv.is_pending(&cpu1), "generation 1 is new to CPU 1");
         assert_eq!(rv.participate(&mut cpu1), Outcome::Missed { generation: 1 });
         assert!(!rv.is_pending(&cpu1), "CPU 1 has seen generation 1");
@@ -549,7 +573,7 @@ mod tests {
 
         for generation in 1..=GENERATIONS {
             let done = RV
-                .stop_machine(0, 0xff, 10 * SECOND, || PATCHED.fetch_add(1, Relaxed) + 1)
+                .stop_machine(0, CpuSet::first(8), 10 * SECOND, |_| PATCHED.fetch_add(1, Relaxed) + 1)
                 .expect("every CPU checks in");
             assert_eq!(done.output, generation);
             let s = done.stats;
@@ -571,7 +595,7 @@ mod tests {
             .collect();
         // CPU 3 never arrives. A second is ample for CPUs 1 and 2, already running.
         let mut ran = false;
-        let missing = RV.stop_machine(0, 0b1111, SECOND, || ran = true).unwrap_err();
+        let missing = RV.stop_machine(0, CpuSet::from_mask(0b1111), SECOND, |_| ran = true).unwrap_err();
         assert!(!ran);
         assert_eq!(missing.cpus().collect::<Vec<_>>(), [3]);
         assert_eq!(missing.generation, 1);
@@ -583,8 +607,8 @@ mod tests {
     #[test]
     fn late_cpu_misses_the_aborted_generation_and_serves_the_next() {
         static RV: Rendezvous<Host, 2> = Rendezvous::new(Host);
-        let missing = RV.stop_machine(0, 0b11, 0, || unreachable!()).unwrap_err();
-        assert_eq!(missing.cpus, 0b10);
+        let missing = RV.stop_machine(0, CpuSet::from_mask(0b11), 0, |_| unreachable!()).unwrap_err();
+        assert_eq!(missing.cpus, CpuSet::from_mask(0b10));
 
         let (arrived, has_arrived) = std::sync::mpsc::channel();
         let late = thread::spawn(move || {
@@ -596,7 +620,7 @@ mod tests {
         // Open generation 2 only once CPU 1 has seen generation 1 closed: had it come later
         // still, it would have joined generation 2 directly.
         has_arrived.recv().unwrap();
-        let done = RV.stop_machine(0, 0b11, 10 * SECOND, || 42).unwrap();
+        let done = RV.stop_machine(0, CpuSet::from_mask(0b11), 10 * SECOND, |_| 42).unwrap();
         assert_eq!((done.output, done.stats.generation), (42, 2));
         let (first, second) = late.join().unwrap();
         assert_eq!(first, Outcome::Missed { generation: 1 });
@@ -621,7 +645,8 @@ mod tests {
         let rv: Rendezvous<SetClock, 1> = Rendezvous::new(SetClock(AtomicU64::new(1000)));
         // The work takes 250 ticks; the primary alone leaves at once, so the window is the
         // work's 250 ticks too, starting at 1000.
-        let done = rv.stop_machine(0, 0b1, 0, || rv.platform.0.fetch_add(250, Relaxed)).unwrap();
+        let done =
+            rv.stop_machine(0, CpuSet::from_mask(0b1), 0, |_| rv.platform.0.fetch_add(250, Relaxed)).unwrap();
         let s = done.stats;
         assert_eq!((s.first_in, s.patch_start, s.patch_end, s.last_out), (1000, 1000, 1250, 1250));
         assert_eq!((s.patch_time(), s.stop_window()), (250, 250));
@@ -629,7 +654,7 @@ mod tests {
 
     #[test]
     fn missing_cpus_are_listed_by_index() {
-        let missing = Missing { generation: 3, cpus: 1 << 2 | 1 << 5 | 1 << 63, timeout: 7 };
+        let missing = Missing { generation: 3, cpus: [2, 5, 63].into_iter().collect(), timeout: 7 };
         assert_eq!(
             std::format!("{missing}"),
             "CPU 2, 5, 63 did not check in within 7 ticks (stop-machine generation 3)"

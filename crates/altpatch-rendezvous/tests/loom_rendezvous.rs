@@ -3,7 +3,7 @@
 //! preemption bound.
 //!
 //! Run:
-//! `RUSTFLAGS="--cfg loom" cargo test -p altpatch-core --test loom_rendezvous --release`
+//! `RUSTFLAGS="--cfg loom" cargo test -p altpatch-rendezvous --test loom_rendezvous --release`
 //! The check itself takes under a second (four models, two CPUs each); building loom and the
 //! crate with `--cfg loom` takes about a minute cold on two cores, seconds warm.
 //! `LOOM_LOG=1` prints traces.
@@ -17,7 +17,7 @@
 
 #![cfg(loom)]
 
-use altpatch_core::rendezvous::{Atomic, Missing, Outcome, Participant, Platform, Rendezvous};
+use altpatch_rendezvous::{Atomic, CpuSet, Missing, Outcome, Participant, Platform, Rendezvous};
 use core::sync::atomic::Ordering;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicU32;
@@ -138,7 +138,7 @@ fn work_runs_after_every_cpu_checks_in_and_every_cpu_sees_its_writes() {
             .collect();
 
         let done = rv
-            .stop_machine(0, 0b11, FOREVER, || {
+            .stop_machine(0, CpuSet::from_mask(0b11), FOREVER, |_| {
                 assert_eq!(stopped[1].load(Relaxed), 1, "work ran before CPU 1 checked in");
                 site.0.store(NEW, Relaxed);
             })
@@ -174,8 +174,9 @@ fn consecutive_generations_are_each_served_exactly_once() {
         };
 
         for generation in 1..=2u32 {
-            let done =
-                rv.stop_machine(0, 0b11, FOREVER, || site.0.store(generation, Relaxed)).expect("no timeout");
+            let done = rv
+                .stop_machine(0, CpuSet::from_mask(0b11), FOREVER, |_| site.0.store(generation, Relaxed))
+                .expect("no timeout");
             assert_eq!(done.stats.generation, u64::from(generation));
             assert_eq!(synced(), Some(generation));
         }
@@ -200,10 +201,11 @@ fn timeout_names_the_missing_cpu_runs_nothing_and_releases_the_rest() {
             })
         };
         // CPU 2 never arrives; two clock readings after opening, the primary gives up.
-        let missing: Missing =
-            rv.stop_machine(0, 0b111, 2, || site.0.store(NEW, Relaxed)).expect_err("CPU 2 never checks in");
+        let missing: Missing = rv
+            .stop_machine(0, CpuSet::from_mask(0b111), 2, |_| site.0.store(NEW, Relaxed))
+            .expect_err("CPU 2 never checks in");
         assert_eq!(missing.generation, 1);
-        assert_eq!(missing.cpus & 1 << 2, 1 << 2, "CPU 2 not named");
+        assert!(missing.cpus.contains(2), "CPU 2 not named");
         assert_eq!(site.0.load(Relaxed), OLD, "the work ran");
         assert_eq!(synced(), Some(OLD));
 
@@ -211,11 +213,11 @@ fn timeout_names_the_missing_cpu_runs_nothing_and_releases_the_rest() {
         assert!(matches!(outcome, Outcome::Aborted { generation: 1 } | Outcome::Missed { generation: 1 }));
         // CPU 1 is named exactly when it had not checked in (Missed is such a case; an
         // Aborted CPU may have checked in late, after the scan, and be named too).
-        if missing.cpus & 1 << 1 == 0 {
+        if !missing.cpus.contains(1) {
             assert_eq!(outcome, Outcome::Aborted { generation: 1 });
         }
         if outcome == (Outcome::Missed { generation: 1 }) {
-            assert_eq!(missing.cpus & 1 << 1, 1 << 1);
+            assert!(missing.cpus.contains(1));
         }
     });
 }
@@ -241,8 +243,10 @@ fn cpu_racing_the_timeout_is_waited_for_or_named_then_serves_the_next_generation
                 (outcomes, synced())
             })
         };
-        let first = rv.stop_machine(0, 0b11, 1, || site.0.store(1, Relaxed));
-        let second = rv.stop_machine(0, 0b11, FOREVER, || site.0.store(2, Relaxed)).expect("no timeout");
+        let first = rv.stop_machine(0, CpuSet::from_mask(0b11), 1, |_| site.0.store(1, Relaxed));
+        let second = rv
+            .stop_machine(0, CpuSet::from_mask(0b11), FOREVER, |_| site.0.store(2, Relaxed))
+            .expect("no timeout");
         assert_eq!(second.stats.generation, 2);
         let (outcomes, racer_synced) = racer.join().unwrap();
 
@@ -250,7 +254,7 @@ fn cpu_racing_the_timeout_is_waited_for_or_named_then_serves_the_next_generation
         match first {
             Ok(_) => assert_eq!(outcomes, [Outcome::Released { generation: 1 }, served_2]),
             Err(missing) => {
-                assert_eq!(missing.cpus, 1 << 1);
+                assert_eq!(missing.cpus, CpuSet::from_mask(1 << 1));
                 assert!(matches!(
                     outcomes[..],
                     [Outcome::Aborted { generation: 1 } | Outcome::Missed { generation: 1 }, o]

@@ -20,7 +20,7 @@
 
 use super::IdRegs;
 use super::fields::{self, Field};
-use crate::bootargs::{ArgError, BootArg, parse_u64};
+use crate::cmdline::{ArgError, BootArg, parse_u64};
 
 /// The most overrides kept (a shorthand may use several).
 pub const CAPACITY: usize = 32;
@@ -147,9 +147,9 @@ impl Overrides {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bootargs::parse;
     use crate::caps::fields::{id_aa64isar0, id_aa64isar1, id_aa64pfr0, id_aa64pfr1};
     use crate::caps::models::by_name;
+    use crate::cmdline::parse;
 
     fn take(o: &mut Overrides, cmdline: &str) -> Result<bool, ArgError> {
         o.accept(&parse(cmdline).next().unwrap())

@@ -1,0 +1,67 @@
+//! The AArch64 layer of altpatch: what a `no_std` AArch64 kernel adds to take Linux-style
+//! alternatives, for its own capability list.
+//!
+//! # Wiring it into a kernel
+//!
+//! 1. **A capability list.** Any type implementing [`CapabilityList`]: an ordered list of
+//!    identifiers whose fingerprint every entry carries.
+//!
+//!    ```
+//!    use altpatch_aarch64::{CapList, CapabilityList};
+//!    pub struct MyCaps;
+//!    impl CapabilityList for MyCaps {
+//!        const LIST: CapList = CapList::new("my-kernel", &["ALWAYS", "HAS_LSE", "HAS_CRC32"]);
+//!    }
+//!    ```
+//!
+//! 2. **Sites.** [`alternative!`], [`alternative_cb!`] and [`has_cap!`] in Rust (each takes
+//!    `list: MyCaps`); [`asm_macros!`] gives assembly files `alternative_if_not CAP, FP` /
+//!    `alternative_else` / `alternative_endif`, with the numbers from [`cap_index!`] and
+//!    [`fingerprint!`] as `global_asm!` operands.
+//!
+//! 3. **The linker script.** `INCLUDE alternatives.ld` (this crate's directory on the link
+//!    path): it places `.altinstructions`, `.altinstr_where` and `.altinstr_replacement` and
+//!    brackets them with `__alt_instructions`/`__alt_instructions_end`, ... .
+//!
+//! 4. **The platform.** Implement [`TextAlias`]: a writable, never-executable view of text
+//!    (the executable mapping stays read-only). Take part in an
+//!    [`altpatch_rendezvous::Rendezvous`] on every CPU.
+//!
+//! 5. **The two passes**, as Linux does them. Check the table once, then for each pass
+//!    prepare before the stop window and apply inside it:
+//!
+//!    ```ignore
+//!    let checked = altpatch_aarch64::check::<MyCaps>(&layout, &symbolize)?; // every defect named
+//!    // Boot pass: the boot CPU's capabilities, the boot CPU alone in the window.
+//!    let boot = checked.prepare(&layout, &boot_caps, ctr_el0);
+//!    RENDEZVOUS.stop_machine(0, CpuSet::first(1), timeout, |stopped| boot.apply(stopped, &alias))?;
+//!    // ... secondaries come up and are checked ...
+//!    // System pass: the final capabilities, every online CPU held.
+//!    let system = checked.prepare(&layout, &system_caps, system_ctr_el0);
+//!    RENDEZVOUS.stop_machine(0, online, timeout, |stopped| system.apply(stopped, &alias))?;
+//!    ```
+//!
+//!    [`Prepared::apply`] takes the rendezvous's [`Stopped`] proof: it cannot be called
+//!    outside a stop-machine. Callbacks run in [`Checked::prepare`], with a
+//!    [`CallbackContext`] (cache geometry, capabilities, the site's words), never inside the
+//!    window.
+//!
+//! The portable checks (table format, validation, relocation, planning, maintenance, audit)
+//! are `altpatch-core`'s and run on the host too (`altcheck`).
+
+#![no_std]
+
+extern crate alloc;
+
+mod apply;
+mod cache;
+mod macros;
+
+pub use altpatch_core::plan::{CacheGeometry, Mismatch};
+pub use altpatch_core::{
+    CapList, CapabilityList,
+    table::CALLBACK_FLAG,
+    validate::{Defect, Layout, Region, Symbol},
+};
+pub use altpatch_rendezvous::Stopped;
+pub use apply::{AltCallback, Applied, CallbackContext, Checked, MaintenanceOps, Prepared, TextAlias, check};

@@ -1,0 +1,230 @@
+//! The macros that fill `.altinstructions` from Rust, parameterised by the consumer's own
+//! capability list (any type that implements [`CapabilityList`](crate::CapabilityList)).
+//!
+//! [`alternative_entry!`](crate::alternative_entry) is the one place an entry's 16 bytes
+//! are spelled (the layout is [`altpatch_core::table`]'s); every other macro expands to it.
+//! Capability numbers reach the assembler only as `const` operands computed from the list
+//! by name, so a name the list lacks is a compile error and no number can go stale.
+
+/// The index of capability `IDENT` in list `L`, as a constant: `cap_index!(L, HAS_CRC32)`.
+/// For `global_asm!` operands of assembly that uses `alternative_if_not`.
+#[macro_export]
+macro_rules! cap_index {
+    ($list:ty, $cap:ident) => {
+        <$list as $crate::CapabilityList>::LIST.const_index(stringify!($cap))
+    };
+}
+
+/// The fingerprint of list `L`, as a constant, for `global_asm!` operands.
+#[macro_export]
+macro_rules! fingerprint {
+    ($list:ty) => {
+        <$list as $crate::CapabilityList>::LIST.fingerprint
+    };
+}
+
+/// `ALTERNATIVE(old, new, cap)` (Linux arm64): emits the `old` instructions at the site and
+/// records an entry that replaces them with `new` on CPUs with capability `cap` of list
+/// `list`. Both sequences must be the same length: the assembler refuses otherwise.
+/// Expands to `core::arch::asm!`, so it is used inside `unsafe`; further operands (named or
+/// explicit registers, options) follow `cap`.
+///
+/// ```ignore
+/// unsafe {
+///     altpatch_aarch64::alternative!(
+///         list: MyCaps,
+///         old: ["bl {llsc}"],
+///         new: ["ldaddal {inc}, {out}, [{ptr}]"],
+///         cap: HAS_LSE, ...
+///     )
+/// }
+/// ```
+#[macro_export]
+macro_rules! alternative {
+    (list: $list:ty, old: [$($old:literal),+ $(,)?], new: [$($new:literal),+ $(,)?], cap: $cap:ident $(, $($rest:tt)*)?) => {
+        $crate::alternative_entry!(
+            old: [$($old),+],
+            new: [$($new),+],
+            cap: $crate::cap_index!($list, $cap),
+            fingerprint: $crate::fingerprint!($list)
+            $(, $($rest)*)?
+        )
+    };
+}
+
+/// The one place an `asm!` entry is spelled: [`alternative!`](crate::alternative) with the
+/// capability index and list fingerprint given as constant expressions, and optionally the
+/// table and replacement sections of a region of its own (`table: ".altinstructions.late",
+/// replacement: ".altinstr_replacement.late"`). Direct use is for regions with their own
+/// tables and for objects deliberately stamped with another list's numbers (a stale-object
+/// reproduction).
+#[macro_export]
+macro_rules! alternative_entry {
+    (old: [$($old:literal),+ $(,)?], new: [$($new:literal),+ $(,)?], cap: $cap:expr, fingerprint: $fp:expr $(, $($rest:tt)*)?) => {
+        $crate::alternative_entry!(
+            table: ".altinstructions", replacement: ".altinstr_replacement",
+            old: [$($old),+], new: [$($new),+], cap: $cap, fingerprint: $fp $(, $($rest)*)?
+        )
+    };
+    (table: $table:literal, replacement: $repl:literal, old: [$($old:literal),+ $(,)?], new: [$($new:literal),+ $(,)?], cap: $cap:expr, fingerprint: $fp:expr $(, $($rest:tt)*)?) => {
+        core::arch::asm!(
+            "661:",
+            $($old,)+
+            "662:",
+            concat!(".pushsection ", $table, ", \"a\""),
+            ".balign 4",
+            ".word 661b - .",
+            ".word 663f - .",
+            ".hword {alt_cap}",
+            ".byte 662b - 661b",
+            ".byte 664f - 663f",
+            ".word {alt_fingerprint}",
+            ".popsection",
+            $crate::alternative_where!(),
+            concat!(".pushsection ", $repl, ", \"a\""),
+            ".balign 4",
+            "663:",
+            $($new,)+
+            "664:",
+            ".org . - (664b - 663b) + (662b - 661b)",
+            ".org . - (662b - 661b) + (664b - 663b)",
+            ".popsection",
+            alt_cap = const $cap,
+            alt_fingerprint = const $fp,
+            $($($rest)*)?
+        )
+    };
+}
+
+/// The source record of the entry being emitted: a pair of self-relative words in
+/// `.altinstr_where` (the site at label 661, a `"file:line"` string) naming the line that
+/// invoked the outermost alternatives macro, for reports that have no symbol table.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! alternative_where {
+    () => {
+        concat!(
+            ".pushsection .altinstr_where, \"a\"\n",
+            ".balign 4\n",
+            ".word 661b - .\n",
+            ".word 667f - .\n",
+            ".popsection\n",
+            ".pushsection .rodata.altinstr_where, \"a\"\n",
+            "667: .asciz \"",
+            file!(),
+            ":",
+            line!(),
+            "\"\n",
+            ".popsection"
+        )
+    };
+}
+
+/// `ALTERNATIVE_CB(old, cap, callback)` (Linux arm64): emits `old` at the site and records
+/// a callback entry: on CPUs with `cap`, `callback` (an [`AltCallback`](crate::AltCallback))
+/// computes the site's new instructions from a [`CallbackContext`](crate::CallbackContext).
+/// Used inside `unsafe`, like [`alternative!`](crate::alternative).
+#[macro_export]
+macro_rules! alternative_cb {
+    (list: $list:ty, old: [$($old:literal),+ $(,)?], callback: $cb:path, cap: $cap:ident $(, $($rest:tt)*)?) => {{
+        const _: $crate::AltCallback = $cb;
+        core::arch::asm!(
+            "661:",
+            $($old,)+
+            "662:",
+            ".pushsection .altinstructions, \"a\"",
+            ".balign 4",
+            ".word 661b - .",
+            ".word {alt_callback} - .",
+            ".hword {alt_cap}",
+            ".byte 662b - 661b",
+            ".byte 0",
+            ".word {alt_fingerprint}",
+            ".popsection",
+            $crate::alternative_where!(),
+            alt_cap = const $crate::cap_index!($list, $cap) | $crate::CALLBACK_FLAG,
+            alt_fingerprint = const $crate::fingerprint!($list),
+            alt_callback = sym $cb,
+            $($($rest)*)?
+        )
+    }};
+}
+
+/// Whether capability `cap` of `list` is detected, as a static branch (Linux's
+/// `alternative_has_cap_unlikely`): the site is a NOP, patched to a branch to the `true`
+/// path on CPUs with `cap`; the branch lives in the replacement and is relocated to the
+/// site. Before patching it reads `false`.
+#[macro_export]
+macro_rules! has_cap {
+    (list: $list:ty, $cap:ident) => {
+        'has_cap: {
+            // SAFETY: the site is a NOP or, once patched, a branch to the label block; neither
+            // touches memory, the stack or the flags.
+            unsafe {
+                $crate::alternative!(
+                    list: $list,
+                    old: ["nop"],
+                    new: ["b {yes}"],
+                    cap: $cap,
+                    yes = label { break 'has_cap true },
+                    options(nomem, nostack, preserves_flags)
+                )
+            }
+            false
+        }
+    };
+}
+
+/// The assembler macros `alternative_if_not CAP, FINGERPRINT` / `alternative_else` /
+/// `alternative_endif` (Linux's, for assembly files), as a string for the first template
+/// argument of `global_asm!`. Pass the numbers as operands:
+///
+/// ```ignore
+/// core::arch::global_asm!(
+///     altpatch_aarch64::asm_macros!(),
+///     include_str!("cache.s"),
+///     CAP_DIC = const altpatch_aarch64::cap_index!(MyCaps, HAS_CACHE_DIC),
+///     FINGERPRINT = const altpatch_aarch64::fingerprint!(MyCaps),
+/// );
+/// ```
+///
+/// Each use records a 16-byte `.altinstructions` entry; the replacement goes to
+/// `.altinstr_replacement`, which is only ever copied, never executed. The text is guarded
+/// so that several `global_asm!` blocks of one object may include it.
+#[macro_export]
+macro_rules! asm_macros {
+    () => {
+        r#".ifndef ALTPATCH_ALTERNATIVE_MACROS
+.set ALTPATCH_ALTERNATIVE_MACROS, 1
+
+.macro alternative_if_not cap, fingerprint
+    .pushsection .altinstructions, "a"
+    .balign 4
+    .word   661f - .                        // orig_offset: the site, relative to this field
+    .word   663f - .                        // alt_offset: the replacement
+    .hword  \cap
+    .byte   662f - 661f                     // orig_len
+    .byte   664f - 663f                     // alt_len
+    .word   \fingerprint
+    .popsection
+661:
+.endm
+
+.macro alternative_else
+662:
+    .pushsection .altinstr_replacement, "a"
+    .balign 4
+663:
+.endm
+
+.macro alternative_endif
+664:
+    .org    . - (664b - 663b) + (662b - 661b)   // both sequences the same length, or no build
+    .org    . - (662b - 661b) + (664b - 663b)
+    .popsection
+.endm
+
+.endif
+"#
+    };
+}
