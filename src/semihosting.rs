@@ -1,7 +1,7 @@
 //! Arm semihosting (Arm "Semihosting for AArch32 and AArch64", version 3): how the kernel
 //! ends a run with a status that QEMU returns as its own exit code.
 
-/// The kernel's exit statuses (CONTRACT.md).
+/// The kernel's exit statuses (the README).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
 pub enum ExitStatus {

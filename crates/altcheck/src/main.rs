@@ -1,5 +1,5 @@
 //! `altcheck`: verify, dump and simulate an altpatch kernel's alternatives table
-//! (CONTRACT.md, "Commands").
+//! (README, "altcheck").
 
 use std::process::ExitCode;
 

@@ -6,7 +6,7 @@
 //! output of `scripts/build`). Unset, every test here prints a note and passes vacuously:
 //! their names all start `real_kernel_` so that a run without the image is plain to see.
 //!
-//! The tests read the table with their own decoder (CONTRACT.md, "Alternatives entry") and
+//! The tests read the table with their own decoder (README, "Alternatives entry") and
 //! name functions from the ELF symbol table themselves, so that the expectations do not come
 //! from the code under test.
 
@@ -29,7 +29,7 @@ fn kernel(test: &str) -> Option<Vec<u8>> {
     }
 }
 
-/// One decoded entry, as CONTRACT.md lays it out (16 bytes, little endian).
+/// One decoded entry, as the README lays it out (16 bytes, little endian).
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     index: usize,

@@ -168,7 +168,7 @@ impl CapabilityList for Arm64 {
 }
 
 /// A capability: an index into the list. Bit 15 of an alternatives entry's `cap` field is
-/// the callback flag (CONTRACT.md), so indices stay below `0x8000`.
+/// the callback flag (the README), so indices stay below `0x8000`.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord, Hash)]
 pub struct Cap(u16);
 
