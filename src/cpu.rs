@@ -3,7 +3,11 @@
 #[path = "_arch/aarch64/cpu.rs"]
 mod arch_cpu;
 
-pub use arch_cpu::*;
+// The interface: what the rest of the kernel may ask of the processor.
+pub use arch_cpu::{
+    context_sync, counter, counter_frequency, cpu_index, ctr_el0, enable_event_stream, mask_exceptions,
+    mpidr_affinity, park, read_id_regs, relax, restore_exceptions, send_event, set_cpu_index, wait_for_event,
+};
 
 /// The most CPUs the kernel brings up: QEMU `virt`'s limit with a GICv3, as many as the
 /// rendezvous's `CpuSet` names.

@@ -9,7 +9,7 @@ mod arch_exception;
 
 pub use arch_exception::probe_store_u32;
 
-use crate::semihosting::ExitStatus;
+use crate::{console::print_line_urgent, semihosting::ExitStatus};
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
 
@@ -55,12 +55,26 @@ macro_rules! bug {
     };
 }
 
-/// The pending `bug!`, taken by the BRK handler.
-pub(crate) fn take_bug() -> Option<BugSite> {
-    PENDING_BUG.lock().take()
-}
-
-/// The next oops number.
-pub(crate) fn next_oops() -> u32 {
-    OOPS_COUNT.fetch_add(1, Ordering::Relaxed) + 1
+/// An exception nothing recovers: a `bug!` prints `kernel BUG at <file>:<line>!`, a site
+/// that must never run unpatched says so, then the oops; the run ends with the `bug!`'s
+/// status, or 2.
+pub(crate) fn unexpected(taken: &arch_exception::Taken<'_>) -> ! {
+    let comment = taken.esr().brk_comment().filter(|_| taken.is_synchronous());
+    let mut status = ExitStatus::Oops;
+    let mut what = "Oops";
+    if comment == Some(arch_exception::BUG_BRK_IMM) {
+        what = "Oops - BUG";
+        if let Some(site) = PENDING_BUG.lock().take() {
+            print_line_urgent(format_args!("------------[ cut here ]------------"));
+            print_line_urgent(format_args!("kernel BUG at {}:{}!", site.file, site.line));
+            status = site.status;
+        }
+    }
+    if comment == Some(crate::alternative::UNPATCHED_SITE_BRK_IMM) {
+        print_line_urgent(format_args!(
+            "alternatives: reached an always-patched site unpatched: patching silently did nothing"
+        ));
+    }
+    taken.oops(what, OOPS_COUNT.fetch_add(1, Ordering::Relaxed) + 1, print_line_urgent);
+    crate::semihosting::exit(status)
 }

@@ -211,7 +211,7 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     let probe = unsafe { crate::exception::probe_store_u32(target, 0xd503_201f) };
     check(
         "text-read-only",
-        matches!(probe, Err(esr) if esr >> 26 == 0x25 && (esr & 0x3f) >> 2 == 0b0011),
+        matches!(probe, Err(esr) if esr.is_permission_fault()),
         format_args!("a store to text at {target:#x} gave {probe:x?}"),
     );
     if status == ExitStatus::Success {

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use crate::insn;
 use crate::table::AltEntry;
 use crate::validate::{Region, ValidTable};
+use tock_registers::LocalRegisterCopy;
 
 /// One write: the relocated replacement for one site.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,14 +202,34 @@ pub struct CacheGeometry {
     pub dic: bool,
 }
 
+/// CTR_EL0, the Cache Type Register (Arm ARM D23.2.39): the fields altpatch uses, as
+/// tock-registers bitfields (the generated items are the macro's, hence no docs of their own).
+#[allow(missing_docs)]
+pub mod registers {
+    tock_registers::register_bitfields! {u64,
+        pub CTR_EL0 [
+            /// Instruction cache invalidation to the PoU is not required for I/D coherence.
+            DIC OFFSET(29) NUMBITS(1) [],
+            /// Data cache clean to the PoU is not required for I/D coherence.
+            IDC OFFSET(28) NUMBITS(1) [],
+            /// Log2 of the words in the smallest data cache line.
+            DminLine OFFSET(16) NUMBITS(4) [],
+            /// Log2 of the words in the smallest instruction cache line.
+            IminLine OFFSET(0) NUMBITS(4) []
+        ]
+    }
+}
+pub use registers::CTR_EL0;
+
 impl CacheGeometry {
-    /// Decodes CTR_EL0.
-    pub const fn from_ctr_el0(ctr: u64) -> Self {
+    /// Decodes CTR_EL0: the one decoder of that register in altpatch.
+    pub fn from_ctr_el0(ctr: u64) -> Self {
+        let ctr = LocalRegisterCopy::<u64, CTR_EL0::Register>::new(ctr);
         CacheGeometry {
-            dline: 4 << ((ctr >> 16) & 0xf),
-            iline: 4 << (ctr & 0xf),
-            idc: ctr & (1 << 28) != 0,
-            dic: ctr & (1 << 29) != 0,
+            dline: 4 << ctr.read(CTR_EL0::DminLine),
+            iline: 4 << ctr.read(CTR_EL0::IminLine),
+            idc: ctr.is_set(CTR_EL0::IDC),
+            dic: ctr.is_set(CTR_EL0::DIC),
         }
     }
 }

@@ -340,12 +340,18 @@ pub struct Platform {
 
 /// CTR_EL0 as software should see it: IDC set when CLIDR_EL1 shows no cache needs cleaning
 /// to the PoU (LoC = 0, or LoUU = LoUIS = 0), as Linux's `read_cpuid_effective_cachetype`.
-pub const fn effective_ctr(regs: &IdRegs) -> u64 {
-    let ctr = regs.ctr_el0;
-    let loc = (regs.clidr >> 24) & 7;
-    let louu = (regs.clidr >> 27) & 7;
-    let louis = (regs.clidr >> 21) & 7;
-    if loc == 0 || (louu == 0 && louis == 0) { ctr | 1 << 28 } else { ctr }
+pub fn effective_ctr(regs: &IdRegs) -> u64 {
+    use aarch64_cpu::registers::CLIDR_EL1;
+    use altpatch_core::plan::CTR_EL0;
+    use tock_registers::LocalRegisterCopy;
+    let clidr = LocalRegisterCopy::<u64, CLIDR_EL1::Register>::new(regs.clidr);
+    let no_clean_needed = clidr.read(CLIDR_EL1::LoC) == 0
+        || (clidr.read(CLIDR_EL1::LoUU) == 0 && clidr.read(CLIDR_EL1::LoUIS) == 0);
+    let mut ctr = LocalRegisterCopy::<u64, CTR_EL0::Register>::new(regs.ctr_el0);
+    if no_clean_needed {
+        ctr.modify(CTR_EL0::IDC::SET);
+    }
+    ctr.get()
 }
 
 /// System-wide detection while CPUs come up: built from the boot CPU, each secondary added,

@@ -45,7 +45,11 @@ pub fn cpu_index() -> usize {
 
 /// This CPU's MPIDR_EL1 affinity fields (Aff3:Aff2:Aff1:Aff0), as the DTB's `reg` lists them.
 pub fn mpidr_affinity() -> u64 {
-    MPIDR_EL1.get() & 0xff_00ff_ffff
+    let mpidr = MPIDR_EL1.extract();
+    mpidr.read(MPIDR_EL1::Aff3) << 32
+        | mpidr.read(MPIDR_EL1::Aff2) << 16
+        | mpidr.read(MPIDR_EL1::Aff1) << 8
+        | mpidr.read(MPIDR_EL1::Aff0)
 }
 
 /// The physical counter (CNTPCT_EL0), ordered after the instructions before it by an ISB
@@ -66,7 +70,7 @@ pub fn counter_frequency() -> u64 {
 #[inline(always)]
 pub fn mask_exceptions() -> u64 {
     let daif = DAIF.get();
-    DAIF.set(0b1111 << 6);
+    DAIF.write(DAIF::D::Masked + DAIF::A::Masked + DAIF::I::Masked + DAIF::F::Masked);
     daif
 }
 
@@ -84,41 +88,44 @@ pub fn park() -> ! {
     }
 }
 
+/// Reads a system register aarch64-cpu does not provide (11.2 lacks these).
 macro_rules! read_sysreg {
     ($name:literal) => {{
         let value: u64;
         // SAFETY: reading an ID or cache-type register has no side effects and is permitted
-        // at EL1 (Arm ARM D19: the ID_AA64*_EL1 registers, MIDR/REVIDR/MPIDR, CTR_EL0).
+        // at EL1 (Arm ARM D19: REVIDR_EL1, ID_AA64ISAR2/ZFR0/SMFR0_EL1, CTR_EL0).
         unsafe { core::arch::asm!(concat!("mrs {}, ", $name), out(reg) value, options(nomem, nostack, preserves_flags)) };
         value
     }};
 }
 
-/// Snapshots this CPU's ID registers for capability detection. Registers the assembler
-/// knows only by encoding (ID_AA64ISAR2_EL1, ID_AA64ZFR0_EL1, ID_AA64SMFR0_EL1) are named by
-/// `S3_0_C0_Cx_y` (Arm ARM D19.2): they read as zero on CPUs that predate them.
+/// Snapshots this CPU's ID registers for capability detection: through aarch64-cpu where it
+/// has the register; the rest by name, or for those the assembler knows only by encoding
+/// (ID_AA64ISAR2_EL1, ID_AA64ZFR0_EL1, ID_AA64SMFR0_EL1) by `S3_0_C0_Cx_y` (Arm ARM D19.2):
+/// they read as zero on CPUs that predate them.
 pub fn read_id_regs() -> IdRegs {
     IdRegs {
-        midr: read_sysreg!("midr_el1"),
+        midr: MIDR_EL1.get(),
         revidr: read_sysreg!("revidr_el1"),
-        mpidr: read_sysreg!("mpidr_el1"),
-        id_aa64pfr0: read_sysreg!("id_aa64pfr0_el1"),
-        id_aa64pfr1: read_sysreg!("id_aa64pfr1_el1"),
-        id_aa64isar0: read_sysreg!("id_aa64isar0_el1"),
-        id_aa64isar1: read_sysreg!("id_aa64isar1_el1"),
+        mpidr: MPIDR_EL1.get(),
+        id_aa64pfr0: ID_AA64PFR0_EL1.get(),
+        id_aa64pfr1: ID_AA64PFR1_EL1.get(),
+        id_aa64isar0: ID_AA64ISAR0_EL1.get(),
+        id_aa64isar1: ID_AA64ISAR1_EL1.get(),
         id_aa64isar2: read_sysreg!("S3_0_C0_C6_2"),
-        id_aa64mmfr0: read_sysreg!("id_aa64mmfr0_el1"),
-        id_aa64mmfr1: read_sysreg!("id_aa64mmfr1_el1"),
-        id_aa64mmfr2: read_sysreg!("id_aa64mmfr2_el1"),
+        id_aa64mmfr0: ID_AA64MMFR0_EL1.get(),
+        id_aa64mmfr1: ID_AA64MMFR1_EL1.get(),
+        id_aa64mmfr2: ID_AA64MMFR2_EL1.get(),
         id_aa64zfr0: read_sysreg!("S3_0_C0_C4_4"),
         id_aa64smfr0: read_sysreg!("S3_0_C0_C4_5"),
-        id_aa64dfr0: read_sysreg!("id_aa64dfr0_el1"),
-        ctr_el0: read_sysreg!("ctr_el0"),
-        clidr: read_sysreg!("clidr_el1"),
+        id_aa64dfr0: ID_AA64DFR0_EL1.get(),
+        ctr_el0: ctr_el0(),
+        clidr: CLIDR_EL1.get(),
     }
 }
 
-/// CTR_EL0, the cache type register: line sizes and the IDC/DIC coherence bits (Arm ARM D19.2.34).
+/// CTR_EL0, the cache type register: line sizes and the IDC/DIC coherence bits (Arm ARM
+/// D23.2.39); decoded by `altpatch_core::plan::CacheGeometry`.
 pub fn ctr_el0() -> u64 {
     read_sysreg!("ctr_el0")
 }
@@ -130,10 +137,6 @@ pub fn enable_event_stream() {
     /// EVNTI: the counter bit whose transitions make events; bit 10 is every 2048 ticks,
     /// about 33 us at QEMU's 62.5 MHz.
     const EVNTI: u64 = 10;
-    const EVNTEN: u64 = 1 << 2;
-    let value: u64 = EVNTEN | (EVNTI << 4);
-    // SAFETY: CNTKCTL_EL1 only controls EL0 timer access and the event stream.
-    unsafe {
-        core::arch::asm!("msr cntkctl_el1, {}", "isb", in(reg) value, options(nostack, preserves_flags))
-    };
+    CNTKCTL_EL1.write(CNTKCTL_EL1::EVNTEN::Enable + CNTKCTL_EL1::EVNTI.val(EVNTI));
+    barrier::isb(barrier::SY);
 }

@@ -1,7 +1,11 @@
-//! AArch64 exception entry and the oops printer.
+//! AArch64 exception entry, the syndrome decoded, and the oops printed in Linux's shape.
+//! What an exception means for the kernel (a `bug!`, an unpatched site, the exit status) is
+//! decided by the portable `crate::exception`, which this hands every exception it does
+//! not recover itself.
 
-use crate::{console::print_line_urgent, exception, semihosting};
-use core::mem::offset_of;
+use aarch64_cpu::registers::{ESR_EL1, SPSR_EL1};
+use core::{fmt, mem::offset_of};
+use tock_registers::LocalRegisterCopy;
 
 /// The interrupted context, as `boot/vectors.s` saves it.
 #[repr(C)]
@@ -41,23 +45,94 @@ unsafe extern "C" {
     fn probe_store_u32_asm(addr: u64, value: u32) -> u64;
 }
 
-/// Stores `value` at `addr`, recovering if the store faults: `Err(esr)` names the fault.
+/// Stores `value` at `addr`, recovering if the store faults: `Err(syndrome)` names the fault.
 ///
 /// # Safety
 ///
 /// A store to `addr` that succeeds must not break any Rust invariant (the callers probe
 /// memory they expect to be read-only).
-pub unsafe fn probe_store_u32(addr: u64, value: u32) -> Result<(), u64> {
+pub unsafe fn probe_store_u32(addr: u64, value: u32) -> Result<(), Esr> {
     // SAFETY: `probe_store_u32` in vectors.s stores one word and has a fixup entry, so a
     // fault returns here with the ESR; the caller vouches for the store itself.
     match unsafe { probe_store_u32_asm(addr, value) } {
         0 => Ok(()),
-        esr => Err(esr),
+        esr => Err(Esr::new(esr)),
     }
 }
 
 /// Linux's BUG immediate for BRK (arch/arm64/include/asm/brk-imm.h: BUG_BRK_IMM).
-const BUG_BRK_IMM: u64 = 0x800;
+pub const BUG_BRK_IMM: u16 = 0x800;
+
+#[allow(missing_docs)]
+mod iss {
+    tock_registers::register_bitfields! {u64,
+        /// The ISS encodings of ESR_ELx that the kernel reads (Arm ARM D19.2.37).
+        pub ISS [
+            /// BRK: the instruction's 16-bit comment (ISS encoding for BRK).
+            BRK_COMMENT OFFSET(0) NUMBITS(16) [],
+            /// Data/instruction abort: the fault status code.
+            FSC OFFSET(0) NUMBITS(6) [
+                /// Permission fault, levels 0-3 are 0b0011xx.
+                PermissionLevel0 = 0b00_1100,
+                PermissionLevel1 = 0b00_1101,
+                PermissionLevel2 = 0b00_1110,
+                PermissionLevel3 = 0b00_1111
+            ]
+        ]
+    }
+}
+
+/// A syndrome (ESR_EL1), decoded through aarch64-cpu's ESR_EL1 fields: the one decoder of
+/// that register in the kernel.
+#[derive(Clone, Copy)]
+pub struct Esr(LocalRegisterCopy<u64, ESR_EL1::Register>);
+
+impl Esr {
+    /// The syndrome `value`.
+    pub fn new(value: u64) -> Self {
+        Esr(LocalRegisterCopy::new(value))
+    }
+
+    /// The raw value.
+    pub fn raw(&self) -> u64 {
+        self.0.get()
+    }
+
+    /// The exception class (EC).
+    pub fn class(&self) -> u64 {
+        self.0.read(ESR_EL1::EC)
+    }
+
+    /// A data abort taken without a change in exception level.
+    pub fn is_data_abort_here(&self) -> bool {
+        self.0.matches_all(ESR_EL1::EC::DataAbortCurrentEL)
+    }
+
+    /// A data abort taken from any level.
+    pub fn is_data_abort(&self) -> bool {
+        self.is_data_abort_here() || self.0.matches_all(ESR_EL1::EC::DataAbortLowerEL)
+    }
+
+    /// A data abort here for a permission fault, at any level.
+    pub fn is_permission_fault(&self) -> bool {
+        self.is_data_abort_here() && self.iss().read(iss::ISS::FSC) >> 2 == 0b0011
+    }
+
+    /// The comment of the BRK that raised this, if a BRK did.
+    pub fn brk_comment(&self) -> Option<u16> {
+        self.0.matches_all(ESR_EL1::EC::Brk64).then(|| self.iss().read(iss::ISS::BRK_COMMENT) as u16)
+    }
+
+    fn iss(&self) -> LocalRegisterCopy<u64, iss::ISS::Register> {
+        LocalRegisterCopy::new(self.0.read(ESR_EL1::ISS))
+    }
+}
+
+impl fmt::Debug for Esr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ESR {:#x} (EC {:#04x}: {})", self.raw(), self.class(), class_name(self.class()))
+    }
+}
 
 /// Traps with `BRK #BUG_BRK_IMM`.
 pub fn brk_bug() -> ! {
@@ -131,85 +206,90 @@ fn fixup_for(pc: u64) -> Option<u64> {
 }
 
 extern "C" fn handle_exception(frame: &mut ExceptionFrame, kind: u64) {
-    let ec = frame.esr >> 26;
+    let esr = Esr::new(frame.esr);
     let synchronous = kind.is_multiple_of(4);
     if synchronous
-        && (ec == 0x24 || ec == 0x25)
+        && esr.is_data_abort()
         && let Some(resume) = fixup_for(frame.elr)
     {
         frame.x[0] = frame.esr;
         frame.elr = resume;
         return;
     }
-    let mut status = semihosting::ExitStatus::Oops;
-    let mut what = "Oops";
-    if synchronous && ec == 0x3c && frame.esr & 0xffff == BUG_BRK_IMM {
-        what = "Oops - BUG";
-        if let Some(site) = exception::take_bug() {
-            print_line_urgent(format_args!("------------[ cut here ]------------"));
-            print_line_urgent(format_args!("kernel BUG at {}:{}!", site.file, site.line));
-            status = site.status;
+    crate::exception::unexpected(&Taken { frame, kind, esr })
+}
+
+/// An exception the architecture code did not recover, for the kernel to report.
+pub struct Taken<'a> {
+    frame: &'a ExceptionFrame,
+    kind: u64,
+    esr: Esr,
+}
+
+impl Taken<'_> {
+    /// Its syndrome.
+    pub fn esr(&self) -> Esr {
+        self.esr
+    }
+
+    /// Whether it is synchronous (not an interrupt or SError).
+    pub fn is_synchronous(&self) -> bool {
+        self.kind.is_multiple_of(4)
+    }
+
+    /// The oops lines, in Linux's shape, for `what` ("Oops", "Oops - BUG") as oops number `n`.
+    pub fn oops(&self, what: &str, n: u32, mut line: impl FnMut(fmt::Arguments<'_>)) {
+        let (frame, esr) = (self.frame, self.esr);
+        macro_rules! p {
+            ($($arg:tt)*) => { line(format_args!($($arg)*)) };
         }
+        p!("Internal error: {what}: {:016x} [#{n}] SMP", frame.esr);
+        p!("CPU: {} Comm: altpatch", crate::cpu::cpu_index());
+        p!("Exception: {}", VECTOR_KINDS[self.kind as usize % 16]);
+        let (il, iss) = (esr.0.read(ESR_EL1::IL), esr.0.read(ESR_EL1::ISS));
+        p!(
+            "ESR = 0x{:016x}, EC = 0x{:02x}: {}, IL = {} bits, ISS = 0x{iss:07x}",
+            frame.esr,
+            esr.class(),
+            class_name(esr.class()),
+            if il == 1 { 32 } else { 16 },
+        );
+        p!("FAR = 0x{:016x}", frame.far);
+        p!("pstate: {:08x} ({})", frame.spsr, Pstate(LocalRegisterCopy::new(frame.spsr)));
+        p!("pc : {:016x}", frame.elr);
+        p!("lr : {:016x}", frame.x[30]);
+        p!("sp : {:016x}", frame.sp);
+        for pair in (0..30).rev().step_by(2) {
+            p!("x{:<2}: {:016x} x{:<2}: {:016x}", pair, frame.x[pair], pair - 1, frame.x[pair - 1]);
+        }
+        p!("Code: {}", CodeWords(frame.elr));
+        p!("---[ end trace {:016x} ]---", frame.elr);
     }
-    if synchronous
-        && ec == 0x3c
-        && frame.esr & 0xffff == u64::from(crate::alternative::UNPATCHED_SITE_BRK_IMM)
-    {
-        print_line_urgent(format_args!(
-            "alternatives: reached an always-patched site unpatched: patching silently did nothing"
-        ));
-    }
-    oops(frame, kind, what);
-    semihosting::exit(status)
 }
 
-fn oops(frame: &ExceptionFrame, kind: u64, what: &str) {
-    macro_rules! p {
-        ($($arg:tt)*) => { print_line_urgent(format_args!($($arg)*)) };
-    }
-    let ec = frame.esr >> 26;
-    p!("Internal error: {what}: {:016x} [#{}] SMP", frame.esr, exception::next_oops());
-    p!("CPU: {} Comm: altpatch", crate::cpu::cpu_index());
-    p!("Exception: {}", VECTOR_KINDS[kind as usize % 16]);
-    p!(
-        "ESR = 0x{:016x}, EC = 0x{:02x}: {}, IL = {} bits, ISS = 0x{:07x}",
-        frame.esr,
-        ec,
-        class_name(ec),
-        if frame.esr & (1 << 25) != 0 { 32 } else { 16 },
-        frame.esr & 0x1ff_ffff
-    );
-    p!("FAR = 0x{:016x}", frame.far);
-    p!("pstate: {:08x} ({})", frame.spsr, Pstate(frame.spsr));
-    p!("pc : {:016x}", frame.elr);
-    p!("lr : {:016x}", frame.x[30]);
-    p!("sp : {:016x}", frame.sp);
-    for pair in (0..30).rev().step_by(2) {
-        p!("x{:<2}: {:016x} x{:<2}: {:016x}", pair, frame.x[pair], pair - 1, frame.x[pair - 1]);
-    }
-    p!("Code: {}", CodeWords(frame.elr));
-    p!("---[ end trace {:016x} ]---", frame.elr);
-}
+/// PSTATE flags as Linux prints them: `nzCv daIF`, upper case when set; decoded through
+/// aarch64-cpu's SPSR_EL1 fields.
+struct Pstate(LocalRegisterCopy<u64, SPSR_EL1::Register>);
 
-/// PSTATE flags as Linux prints them: `nzCv daIF`, upper case when set.
-struct Pstate(u64);
-
-impl core::fmt::Display for Pstate {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let bit = |n: u32, c: char| if self.0 & (1 << n) != 0 { c.to_ascii_uppercase() } else { c };
+impl fmt::Display for Pstate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use SPSR_EL1::{A, C, D, F, I, M, N, V, Z};
+        let flag = |set: bool, c: char| if set { c.to_ascii_uppercase() } else { c };
+        let s = &self.0;
+        let mode = s.read(M);
         write!(
             f,
             "{}{}{}{} {}{}{}{} EL{}{}",
-            bit(31, 'n'),
-            bit(30, 'z'),
-            bit(29, 'c'),
-            bit(28, 'v'),
-            bit(9, 'd'),
-            bit(8, 'a'),
-            bit(7, 'i'),
-            bit(6, 'f'),
-            (self.0 >> 2) & 3,
-            if self.0 & 1 != 0 { "h" } else { "t" }
+            flag(s.is_set(N), 'n'),
+            flag(s.is_set(Z), 'z'),
+            flag(s.is_set(C), 'c'),
+            flag(s.is_set(V), 'v'),
+            flag(s.is_set(D), 'd'),
+            flag(s.is_set(A), 'a'),
+            flag(s.is_set(I), 'i'),
+            flag(s.is_set(F), 'f'),
+            mode >> 2,
+            if mode & 1 != 0 { "h" } else { "t" }
         )
     }
 }
@@ -218,8 +298,8 @@ impl core::fmt::Display for Pstate {
 /// `dump_kernel_instr` prints them; words that cannot be read print as `????????`.
 struct CodeWords(u64);
 
-impl core::fmt::Display for CodeWords {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+impl fmt::Display for CodeWords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for i in -4i64..=0 {
             let addr = self.0.wrapping_add_signed(i * 4);
             let word = crate::memory::read_text_word(addr);
