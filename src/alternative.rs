@@ -11,7 +11,7 @@
 use crate::{cpu, memory, println, rendezvous::RENDEZVOUS, semihosting::ExitStatus, time};
 use alloc::vec::Vec;
 use altpatch_aarch64::{Applied, Checked, Defect, Layout, Prepared, Region, Stopped, Symbol, TextAlias};
-use altpatch_rendezvous::{Completed, CpuSet, Missing};
+use altpatch_rendezvous::{Completed, CpuSet, Failure};
 use core::{
     ops::Range,
     sync::atomic::{AtomicU64, Ordering},
@@ -159,8 +159,8 @@ static TEXT_BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
 
 /// Why a pass did not apply.
 pub enum PassError {
-    /// A CPU did not check in to the rendezvous: nothing was patched.
-    Rendezvous(Missing),
+    /// A CPU did not check in to the rendezvous (nothing was patched), or did not leave it.
+    Rendezvous(Failure<()>),
     /// The text did not take the writes (the audit found these sites wrong).
     Audit(Vec<altpatch_aarch64::Mismatch>),
 }
@@ -171,10 +171,19 @@ pub fn apply(pass: &Prepared, online: CpuSet, timeout_us: u64) -> Result<Complet
     let daif = cpu::mask_exceptions();
     let result =
         RENDEZVOUS.stop_machine(cpu::cpu_index(), online, time::micros_to_ticks(timeout_us), |stopped| {
+            #[cfg(feature = "fault-injection")]
+            crate::fault::stall_stop_window();
             pass.apply(stopped, &KernelTextAlias)
         });
     cpu::restore_exceptions(daif);
-    let done = result.map_err(PassError::Rendezvous)?;
+    let done = result.map_err(|failure| {
+        PassError::Rendezvous(match failure {
+            Failure::Missing(missing) => Failure::Missing(missing),
+            Failure::NotDeparted { generation, cpus, timeout, .. } => {
+                Failure::NotDeparted { output: (), generation, cpus, timeout }
+            }
+        })
+    })?;
     let applied = done.output.map_err(PassError::Audit)?;
     TEXT_BYTES_WRITTEN.fetch_add(applied.bytes_written as u64, Ordering::Relaxed);
     Ok(Completed { output: applied, stats: done.stats })
@@ -184,8 +193,12 @@ pub fn apply(pass: &Prepared, online: CpuSet, timeout_us: u64) -> Result<Complet
 /// exit 4, text that did not take the writes an oops.
 pub fn fail_pass(error: PassError) -> ! {
     match error {
-        PassError::Rendezvous(missing) => {
-            println!("alternatives: rendezvous failed: {missing}; nothing was patched");
+        PassError::Rendezvous(failure @ Failure::Missing(_)) => {
+            println!("alternatives: rendezvous failed: {failure}; nothing was patched");
+            crate::semihosting::exit(ExitStatus::CpuBringUp);
+        }
+        PassError::Rendezvous(failure) => {
+            println!("alternatives: rendezvous failed: {failure}");
             crate::semihosting::exit(ExitStatus::CpuBringUp);
         }
         PassError::Audit(mismatches) => {

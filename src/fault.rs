@@ -27,6 +27,8 @@ pub fn accept(
         "fault.rendezvous_absent" => faults.rendezvous_absent = Some(cpu()?),
         "fault.bug" => flag(&mut faults.bug)?,
         "fault.late_region_bad" => flag(&mut faults.late_region_bad)?,
+        "fault.stop_window_stall" => flag(&mut faults.stop_window_stall)?,
+        "fault.rendezvous_wedge" => faults.rendezvous_wedge = Some(cpu()?),
         "fault.corrupt" => {
             let kind = arg.value.ok_or(ArgError::MissingValue)?;
             let known = CORRUPTIONS.iter().find(|&&k| k == kind);
@@ -37,6 +39,23 @@ pub fn accept(
         _ => return Ok(false),
     }
     Ok(true)
+}
+
+/// `fault.stop_window_stall`: the system pass's work never finishes (called inside the stop
+/// window, before any write): the CPUs held in the rendezvous must report it.
+pub fn stall_stop_window() {
+    if crate::smp::faults().stop_window_stall && crate::cpufeature::system_final() {
+        crate::cpu::park();
+    }
+}
+
+/// `fault.rendezvous_wedge=N`: CPU N checks in to the system pass's rendezvous and then
+/// wedges before it leaves: the boot CPU must name it.
+pub fn wedge_leaving_cpu() {
+    let wedged = crate::smp::faults().rendezvous_wedge;
+    if wedged == Some(crate::cpu::cpu_index()) && crate::cpufeature::system_final() {
+        crate::cpu::park();
+    }
 }
 
 /// Defects `fault.corrupt=KIND` can plant in a copy of the kernel's table, one entry each.

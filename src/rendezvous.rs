@@ -22,6 +22,8 @@ impl Platform for KernelPlatform {
     }
 
     fn context_sync(&self) {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::wedge_leaving_cpu();
         cpu::context_sync();
     }
 

@@ -21,6 +21,10 @@ use spin::{Mutex, Once};
 /// generic-timer time.
 const ONLINE_TIMEOUT_US: u64 = 5_000_000;
 
+/// How long a CPU held in the rendezvous waits for the stop window to close, from its
+/// check-in: far above the longest patch seen (about 60 ms at 256 CPUs on one host thread).
+const STOP_WINDOW_TIMEOUT_US: u64 = 5_000_000;
+
 /// Where a CPU is in its life. Written by the CPU itself (`Online`) or by the boot CPU's
 /// verdict on a late CPU (`Accepted`, `Refused`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -114,6 +118,10 @@ pub struct Faults {
     pub rendezvous_absent: Option<usize>,
     /// `fault.late_region_bad`: also apply the defective late region, which must be refused.
     pub late_region_bad: bool,
+    /// `fault.stop_window_stall`: the system pass's work never finishes.
+    pub stop_window_stall: bool,
+    /// `fault.rendezvous_wedge=N`: CPU N checks in and then wedges before leaving.
+    pub rendezvous_wedge: Option<usize>,
     /// `fault.corrupt=KIND`: validate a copy of the kernel table with one entry corrupted.
     #[cfg(feature = "fault-injection")]
     pub corrupt: Option<&'static str>,
@@ -125,7 +133,8 @@ pub fn configure(overrides: Overrides, faults: Faults) {
     FAULTS.call_once(|| faults);
 }
 
-fn faults() -> Faults {
+/// The faults the command line injected (none in a kernel without `fault-injection`).
+pub fn faults() -> Faults {
     FAULTS.get().copied().unwrap_or_default()
 }
 
@@ -316,11 +325,20 @@ pub fn serve(index: usize) -> ! {
     loop {
         if crate::rendezvous::RENDEZVOUS.is_pending(&participant) {
             let daif = cpu::mask_exceptions();
-            let outcome = crate::rendezvous::RENDEZVOUS.participate(&mut participant);
+            let outcome = crate::rendezvous::RENDEZVOUS
+                .participate(&mut participant, micros_to_ticks(STOP_WINDOW_TIMEOUT_US));
             cpu::restore_exceptions(daif);
-            if let Outcome::Aborted { .. } = outcome {
+            match outcome {
+                Outcome::Released { .. } | Outcome::Missed { .. } => {}
                 // The primary gave up waiting for another CPU and ends the run.
-                cpu::park();
+                Outcome::Aborted { .. } => cpu::park(),
+                Outcome::WorkerStalled { generation } => {
+                    crate::println!(
+                        "alternatives: CPU{index}: the stop window of generation {generation} did not close within {} ms: its worker is wedged",
+                        STOP_WINDOW_TIMEOUT_US / 1000
+                    );
+                    crate::semihosting::exit(ExitStatus::CpuBringUp);
+                }
             }
             continue;
         }

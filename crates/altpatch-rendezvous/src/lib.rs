@@ -31,6 +31,16 @@
 //! an open generation the primary does not wait for, and would misread the next generation
 //! as an abort. (The kernel's parked CPUs never call in.)
 //!
+//! # Every wait has a deadline
+//!
+//! The primary waits for check-ins up to `timeout` ([`Missing`]), and for departures up to
+//! `timeout` again ([`Failure::NotDeparted`]): a CPU that checked in and then wedged is
+//! named, not waited for forever. A secondary waits for the verdict up to the `timeout` it
+//! passes to [`Rendezvous::participate`], counted from its check-in: a primary whose work
+//! does not finish (a wedged stop window) is reported by every waiting CPU as
+//! [`Outcome::WorkerStalled`]. Nothing bounds the work itself on the primary (it is the one
+//! running it); the secondaries' deadline is what bounds it.
+//!
 //! # A CPU that arrives late
 //!
 //! A secondary that first sees generation `g` already closed (the primary gave up on it, or
@@ -239,6 +249,21 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
         }
     }
 
+    /// [`Rendezvous::stop_machine_within`] with one timeout for check-in and departure.
+    ///
+    /// # Panics
+    ///
+    /// As [`Rendezvous::stop_machine_within`].
+    pub fn stop_machine<R>(
+        &self,
+        primary: usize,
+        online: CpuSet,
+        timeout: u64,
+        work: impl FnOnce(&Stopped<'_>) -> R,
+    ) -> Result<Completed<R>, Failure<R>> {
+        self.stop_machine_within(primary, online, Timeouts { check_in: timeout, departure: timeout }, work)
+    }
+
     /// Runs one generation from the primary CPU: waits up to `timeout` clock ticks for every
     /// CPU in `online` other than `primary` to check in, then runs `work` on this CPU alone
     /// with the [`Stopped`] proof, releases them and waits until each has left.
@@ -251,13 +276,14 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
     /// # Panics
     ///
     /// If a CPU index is `CPUS` or more, or another generation is still open.
-    pub fn stop_machine<R>(
+    pub fn stop_machine_within<R>(
         &self,
         primary: usize,
         online: CpuSet,
-        timeout: u64,
+        timeouts: Timeouts,
         work: impl FnOnce(&Stopped<'_>) -> R,
-    ) -> Result<Completed<R>, Missing> {
+    ) -> Result<Completed<R>, Failure<R>> {
+        let timeout = timeouts.check_in;
         assert!(primary < CPUS, "primary CPU {primary} beyond the rendezvous's {CPUS}");
         assert!(online.end() <= CPUS, "online CPUs {online:?} beyond the rendezvous's {CPUS}");
         let expected = online.without(primary);
@@ -290,7 +316,11 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
                 self.state.store(state(generation, Phase::Aborted), Release);
                 self.platform.send_event();
                 self.platform.context_sync();
-                return Err(Missing { generation, cpus: expected.difference(&arrived), timeout });
+                return Err(Failure::Missing(Missing {
+                    generation,
+                    cpus: expected.difference(&arrived),
+                    timeout,
+                }));
             }
             self.platform.wait_for_event();
         }
@@ -308,7 +338,16 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
         self.platform.context_sync();
         self.last_out.fetch_max(self.platform.now(), Relaxed);
 
-        while self.cpus_at(expected, slot(generation, true)) != expected {
+        let released_at = self.platform.now();
+        loop {
+            let departed = self.cpus_at(expected, slot(generation, true));
+            if departed == expected {
+                break;
+            }
+            if self.platform.now().saturating_sub(released_at) >= timeouts.departure {
+                let cpus = expected.difference(&departed);
+                return Err(Failure::NotDeparted { output, generation, cpus, timeout: timeouts.departure });
+            }
             self.platform.wait_for_event();
         }
         // Relaxed: each secondary's `fetch_max` precedes its Release departure, which the
@@ -335,7 +374,7 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
     /// # Panics
     ///
     /// If `cpu.cpu()` is `CPUS` or more.
-    pub fn participate(&self, cpu: &mut Participant) -> Outcome {
+    pub fn participate(&self, cpu: &mut Participant, timeout: u64) -> Outcome {
         let index = cpu.cpu;
         assert!(index < CPUS, "CPU {index} beyond the rendezvous's {CPUS}");
 
@@ -358,6 +397,7 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
         // Release pairs with the primary's Acquire scan (see `cpus_at`).
         self.slots[index].store(slot(generation, false), Release);
         self.platform.send_event();
+        let checked_in = self.platform.now();
 
         let open = state(generation, Phase::Open);
         let verdict = loop {
@@ -366,6 +406,11 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
             let verdict = self.state.load(Acquire);
             if verdict != open {
                 break verdict;
+            }
+            if self.platform.now().saturating_sub(checked_in) >= timeout {
+                // Never departs: the primary, should it finish, names this CPU in turn.
+                self.platform.context_sync();
+                return Outcome::WorkerStalled { generation };
             }
             self.platform.wait_for_event();
         };
@@ -438,6 +483,70 @@ pub enum Outcome {
         /// The generation missed.
         generation: u64,
     },
+    /// The CPU checked in but the primary neither released nor aborted the generation within
+    /// the CPU's timeout: the stop window's work is wedged. The CPU has not departed.
+    WorkerStalled {
+        /// The generation stalled.
+        generation: u64,
+    },
+}
+
+/// How long the primary waits, in clock ticks: for every CPU to check in, and after the
+/// release for every CPU to leave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// From opening the generation to the last check-in.
+    pub check_in: u64,
+    /// From the release to the last departure. After a [`Failure::NotDeparted`] a CPU may
+    /// still be inside the generation: the caller must not open another.
+    pub departure: u64,
+}
+
+/// Why [`Rendezvous::stop_machine`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure<R> {
+    /// CPUs did not check in: the work did not run.
+    Missing(Missing),
+    /// The work ran and its CPUs were released, but these did not leave within the timeout.
+    NotDeparted {
+        /// What the work returned.
+        output: R,
+        /// The generation.
+        generation: u64,
+        /// The CPUs that had not departed.
+        cpus: CpuSet,
+        /// The timeout they missed, in clock ticks.
+        timeout: u64,
+    },
+}
+
+impl<R> Failure<R> {
+    /// The CPUs that did not check in, if that is what failed.
+    pub fn into_missing(self) -> Option<Missing> {
+        match self {
+            Failure::Missing(missing) => Some(missing),
+            Failure::NotDeparted { .. } => None,
+        }
+    }
+}
+
+impl<R> fmt::Display for Failure<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Missing(missing) => missing.fmt(f),
+            Failure::NotDeparted { generation, cpus, timeout, .. } => {
+                f.write_str("CPU")?;
+                for (n, cpu) in cpus.iter().enumerate() {
+                    f.write_str(if n == 0 { " " } else { ", " })?;
+                    write!(f, "{cpu}")?;
+                }
+                write!(
+                    f,
+                    " did not leave within {timeout} ticks of the release (stop-machine generation {generation})"
+                )
+            }
+        }
+    }
 }
 
 /// A generation that ran to completion: what the work returned and how long it took.
@@ -543,10 +652,11 @@ mod tests {
         let mut cpu1 = Participant::new(1);
         assert!(!rv.is_pending(&cpu1), "nothing opened yet");
         // CPU 1 never arrives: a zero timeout closes generation 1 at once, unserved.
-        let missing = rv.stop_machine(0, CpuSet::from_mask(0b11), 0, |_| ()).unwrap_err();
+        let missing =
+            rv.stop_machine(0, CpuSet::from_mask(0b11), 0, |_| ()).unwrap_err().into_missing().unwrap();
         assert_eq!(missing.cpus, CpuSet::from_mask(0b10));
         assert!(rv.is_pending(&cpu1), "generation 1 is new to CPU 1");
-        assert_eq!(rv.participate(&mut cpu1), Outcome::Missed { generation: 1 });
+        assert_eq!(rv.participate(&mut cpu1, u64::MAX), Outcome::Missed { generation: 1 });
         assert!(!rv.is_pending(&cpu1), "CPU 1 has seen generation 1");
     }
 
@@ -562,7 +672,7 @@ mod tests {
                 thread::spawn(move || {
                     let mut me = Participant::new(cpu);
                     for generation in 1..=GENERATIONS {
-                        assert_eq!(RV.participate(&mut me), Outcome::Released { generation });
+                        assert_eq!(RV.participate(&mut me, u64::MAX), Outcome::Released { generation });
                         // The generation-g work left g; the next cannot start before we
                         // check in again, so exactly g.
                         assert_eq!(PATCHED.load(Relaxed), generation);
@@ -591,11 +701,15 @@ mod tests {
         static RV: Rendezvous<Host, 4> = Rendezvous::new(Host);
         let present: Vec<_> = [1, 2]
             .into_iter()
-            .map(|cpu| thread::spawn(move || RV.participate(&mut Participant::new(cpu))))
+            .map(|cpu| thread::spawn(move || RV.participate(&mut Participant::new(cpu), u64::MAX)))
             .collect();
         // CPU 3 never arrives. A second is ample for CPUs 1 and 2, already running.
         let mut ran = false;
-        let missing = RV.stop_machine(0, CpuSet::from_mask(0b1111), SECOND, |_| ran = true).unwrap_err();
+        let missing = RV
+            .stop_machine(0, CpuSet::from_mask(0b1111), SECOND, |_| ran = true)
+            .unwrap_err()
+            .into_missing()
+            .unwrap();
         assert!(!ran);
         assert_eq!(missing.cpus().collect::<Vec<_>>(), [3]);
         assert_eq!(missing.generation, 1);
@@ -607,15 +721,19 @@ mod tests {
     #[test]
     fn late_cpu_misses_the_aborted_generation_and_serves_the_next() {
         static RV: Rendezvous<Host, 2> = Rendezvous::new(Host);
-        let missing = RV.stop_machine(0, CpuSet::from_mask(0b11), 0, |_| unreachable!()).unwrap_err();
+        let missing = RV
+            .stop_machine(0, CpuSet::from_mask(0b11), 0, |_| unreachable!())
+            .unwrap_err()
+            .into_missing()
+            .unwrap();
         assert_eq!(missing.cpus, CpuSet::from_mask(0b10));
 
         let (arrived, has_arrived) = std::sync::mpsc::channel();
         let late = thread::spawn(move || {
             let mut me = Participant::new(1);
-            let first = RV.participate(&mut me);
+            let first = RV.participate(&mut me, u64::MAX);
             arrived.send(()).unwrap();
-            (first, RV.participate(&mut me))
+            (first, RV.participate(&mut me, u64::MAX))
         });
         // Open generation 2 only once CPU 1 has seen generation 1 closed: had it come later
         // still, it would have joined generation 2 directly.

@@ -17,7 +17,7 @@
 
 #![cfg(loom)]
 
-use altpatch_rendezvous::{Atomic, CpuSet, Missing, Outcome, Participant, Platform, Rendezvous};
+use altpatch_rendezvous::{Atomic, CpuSet, Missing, Outcome, Participant, Platform, Rendezvous, Timeouts};
 use core::sync::atomic::Ordering;
 use loom::sync::Arc;
 use loom::sync::atomic::AtomicU32;
@@ -129,7 +129,7 @@ fn work_runs_after_every_cpu_checks_in_and_every_cpu_sees_its_writes() {
                     // Runs the site before the rendezvous: must still be the old bytes.
                     assert_eq!(site.0.load(Relaxed), OLD);
                     stopped[cpu].store(1, Relaxed);
-                    let outcome = rv.participate(&mut Participant::new(cpu));
+                    let outcome = rv.participate(&mut Participant::new(cpu), FOREVER);
                     assert_eq!(outcome, Outcome::Released { generation: 1 });
                     assert_eq!(synced(), Some(NEW), "CPU {cpu} left without an ISB after the patch");
                     assert_eq!(site.0.load(Relaxed), NEW);
@@ -166,7 +166,7 @@ fn consecutive_generations_are_each_served_exactly_once() {
                 for generation in 1..=2u32 {
                     // Before checking in: the previous generation's bytes, not this one's.
                     assert_eq!(site.0.load(Relaxed), generation - 1);
-                    let outcome = rv.participate(&mut me);
+                    let outcome = rv.participate(&mut me, FOREVER);
                     assert_eq!(outcome, Outcome::Released { generation: generation.into() });
                     assert_eq!(synced(), Some(generation));
                 }
@@ -195,7 +195,7 @@ fn timeout_names_the_missing_cpu_runs_nothing_and_releases_the_rest() {
         let present = {
             let rv = rv.clone();
             loom::thread::spawn(move || {
-                let outcome = rv.participate(&mut Participant::new(1));
+                let outcome = rv.participate(&mut Participant::new(1), FOREVER);
                 assert_eq!(synced(), Some(OLD));
                 outcome
             })
@@ -203,7 +203,9 @@ fn timeout_names_the_missing_cpu_runs_nothing_and_releases_the_rest() {
         // CPU 2 never arrives; two clock readings after opening, the primary gives up.
         let missing: Missing = rv
             .stop_machine(0, CpuSet::from_mask(0b111), 2, |_| site.0.store(NEW, Relaxed))
-            .expect_err("CPU 2 never checks in");
+            .expect_err("CPU 2 never checks in")
+            .into_missing()
+            .expect("the failure names the missing CPU");
         assert_eq!(missing.generation, 1);
         assert!(missing.cpus.contains(2), "CPU 2 not named");
         assert_eq!(site.0.load(Relaxed), OLD, "the work ran");
@@ -238,12 +240,15 @@ fn cpu_racing_the_timeout_is_waited_for_or_named_then_serves_the_next_generation
                 // not at all (when generation 2 is already open by the time it arrives).
                 let mut outcomes = Vec::new();
                 while outcomes.last() != Some(&Outcome::Released { generation: 2 }) {
-                    outcomes.push(rv.participate(&mut me));
+                    outcomes.push(rv.participate(&mut me, FOREVER));
                 }
                 (outcomes, synced())
             })
         };
-        let first = rv.stop_machine(0, CpuSet::from_mask(0b11), 1, |_| site.0.store(1, Relaxed));
+        // Check-in may time out; departure may not (a CPU still leaving generation 1 would
+        // misread generation 2, which is why a departure failure ends the rendezvous's use).
+        let within = Timeouts { check_in: 1, departure: FOREVER };
+        let first = rv.stop_machine_within(0, CpuSet::from_mask(0b11), within, |_| site.0.store(1, Relaxed));
         let second = rv
             .stop_machine(0, CpuSet::from_mask(0b11), FOREVER, |_| site.0.store(2, Relaxed))
             .expect("no timeout");
@@ -253,7 +258,8 @@ fn cpu_racing_the_timeout_is_waited_for_or_named_then_serves_the_next_generation
         let served_2 = Outcome::Released { generation: 2 };
         match first {
             Ok(_) => assert_eq!(outcomes, [Outcome::Released { generation: 1 }, served_2]),
-            Err(missing) => {
+            Err(failure) => {
+                let missing = failure.into_missing().expect("only check-in can time out");
                 assert_eq!(missing.cpus, CpuSet::from_mask(1 << 1));
                 assert!(matches!(
                     outcomes[..],
@@ -263,5 +269,43 @@ fn cpu_racing_the_timeout_is_waited_for_or_named_then_serves_the_next_generation
             }
         }
         assert_eq!(racer_synced, Some(2));
+    });
+}
+
+/// A stop window whose work does not finish: the CPU waiting in it reports the stall by
+/// generation within its own deadline and never departs; the primary, once the work does
+/// end, names that CPU as not departed within its deadline. No CPU waits forever.
+#[test]
+fn a_wedged_worker_is_reported_by_the_waiting_cpu_and_named_by_the_primary() {
+    check(2, || {
+        let site = Arc::new(Site(AtomicU32::new(OLD)));
+        let rv = rendezvous::<2>(&site);
+        // The work is wedged until the waiting CPU has given up on it.
+        let gave_up = Arc::new(AtomicU32::new(0));
+        let waiter = {
+            let (rv, gave_up) = (rv.clone(), gave_up.clone());
+            loom::thread::spawn(move || {
+                let outcome = rv.participate(&mut Participant::new(1), 2);
+                gave_up.store(1, Relaxed);
+                outcome
+            })
+        };
+        let within = Timeouts { check_in: FOREVER, departure: 2 };
+        let failure = rv
+            .stop_machine_within(0, CpuSet::from_mask(0b11), within, |_| {
+                while gave_up.load(Relaxed) == 0 {
+                    loom::thread::yield_now();
+                }
+                site.0.store(NEW, Relaxed);
+            })
+            .expect_err("CPU 1 never departs");
+        assert_eq!(waiter.join().unwrap(), Outcome::WorkerStalled { generation: 1 });
+        match failure {
+            altpatch_rendezvous::Failure::NotDeparted { generation, cpus, .. } => {
+                assert_eq!(generation, 1);
+                assert_eq!(cpus, CpuSet::from_mask(1 << 1));
+            }
+            other => panic!("expected a departure failure, got {other:?}"),
+        }
     });
 }
