@@ -1,0 +1,73 @@
+//! The alternatives region of the image, as altpatch-aarch64 sees it: the table, text and
+//! replacements between the linker's symbols (alternatives.ld and aarch64-rt's image.ld), and
+//! the source records of `.altinstr_where` that name each site in a report.
+
+use altpatch_aarch64::{Layout, Region, Symbol};
+
+use crate::mmu::ImageLayout;
+
+unsafe extern "C" {
+    /// alternatives.ld: the table.
+    static __alt_instructions: u8;
+    static __alt_instructions_end: u8;
+    /// alternatives.ld: the source records, (site, "file:line") self-relative word pairs.
+    static __altinstr_where: u8;
+    static __altinstr_where_end: u8;
+    /// alternatives.ld: the replacement sequences.
+    static __altinstr_replacement: u8;
+    static __altinstr_replacement_end: u8;
+}
+
+/// The read-only bytes between two linker symbols.
+fn region(start: *const u8, end: *const u8) -> Region<'static> {
+    let len = (end as usize).saturating_sub(start as usize);
+    // SAFETY: both symbols bracket one output section of the image, which is mapped
+    // read-only for the kernel's whole life and never written (text only through the alias,
+    // which the layout's readers tolerate: they read words, never hold them across a pass).
+    let bytes = unsafe { core::slice::from_raw_parts(start, len) };
+    Region { addr: start as u64, bytes }
+}
+
+/// The kernel's alternatives layout.
+pub fn layout() -> Layout<'static> {
+    let image = ImageLayout::get();
+    Layout {
+        table: region(&raw const __alt_instructions, &raw const __alt_instructions_end),
+        text: region(image.text.0 as *const u8, image.text.1 as *const u8),
+        replacements: region(&raw const __altinstr_replacement, &raw const __altinstr_replacement_end),
+    }
+}
+
+/// Names `site` by the `file:line` of the macro that emitted it, from `.altinstr_where`.
+pub fn symbolize(site: u64) -> Option<Symbol> {
+    let records = region(&raw const __altinstr_where, &raw const __altinstr_where_end);
+    let word = |at: usize| -> Option<i64> {
+        let b = records.bytes.get(at..at + 4)?;
+        Some(i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+    };
+    let mut at = 0;
+    while at + 8 <= records.bytes.len() {
+        let here = records.addr + at as u64;
+        let record_site = here.wrapping_add_signed(word(at)?);
+        if record_site == site {
+            let text = here.wrapping_add(4).wrapping_add_signed(word(at + 4)?);
+            return Some(Symbol { name: c_str(text)?, offset: 0 });
+        }
+        at += 8;
+    }
+    None
+}
+
+/// The NUL-terminated string at `addr` in read-only data, up to 256 bytes.
+fn c_str(addr: u64) -> Option<alloc::string::String> {
+    let image = ImageLayout::get();
+    if addr < image.rodata.0 as u64 || addr >= image.rodata.1 as u64 {
+        return None;
+    }
+    let max = (image.rodata.1 as u64 - addr).min(256) as usize;
+    // SAFETY: `addr..addr + max` lies inside the image's read-only data, mapped and never
+    // written.
+    let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, max) };
+    let len = bytes.iter().position(|&b| b == 0)?;
+    core::str::from_utf8(&bytes[..len]).ok().map(alloc::string::String::from)
+}
