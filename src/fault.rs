@@ -41,6 +41,27 @@ pub fn accept(
     Ok(true)
 }
 
+/// Reports each fault aimed where it cannot act: at the boot CPU (which cannot stall its
+/// own bring-up, fail its own CPU_ON or miss its own rendezvous) or at a CPU the machine
+/// (`cpus` in the device tree) lacks. Such a fault is ignored, and says so.
+pub fn report_misdirected(faults: &Faults, cpus: usize) {
+    let aimed = [
+        ("fault.cpu_stall", faults.stall_cpu),
+        ("fault.psci_cpu_on", faults.bad_cpu_on),
+        ("fault.rendezvous_absent", faults.rendezvous_absent),
+        ("fault.rendezvous_wedge", faults.rendezvous_wedge),
+    ];
+    for (key, cpu) in aimed {
+        match cpu {
+            Some(0) => crate::println!("altpatch: boot argument '{key}=0': CPU0 is the boot CPU: ignored"),
+            Some(n) if n >= cpus => crate::println!(
+                "altpatch: boot argument '{key}={n}': there is no CPU{n} ({cpus} CPUs in the device tree): ignored"
+            ),
+            _ => {}
+        }
+    }
+}
+
 /// `fault.stop_window_stall`: the system pass's work never finishes (called inside the stop
 /// window, before any write): the CPUs held in the rendezvous must report it.
 pub fn stall_stop_window() {

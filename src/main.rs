@@ -26,6 +26,7 @@ mod fault;
 mod heap;
 mod late_region;
 mod memory;
+mod options;
 mod psci;
 mod rendezvous;
 mod selftest;
@@ -41,12 +42,9 @@ use alternative::AltRegion;
 use altpatch_aarch64::Checked;
 use altpatch_rendezvous::CpuSet;
 use arm64_caps::caps::{self, Cap, CapSet, CpuFeatures, SystemCaps};
-use arm64_caps::cmdline::{self, ArgError, BootArg};
+use arm64_caps::cmdline;
+use options::BootOptions;
 use semihosting::ExitStatus;
-
-/// How long the boot CPU waits for every CPU to check in to the rendezvous, in
-/// microseconds of generic-timer time.
-const RENDEZVOUS_TIMEOUT_US: u64 = 2_000_000;
 
 /// The boot CPU's Rust entry, from `boot/entry.s`: MMU off, BSS zeroed, on CPU 0's stack.
 /// Linux's boot, phase by phase.
@@ -59,9 +57,9 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let boot_us = [t_detect, t_boot_alternatives, time::Instant::now()];
     smp_bring_up(&info, &options, boot_caps, &mut features, entry_el);
     let system = system_features(features, boot_caps);
-    system_alternatives(&kernel, system, boot_caps, boot_us);
-    late_work(&info, system, &options);
-    self_tests(system)
+    system_alternatives(&kernel, system, boot_caps, boot_us, options.rendezvous_timeout_us);
+    let late_failures = late_work(&info, system, &options);
+    self_tests(system, late_failures)
 }
 
 /// The device tree, the MMU, the console, the heap and the command line.
@@ -113,9 +111,10 @@ fn early_init(dtb: u64, entry_el: u64) -> (dtb::BootInfo, BootOptions) {
         heap::size() / 1024
     );
     if !info.machine.bootargs.is_empty() {
-        println!("Kernel command line: {}", info.machine.bootargs);
+        println!("Kernel command line: {}", cmdline::Escaped(info.machine.bootargs));
     }
     let options = BootOptions::parse(info.machine.bootargs);
+    options.report_misdirected(info.machine.cpu_count);
     smp::configure(options.overrides, options.faults);
     if options.faults.bug {
         bug!();
@@ -224,6 +223,7 @@ fn system_alternatives(
     system: &SystemCaps,
     boot_caps: CapSet,
     boot: [time::Instant; 3],
+    timeout_us: u64,
 ) {
     let (region, checked) = kernel;
     println!("alternatives: applying system-wide alternatives");
@@ -233,8 +233,8 @@ fn system_alternatives(
     let pass = region.prepare(checked, &enabled, system.ctr_el0());
     let online = smp::online();
     let t_prepared = time::Instant::now();
-    let done = alternative::apply(&pass, online, RENDEZVOUS_TIMEOUT_US)
-        .unwrap_or_else(|error| alternative::fail_pass(error));
+    let done =
+        alternative::apply(&pass, online, timeout_us).unwrap_or_else(|error| alternative::fail_pass(error));
     let t_end = time::Instant::now();
     alternative::check_system_patched();
     let boot_pass = BOOT_PASS.get().copied().unwrap_or_default();
@@ -266,21 +266,34 @@ fn system_alternatives(
 
 /// After boot: late regions (Linux's module alternatives: the same checks, a later
 /// generation of the rendezvous; a bad region is refused and the kernel goes on), then the
-/// CPUs `maxcpus=` held back, checked against the final capabilities.
-fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) {
+/// CPUs `maxcpus=` held back, checked against the final capabilities, and a rendezvous of
+/// every CPU that proves the accepted ones serve it. Returns how many late CPUs failed.
+fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) -> usize {
     let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
     apply_late_region(&late_region::region(), &enabled, system, options);
     if options.faults.late_region_bad {
         apply_late_region(&late_region::bad_region(), &enabled, system, options);
     }
-    smp::bring_up_late(info, system);
+    let failed = smp::bring_up_late(info, system);
+    let ticks = time::micros_to_ticks(options.rendezvous_timeout_us);
+    if let Err(failure) = rendezvous::RENDEZVOUS.stop_machine(0, smp::online(), ticks, |_| ()) {
+        println!("SMP: rendezvous with the late CPUs failed: {failure}");
+        semihosting::exit(ExitStatus::CpuBringUp);
+    }
+    failed
 }
 
-/// The patched code, exercised on every CPU; the run ends with its verdict.
-fn self_tests(system: &SystemCaps) -> ! {
+/// The patched code, exercised on every CPU; the run ends with its verdict, or with status
+/// 4 when late CPUs failed to come online.
+fn self_tests(system: &SystemCaps, late_failures: usize) -> ! {
     let status = selftest::run_all(system);
-    if status == ExitStatus::Success {
-        println!("altpatch: self-test passed");
+    if status != ExitStatus::Success {
+        semihosting::exit(status);
+    }
+    println!("altpatch: self-test passed");
+    if late_failures != 0 {
+        println!("SMP: {late_failures} late CPUs failed to come online");
+        semihosting::exit(ExitStatus::CpuBringUp);
     }
     semihosting::exit(status)
 }
@@ -329,56 +342,6 @@ fn print_caps(caps: &CapSet) {
         line.push_str(cap.ident());
     }
     println!("{line}");
-}
-
-/// What the command line asks for.
-struct BootOptions {
-    overrides: caps::overrides::Overrides,
-    faults: smp::Faults,
-    max_cpus: Option<usize>,
-    rendezvous_timeout_us: u64,
-}
-
-impl BootOptions {
-    /// Hands each argument to its owner; reports every one that none accepts.
-    fn parse(cmdline: &str) -> Self {
-        let mut options = BootOptions {
-            overrides: Default::default(),
-            faults: Default::default(),
-            max_cpus: None,
-            rendezvous_timeout_us: RENDEZVOUS_TIMEOUT_US,
-        };
-        for arg in cmdline::parse(cmdline) {
-            let taken = match options.overrides.accept(&arg) {
-                Ok(true) => Ok(()),
-                Ok(false) => options.accept(&arg),
-                Err(error) => Err(error),
-            };
-            if let Err(error) = taken {
-                println!("altpatch: bad boot argument '{arg}': {error}");
-            }
-        }
-        options
-    }
-
-    fn accept(&mut self, arg: &BootArg<'_>) -> Result<(), ArgError> {
-        let number = arg.value.map(|v| cmdline::parse_u64(v).ok_or(ArgError::Malformed("a number")));
-        let cpu = || match number {
-            Some(Ok(n)) if (n as usize) < cpu::MAX_CPUS => Ok(n as usize),
-            Some(Ok(_)) => Err(ArgError::Malformed("a CPU index below the kernel's CPU limit")),
-            Some(Err(e)) => Err(e),
-            None => Err(ArgError::MissingValue),
-        };
-        #[cfg(feature = "fault-injection")]
-        if fault::accept(&mut self.faults, arg, cpu)? {
-            return Ok(());
-        }
-        match arg.key {
-            "maxcpus" => self.max_cpus = Some(cpu()?.max(1)),
-            _ => return Err(ArgError::Unknown),
-        }
-        Ok(())
-    }
 }
 
 /// A secondary CPU's life after it comes online: serve every rendezvous and every call.

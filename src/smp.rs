@@ -119,8 +119,10 @@ pub struct Faults {
     /// `fault.late_region_bad`: also apply the defective late region, which must be refused.
     pub late_region_bad: bool,
     /// `fault.stop_window_stall`: the system pass's work never finishes.
+    #[cfg(feature = "fault-injection")]
     pub stop_window_stall: bool,
     /// `fault.rendezvous_wedge=N`: CPU N checks in and then wedges before leaving.
+    #[cfg(feature = "fault-injection")]
     pub rendezvous_wedge: Option<usize>,
     /// `fault.corrupt=KIND`: validate a copy of the kernel table with one entry corrupted.
     #[cfg(feature = "fault-injection")]
@@ -143,6 +145,10 @@ pub fn register_this_cpu(index: usize) {
     CPUS[index].id_regs.call_once(|| {
         let mut regs = cpu::read_id_regs();
         if let Some(overrides) = OVERRIDES.get() {
+            // A CPU-wide override is reported once, by the boot CPU; a `cpuN:` one by CPU N.
+            for ignored in overrides.ignored(index, &regs).filter(|i| i.cpu == Some(index) || index == 0) {
+                crate::println!("CPU features: {ignored}");
+            }
             overrides.apply(index, &mut regs);
         }
         regs
@@ -171,7 +177,8 @@ pub enum BringUpError {
 /// Starts every CPU the device tree lists and waits for each; `Err` lists what failed.
 /// CPUs from `max_cpus` on (Linux's `maxcpus=`) are left for [`bring_up_late`].
 pub fn bring_up(info: &BootInfo, max_cpus: Option<usize>) -> Result<usize, alloc::vec::Vec<BringUpError>> {
-    let count = max_cpus.unwrap_or(info.machine.cpu_count).min(info.machine.cpu_count);
+    // `maxcpus=0` still runs the boot CPU (reported when the argument was read).
+    let count = max_cpus.unwrap_or(info.machine.cpu_count).clamp(1, info.machine.cpu_count.max(1));
     LATE_FROM.store(count, Ordering::Release);
     SYSTEM_CPUS.insert(0);
     let mut errors = alloc::vec::Vec::new();
@@ -226,17 +233,26 @@ pub fn fail(errors: &[BringUpError]) -> ! {
 
 /// Starts the CPUs that `maxcpus=` held back, now that the capabilities are final: each is
 /// checked against them and either joins or is refused, named, and parked. The rest go on.
-pub fn bring_up_late(info: &BootInfo, system: &SystemCaps) {
+/// Returns how many failed to come online at all (a PSCI error, a timeout): the run's status
+/// is then 4, as for a CPU that fails at boot.
+pub fn bring_up_late(info: &BootInfo, system: &SystemCaps) -> usize {
     let entry = boot::secondary_entry_address();
+    let mut failed = 0;
     let first = LATE_FROM.load(Ordering::Acquire);
     for (cpu, &mpidr) in info.machine.mpidrs.iter().enumerate().take(info.machine.cpu_count).skip(first) {
-        if let Err(error) = psci::cpu_on(info.machine.psci, mpidr, entry, cpu as u64) {
+        let target = if faults().bad_cpu_on == Some(cpu) { mpidr | 0xff << 32 } else { mpidr };
+        if let Err(error) = psci::cpu_on(info.machine.psci, target, entry, cpu as u64) {
             crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}): PSCI CPU_ON failed: {error}");
+            failed += 1;
             continue;
         }
         let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
         let Some(regs) = wait_online(cpu, deadline).then(|| id_regs(cpu)).flatten() else {
-            crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) failed to come online");
+            crate::println!(
+                "SMP: late CPU{cpu} (MPIDR {mpidr:#x}) failed to come online within {} ms",
+                ONLINE_TIMEOUT_US / 1000
+            );
+            failed += 1;
             continue;
         };
         match check_late_cpu(regs, system) {
@@ -252,6 +268,7 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps) {
         }
         cpu::send_event();
     }
+    failed
 }
 
 /// Linux's `verify_local_cpu_capabilities` for a CPU that comes after the capabilities are

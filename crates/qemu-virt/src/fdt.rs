@@ -120,8 +120,9 @@ pub struct Machine<'a> {
     pub gic: Ranges,
     /// Whether there is a GICv3.
     pub gicv3: bool,
-    /// `/chosen` `bootargs` (empty when absent).
-    pub bootargs: &'a str,
+    /// `/chosen` `bootargs` up to its NUL, as bytes (empty when absent): whether they are
+    /// text is for the command-line parser to say, argument by argument.
+    pub bootargs: &'a [u8],
 }
 
 /// The properties of the node being read that matter here.
@@ -162,8 +163,12 @@ fn reg_entries(reg: &[u8], (addr_cells, size_cells): (u32, u32)) -> impl Iterato
 }
 
 fn as_str(bytes: &[u8]) -> &str {
-    let bytes = bytes.split(|&b| b == 0).next().unwrap_or(&[]);
-    core::str::from_utf8(bytes).unwrap_or("")
+    core::str::from_utf8(until_nul(bytes)).unwrap_or("")
+}
+
+/// The bytes of a string property before its terminating NUL.
+fn until_nul(bytes: &[u8]) -> &[u8] {
+    bytes.split(|&b| b == 0).next().unwrap_or(&[])
 }
 
 /// Reads `blob` in one pass.
@@ -186,7 +191,7 @@ pub fn machine(blob: &[u8]) -> Result<Machine<'_>, FdtError> {
         uart: 0..0,
         gic: Ranges::default(),
         gicv3: false,
-        bootargs: "",
+        bootargs: &[],
     };
     let mut psci = None;
     let mut stdout_path = "";
@@ -226,7 +231,7 @@ pub fn machine(blob: &[u8]) -> Result<Machine<'_>, FdtError> {
                     "method" => node.method = Some(value),
                     "#address-cells" => node.child_cells.0 = be32(value, 0)?,
                     "#size-cells" => node.child_cells.1 = be32(value, 0)?,
-                    "bootargs" if depth == 2 && node.name == "chosen" => machine.bootargs = as_str(value),
+                    "bootargs" if depth == 2 && node.name == "chosen" => machine.bootargs = until_nul(value),
                     "stdout-path" if depth == 2 && node.name == "chosen" => stdout_path = as_str(value),
                     _ => {}
                 }

@@ -132,6 +132,44 @@ impl Overrides {
         self.entries.iter().all(Option::is_none)
     }
 
+    /// The overrides for logical CPU `cpu` that would raise a field above what its
+    /// snapshot `regs` (before overrides) shows: [`Overrides::apply`] leaves the field as it
+    /// is, and the kernel says so, as Linux does ("ignoring override").
+    pub fn ignored(&self, cpu: usize, regs: &IdRegs) -> impl Iterator<Item = Ignored> + '_ {
+        let regs = *regs;
+        let has = move |e: &Entry| e.field.get(&regs);
+        self.entries
+            .iter()
+            .flatten()
+            .filter(move |e| e.cpu.is_none_or(|c| c == cpu))
+            .filter(move |e| e.field.combine(has(e), e.value) != e.value)
+            .map(move |e| Ignored { cpu: e.cpu, field: e.field, wanted: e.value, has: has(e) })
+    }
+
+    /// Pairs of overrides of one field on the same CPUs that ask for different values: both
+    /// are kept and the safer value applies, and the kernel says so.
+    pub fn contradictions(&self) -> impl Iterator<Item = Contradiction> + '_ {
+        let entries = &self.entries;
+        entries.iter().enumerate().flat_map(move |(i, a)| {
+            entries[i + 1..].iter().filter_map(move |b| match (a, b) {
+                (Some(a), Some(b))
+                    if a.cpu == b.cpu
+                        && a.field.reg == b.field.reg
+                        && a.field.shift == b.field.shift
+                        && a.value != b.value =>
+                {
+                    Some(Contradiction { cpu: a.cpu, field: a.field, first: a.value, second: b.value })
+                }
+                _ => None,
+            })
+        })
+    }
+
+    /// The CPUs that `cpuN:` overrides name, for the kernel to check against the CPUs present.
+    pub fn cpus_named(&self) -> impl Iterator<Item = (usize, &'static Field, i64)> + '_ {
+        self.entries.iter().flatten().filter_map(|e| e.cpu.map(|cpu| (cpu, e.field, e.value)))
+    }
+
     /// Applies the overrides for logical CPU `cpu` to its snapshot, before detection sees
     /// it. Each field only moves toward its safe value.
     pub fn apply(&self, cpu: usize, regs: &mut IdRegs) {
@@ -141,6 +179,78 @@ impl Overrides {
                 e.field.set(regs, v);
             }
         }
+    }
+}
+
+/// An override that asks for more than the CPU has: ignored (an override can only make a
+/// field safer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ignored {
+    /// The CPU it named (`None`: every CPU).
+    pub cpu: Option<usize>,
+    /// The field.
+    pub field: &'static Field,
+    /// The value asked for.
+    pub wanted: i64,
+    /// The value the CPU has.
+    pub has: i64,
+}
+
+/// `SYS_ID_AA64ISAR0_EL1[23:20]`: a field as Linux's `init_cpu_ftr_reg` names it.
+struct LinuxFieldName(&'static Field);
+
+impl core::fmt::Display for LinuxFieldName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let field = self.0;
+        let reg = field.reg.name();
+        f.write_str("SYS_")?;
+        for c in reg.chars() {
+            write!(f, "{}", c.to_ascii_uppercase())?;
+        }
+        if !reg.ends_with("_el0") {
+            f.write_str("_EL1")?;
+        }
+        write!(f, "[{}:{}]", field.shift + field.width - 1, field.shift)
+    }
+}
+
+/// As Linux words it: `SYS_ID_AA64ISAR0_EL1[23:20]: ignoring override to 2`, and what the
+/// CPU has.
+impl core::fmt::Display for Ignored {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}: ignoring override to {:x}", LinuxFieldName(self.field), self.wanted)?;
+        match self.cpu {
+            Some(cpu) => write!(f, " (CPU{cpu} has {:x}; an override can only lower a feature)", self.has),
+            None => write!(f, " (the CPU has {:x}; an override can only lower a feature)", self.has),
+        }
+    }
+}
+
+/// Two overrides of one field on the same CPUs with different values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Contradiction {
+    /// The CPU both named (`None`: every CPU).
+    pub cpu: Option<usize>,
+    /// The field.
+    pub field: &'static Field,
+    /// The value the earlier one asked for.
+    pub first: i64,
+    /// The value the later one asked for.
+    pub second: i64,
+}
+
+impl core::fmt::Display for Contradiction {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (reg, name) = (self.field.reg.name(), self.field.name);
+        let whom = match self.cpu {
+            Some(cpu) => alloc::format!("cpu{cpu}:"),
+            None => alloc::string::String::new(),
+        };
+        write!(
+            f,
+            "{whom}{reg}.{name}={:#x} and {whom}{reg}.{name}={:#x} contradict each other: the safer value applies",
+            self.first, self.second
+        )
     }
 }
 
@@ -187,6 +297,45 @@ mod tests {
         let mut regs = a53;
         o.apply(0, &mut regs);
         assert_eq!(regs, a53);
+    }
+
+    #[test]
+    fn a_raise_attempt_is_named_as_linux_names_it_and_a_lowering_is_not() {
+        let mut o = Overrides::default();
+        assert_eq!(take(&mut o, "id_aa64isar0.atomic=2"), Ok(true));
+        assert_eq!(take(&mut o, "id_aa64isar0.crc32=0"), Ok(true));
+        let a53 = by_name("cortex-a53").unwrap().regs;
+        let ignored: std::vec::Vec<_> = o.ignored(0, &a53).collect();
+        assert_eq!(ignored.len(), 1, "{ignored:?}");
+        assert_eq!(
+            std::format!("{}", ignored[0]),
+            "SYS_ID_AA64ISAR0_EL1[23:20]: ignoring override to 2 (the CPU has 0; an override can only lower a feature)"
+        );
+        // On a CPU with LSE the same override asks for nothing it lacks.
+        assert_eq!(o.ignored(0, &by_name("max").unwrap().regs).count(), 0);
+    }
+
+    #[test]
+    fn contradicting_overrides_of_one_field_are_paired_and_others_are_not() {
+        let mut o = Overrides::default();
+        for arg in
+            ["arm64.nolse", "id_aa64isar0.atomic=2", "cpu1:id_aa64isar0.atomic=2", "id_aa64isar0.crc32=0"]
+        {
+            assert_eq!(take(&mut o, arg), Ok(true));
+        }
+        let found: std::vec::Vec<_> = o.contradictions().collect();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].cpu, found[0].first, found[0].second), (None, 0, 2));
+    }
+
+    #[test]
+    fn per_cpu_overrides_report_the_cpus_they_name() {
+        let mut o = Overrides::default();
+        assert_eq!(take(&mut o, "cpu7:id_aa64isar0.atomic=0"), Ok(true));
+        assert_eq!(take(&mut o, "id_aa64isar0.crc32=0"), Ok(true));
+        let named: std::vec::Vec<_> =
+            o.cpus_named().map(|(cpu, field, value)| (cpu, field.name, value)).collect();
+        assert_eq!(named, [(7, "atomic", 0)]);
     }
 
     #[test]

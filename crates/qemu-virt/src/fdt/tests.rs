@@ -20,7 +20,7 @@ fn qemu_virt_tree_gives_ram_cpus_psci_uart_gic_and_bootargs() {
     // VIRT_GIC_DIST (64 KiB) and VIRT_GIC_REDIST (0xf60000 bytes: 123 redistributors).
     assert!(m.gicv3);
     assert_eq!(m.gic.as_slice()[..2], [0x0800_0000..0x0801_0000, 0x080a_0000..0x0900_0000]);
-    assert_eq!(m.bootargs, "arm64.nolse maxcpus=2");
+    assert_eq!(m.bootargs, b"arm64.nolse maxcpus=2");
 }
 
 #[test]
