@@ -100,6 +100,7 @@ impl AltRegion {
     /// which writes nothing: text changes only in [`Prepared::apply`], inside a stop window,
     /// never while this borrow is alive.
     fn with_layout<R>(&self, f: impl FnOnce(&Layout<'_>) -> R) -> R {
+        let declared = memory::kernel_layout().alt_callbacks;
         // SAFETY: the table and replacements are read-only data that never changes; the text
         // slice does not outlive `f` (see above).
         let layout = unsafe {
@@ -113,6 +114,7 @@ impl AltRegion {
                     addr: self.replacements.start,
                     bytes: memory::image_bytes(&self.replacements),
                 },
+                callbacks: Region { addr: declared.start, bytes: memory::image_bytes(&declared) },
             }
         };
         f(&layout)
@@ -124,8 +126,13 @@ impl AltRegion {
     }
 
     /// The writes and maintenance of a pass over the entries `enabled` accepts, prepared
-    /// before the stop window (callbacks run here).
-    pub fn prepare(&self, checked: &Checked, enabled: &dyn Fn(u16) -> bool, ctr_el0: u64) -> Prepared {
+    /// before the stop window (callbacks run here; a bad callback output is a defect).
+    pub fn prepare(
+        &self,
+        checked: &Checked,
+        enabled: &dyn Fn(u16) -> bool,
+        ctr_el0: u64,
+    ) -> Result<Prepared, Vec<Defect>> {
         self.with_layout(|layout| checked.prepare(layout, enabled, ctr_el0))
     }
 }

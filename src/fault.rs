@@ -28,12 +28,13 @@ pub fn accept(
         "fault.bug" => flag(&mut faults.bug)?,
         "fault.late_region_bad" => flag(&mut faults.late_region_bad)?,
         "fault.stop_window_stall" => flag(&mut faults.stop_window_stall)?,
+        "fault.callback_output" => flag(&mut faults.callback_output)?,
         "fault.rendezvous_wedge" => faults.rendezvous_wedge = Some(cpu()?),
         "fault.corrupt" => {
             let kind = arg.value.ok_or(ArgError::MissingValue)?;
             let known = CORRUPTIONS.iter().find(|&&k| k == kind);
             faults.corrupt = Some(known.ok_or(Malformed(
-                "one of cap, length, words, site, align, replacement, callback, overlap, fingerprint",
+                "one of cap, length, words, site, align, replacement, callback, callback_undeclared, overlap, fingerprint",
             ))?);
         }
         _ => return Ok(false),
@@ -80,8 +81,18 @@ pub fn wedge_leaving_cpu() {
 }
 
 /// Defects `fault.corrupt=KIND` can plant in a copy of the kernel's table, one entry each.
-pub const CORRUPTIONS: &[&str] =
-    &["cap", "length", "words", "site", "align", "replacement", "callback", "overlap", "fingerprint"];
+pub const CORRUPTIONS: &[&str] = &[
+    "cap",
+    "length",
+    "words",
+    "site",
+    "align",
+    "replacement",
+    "callback",
+    "callback_undeclared",
+    "overlap",
+    "fingerprint",
+];
 
 /// A copy of `region`'s table with one entry corrupted as `kind` names (see [`CORRUPTIONS`]),
 /// for the negative boots: the validator must name it and nothing may be patched.
@@ -106,11 +117,13 @@ pub fn corrupted_table(region: &AltRegion, kind: &str) -> Option<&'static [u8]> 
         "align" => e.orig_offset += 2,
         "replacement" => e.alt_offset = (region.text.start as i64 - (field + 4) as i64) as i32,
         "fingerprint" => e.fingerprint ^= 1,
-        "callback" => {
+        "callback" | "callback_undeclared" => {
             let index = (0..count).find(|&i| is_callback(&entry(&bytes, i)))?;
             let mut e = entry(&bytes, index);
             let field = region.table.start + (index * ENTRY_SIZE) as u64;
-            e.alt_offset = (rodata as i64 - (field + 4) as i64) as i32;
+            // Into data, or at `_start` (the first word of text: code, aligned, not a callback).
+            let target = if kind == "callback" { rodata } else { region.text.start };
+            e.alt_offset = (target as i64 - (field + 4) as i64) as i32;
             bytes[index * ENTRY_SIZE..][..ENTRY_SIZE].copy_from_slice(&e.to_bytes());
             return Some(alloc::boxed::Box::leak(bytes.into_boxed_slice()));
         }

@@ -151,7 +151,8 @@ fn boot_alternatives(options: &BootOptions) -> (AltRegion, Checked) {
     // Before the system set is final, `cpus_have_cap` answers from the boot-CPU set.
     let enabled = |index: u16| Cap::from_index(index).is_some_and(cpufeature::cpus_have_cap);
     let ctr = caps::effective_ctr(&smp::id_regs(0).copied().unwrap_or_default());
-    let pass = region.prepare(&checked, &enabled, ctr);
+    let pass =
+        region.prepare(&checked, &enabled, ctr).unwrap_or_else(|defects| alternative::refuse_table(&defects));
     let done = alternative::apply(&pass, CpuSet::first(1), options.rendezvous_timeout_us)
         .unwrap_or_else(|error| alternative::fail_pass(error));
     BOOT_PASS.call_once(|| done.output);
@@ -230,7 +231,9 @@ fn system_alternatives(
     let t_start = time::Instant::now();
     let enabled =
         |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap) && !boot_caps.contains(cap));
-    let pass = region.prepare(checked, &enabled, system.ctr_el0());
+    let pass = region
+        .prepare(checked, &enabled, system.ctr_el0())
+        .unwrap_or_else(|defects| alternative::refuse_table(&defects));
     let online = smp::online();
     let t_prepared = time::Instant::now();
     let done =
@@ -306,8 +309,9 @@ fn apply_late_region(
     system: &SystemCaps,
     options: &BootOptions,
 ) {
-    let checked = match region.check() {
-        Ok(checked) => checked,
+    let prepared = region.check().and_then(|checked| region.prepare(&checked, enabled, system.ctr_el0()));
+    let pass = match prepared {
+        Ok(pass) => pass,
         Err(defects) => {
             for defect in &defects {
                 println!("{defect}");
@@ -320,7 +324,6 @@ fn apply_late_region(
             return;
         }
     };
-    let pass = region.prepare(&checked, enabled, system.ctr_el0());
     let done = alternative::apply(&pass, smp::online(), options.rendezvous_timeout_us)
         .unwrap_or_else(|error| alternative::fail_pass(error));
     println!(

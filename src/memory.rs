@@ -20,6 +20,8 @@ unsafe extern "C" {
     static __alt_instructions_end: u8;
     static __altinstr_replacement: u8;
     static __altinstr_replacement_end: u8;
+    static __altinstr_callbacks: u8;
+    static __altinstr_callbacks_end: u8;
 }
 
 /// The kernel image's regions, from the linker script's symbols.
@@ -37,6 +39,8 @@ pub struct KernelLayout {
     pub alt_table: Range<u64>,
     /// The `.altinstr_replacement` sequences.
     pub alt_replacements: Range<u64>,
+    /// The `.altinstr_callbacks` declarations.
+    pub alt_callbacks: Range<u64>,
 }
 
 macro_rules! addr {
@@ -55,6 +59,7 @@ pub fn kernel_layout() -> KernelLayout {
         data: addr!(__data_start)..addr!(__kernel_end),
         alt_table: addr!(__alt_instructions)..addr!(__alt_instructions_end),
         alt_replacements: addr!(__altinstr_replacement)..addr!(__altinstr_replacement_end),
+        alt_callbacks: addr!(__altinstr_callbacks)..addr!(__altinstr_callbacks_end),
     }
 }
 

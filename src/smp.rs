@@ -124,6 +124,9 @@ pub struct Faults {
     /// `fault.rendezvous_wedge=N`: CPU N checks in and then wedges before leaving.
     #[cfg(feature = "fault-injection")]
     pub rendezvous_wedge: Option<usize>,
+    /// `fault.callback_output`: the D-line callback writes a branch out of the kernel text.
+    #[cfg(feature = "fault-injection")]
+    pub callback_output: bool,
     /// `fault.corrupt=KIND`: validate a copy of the kernel table with one entry corrupted.
     #[cfg(feature = "fault-injection")]
     pub corrupt: Option<&'static str>,

@@ -37,6 +37,8 @@ pub struct Image {
     table: (u64, Vec<u8>),
     text: (u64, Vec<u8>),
     replacements: (u64, Vec<u8>),
+    /// `.altinstr_callbacks`: the declared callbacks (empty when the image has none).
+    callbacks: (u64, Vec<u8>),
     /// Loaded sections' address ranges `[start, end)`.
     sections: Vec<(u64, u64)>,
     /// Named symbols, ascending by address.
@@ -108,7 +110,16 @@ impl Image {
             (Some(start), Some(end)) if start <= end => (start, read(&file, start, end - start)?),
             _ => section(&file, ".altinstructions")?,
         };
-        Ok(Image { table, text, replacements: section(&file, ".altinstr_replacement")?, sections, symbols })
+        // An image without the section declares no callback: its callback entries are refused.
+        let callbacks = section(&file, ".altinstr_callbacks").unwrap_or((0, Vec::new()));
+        Ok(Image {
+            table,
+            text,
+            replacements: section(&file, ".altinstr_replacement")?,
+            callbacks,
+            sections,
+            symbols,
+        })
     }
 
     /// The layout the validator checks.
@@ -117,6 +128,7 @@ impl Image {
             table: Region { addr: self.table.0, bytes: &self.table.1 },
             text: Region { addr: self.text.0, bytes: &self.text.1 },
             replacements: Region { addr: self.replacements.0, bytes: &self.replacements.1 },
+            callbacks: Region { addr: self.callbacks.0, bytes: &self.callbacks.1 },
         }
     }
 

@@ -62,6 +62,8 @@ pub unsafe trait TextAlias {
 #[derive(Clone, Debug)]
 pub struct Checked {
     entries: Vec<AltEntry>,
+    ncaps: u16,
+    fingerprint: u32,
     table: Range<u64>,
     text: Range<u64>,
     replacements: Range<u64>,
@@ -77,6 +79,8 @@ pub fn check<L: CapabilityList>(
     let valid = validate::validate(layout, &L::LIST, L::HISTORY, symbolize)?;
     Ok(Checked {
         entries: valid.entries,
+        ncaps: L::LIST.ncaps(),
+        fingerprint: L::LIST.fingerprint,
         table: span(&layout.table),
         text: span(&layout.text),
         replacements: span(&layout.replacements),
@@ -95,12 +99,19 @@ impl Checked {
 
     /// The writes (replacements relocated to their sites, callback output) for the entries
     /// whose capability `enabled` accepts, and the cache maintenance they need under
-    /// `ctr_el0`. Runs before the stop window: callbacks run here.
+    /// `ctr_el0`. Runs before the stop window: callbacks run here, and what each wrote is
+    /// checked before it can be written (no branch out of text, nothing that cannot run
+    /// at the site): a bad output refuses the whole pass, by entry.
     ///
     /// # Panics
     ///
     /// If `layout` is not the layout this table was checked in.
-    pub fn prepare(&self, layout: &Layout<'_>, enabled: &dyn Fn(u16) -> bool, ctr_el0: u64) -> Prepared {
+    pub fn prepare(
+        &self,
+        layout: &Layout<'_>,
+        enabled: &dyn Fn(u16) -> bool,
+        ctr_el0: u64,
+    ) -> Result<Prepared, Vec<Defect>> {
         assert!(
             span(&layout.table) == self.table
                 && span(&layout.text) == self.text
@@ -110,16 +121,39 @@ impl Checked {
         let valid = ValidTable { entries: self.entries.clone(), layout: *layout };
         let mut plan = plan::plan(&valid, enabled);
         let geometry = CacheGeometry::from_ctr_el0(ctr_el0);
+        let mut defects = Vec::new();
         for call in core::mem::take(&mut plan.callbacks) {
             let original = words(layout.text.read(call.site, usize::from(call.len)).unwrap_or(&[]));
             let mut dest = alloc::vec![0u32; original.len()];
             let context = CallbackContext { site: call.site, original: &original, geometry, enabled };
             run_callback(call.callback, &context, &mut dest);
+            let kinds = validate::check_callback_output(call.site, &dest, &layout.text);
+            if !kinds.is_empty() {
+                defects.push(self.defect(call.entry, kinds));
+                continue;
+            }
             let bytes: SiteBytes = dest.iter().flat_map(|w| w.to_le_bytes()).collect();
             plan.writes.push(Write { entry: call.entry, addr: call.site, bytes });
         }
+        if !defects.is_empty() {
+            return Err(defects);
+        }
         let maintenance = plan::maintenance(&plan, ctr_el0);
-        Prepared { plan, maintenance, text: self.text.clone(), entries: self.entries.len(), ctr_el0 }
+        Ok(Prepared { plan, maintenance, text: self.text.clone(), entries: self.entries.len(), ctr_el0 })
+    }
+
+    /// A defect of entry `index` found while preparing.
+    fn defect(&self, index: usize, kinds: Vec<validate::DefectKind>) -> Defect {
+        let entry = self.entries.iter().find(|e| e.index == index).copied();
+        Defect {
+            index,
+            addr: entry.map_or(0, |e| e.addr),
+            entry,
+            symbol: None,
+            ncaps: self.ncaps,
+            kernel_fingerprint: self.fingerprint,
+            kinds,
+        }
     }
 }
 

@@ -123,6 +123,8 @@ macro_rules! alternative_where {
 /// `ALTERNATIVE_CB(old, cap, callback)` (Linux arm64): emits `old` at the site and records
 /// a callback entry: on CPUs with `cap`, `callback` (an [`AltCallback`](crate::AltCallback))
 /// computes the site's new instructions from a [`CallbackContext`](crate::CallbackContext).
+/// It also declares `callback` in `.altinstr_callbacks`: the validator accepts a callback
+/// entry only for a declared callback, so a corrupted target is refused by name.
 /// Used inside `unsafe`, like [`alternative!`](crate::alternative).
 #[macro_export]
 macro_rules! alternative_cb {
@@ -142,6 +144,10 @@ macro_rules! alternative_cb {
             ".word {alt_fingerprint}",
             ".popsection",
             $crate::alternative_where!(),
+            ".pushsection .altinstr_callbacks, \"a\"",
+            ".balign 4",
+            ".word {alt_callback} - .",
+            ".popsection",
             alt_cap = const $crate::cap_index!($list, $cap) | $crate::CALLBACK_FLAG,
             alt_fingerprint = const $crate::fingerprint!($list),
             alt_callback = sym $cb,

@@ -57,6 +57,26 @@ pub struct Layout<'a> {
     pub text: Region<'a>,
     /// `.altinstr_replacement`: every replacement sequence lies in it.
     pub replacements: Region<'a>,
+    /// `.altinstr_callbacks`: the callbacks the kernel declares, one self-relative `i32`
+    /// word each (the address of the word plus its value), written by `alternative_cb!`
+    /// beside each use. A callback entry may name only one of them.
+    pub callbacks: Region<'a>,
+}
+
+impl Layout<'_> {
+    /// The declared callbacks' addresses, in declaration order (duplicates included: the
+    /// macro declares a callback at each use).
+    pub fn declared_callbacks(&self) -> impl Iterator<Item = u64> + '_ {
+        self.callbacks.bytes.chunks_exact(4).enumerate().map(|(i, word)| {
+            let offset = i32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+            self.callbacks.addr.wrapping_add(4 * i as u64).wrapping_add_signed(offset.into())
+        })
+    }
+
+    /// Whether `target` is one of the declared callbacks.
+    pub fn declares_callback(&self, target: u64) -> bool {
+        self.declared_callbacks().any(|declared| declared == target)
+    }
 }
 
 /// A symbol and the offset of an address from it, for reports (`name+0x14`).
@@ -121,6 +141,9 @@ pub enum DefectKind {
     CallbackOutsideText,
     /// The callback is not 4-byte aligned.
     CallbackMisaligned,
+    /// The callback is not one the kernel declares (`.altinstr_callbacks`): a corrupted or
+    /// forged target, which would run arbitrary kernel code inside the stop window.
+    CallbackNotDeclared,
     /// The site overlaps the site of another entry.
     Overlaps {
         /// The other entry's index.
@@ -139,6 +162,23 @@ pub enum DefectKind {
     /// A replacement branches into `.altinstr_replacement` outside its own sequence: code
     /// there is never executable, so the patched site would fault.
     BranchIntoReplacements {
+        /// Byte offset of the branch in the replacement.
+        offset: u8,
+        /// Where it branches.
+        target: u64,
+    },
+    /// A callback wrote, at byte `offset` of its site, an instruction that branches out of
+    /// the kernel text or that cannot execute where it stands (a PC-relative form the
+    /// relocator refuses): nothing of the pass is written.
+    BadCallbackOutput {
+        /// Byte offset in the site.
+        offset: u8,
+        /// The word the callback wrote.
+        word: u32,
+    },
+    /// A replacement branches, once moved to the site, outside the kernel text (into data,
+    /// or unmapped memory): the patched site would fault, or run data.
+    BranchOutsideText {
         /// Byte offset of the branch in the replacement.
         offset: u8,
         /// Where it branches.
@@ -190,6 +230,13 @@ impl Defect {
             DefectKind::ReplacementMisaligned => write!(f, "replacement is not 4-byte aligned"),
             DefectKind::CallbackOutsideText => write!(f, "callback is outside the kernel text"),
             DefectKind::CallbackMisaligned => write!(f, "callback is not 4-byte aligned"),
+            DefectKind::CallbackNotDeclared => {
+                write!(
+                    f,
+                    "callback {:#x} is not a declared callback (.altinstr_callbacks)",
+                    self.entry.map_or(0, |e| e.alt)
+                )
+            }
             DefectKind::Overlaps { other, other_site } => {
                 write!(f, "site overlaps the site of entry {other} at {other_site:#x}")
             }
@@ -225,6 +272,14 @@ impl Defect {
                 "replacement branches at +{offset:#x} to {target:#x}, inside .altinstr_replacement \
                  but outside its own sequence (never executable)"
             ),
+            DefectKind::BadCallbackOutput { offset, word } => write!(
+                f,
+                "callback wrote {word:#010x} at +{offset:#x}: a branch out of the kernel text, or an \
+                 instruction that cannot run there; nothing was written"
+            ),
+            DefectKind::BranchOutsideText { offset, target } => {
+                write!(f, "replacement branches at +{offset:#x} to {target:#x}, outside the kernel text")
+            }
         }
     }
 }
@@ -291,8 +346,12 @@ pub fn validate<'a>(
     let mut kinds = Vec::new();
     let mut ascending = true;
     let mut last_site = 0;
+    // Sorted once, so each callback entry's check is a binary search.
+    let mut declared: Vec<u64> = layout.declared_callbacks().collect();
+    declared.sort_unstable();
+    declared.dedup();
     for e in table.entries() {
-        check(&e, layout, current, history, &mut kinds);
+        check(&e, layout, current, history, &declared, &mut kinds);
         if !kinds.is_empty() {
             bad.push((e.index, core::mem::take(&mut kinds)));
         }
@@ -397,6 +456,7 @@ fn check(
     layout: &Layout<'_>,
     current: &CapList,
     history: &[CapList],
+    declared: &[u64],
     out: &mut Vec<DefectKind>,
 ) {
     let cap = e.cap_index();
@@ -438,6 +498,9 @@ fn check(
         if !e.alt.is_multiple_of(4) {
             out.push(DefectKind::CallbackMisaligned);
         }
+        if declared.binary_search(&e.alt).is_err() {
+            out.push(DefectKind::CallbackNotDeclared);
+        }
     } else {
         let inside = layout.replacements.contains(e.alt, u64::from(e.alt_len).max(1));
         if !inside {
@@ -456,21 +519,7 @@ fn check(
             if let Err(err) = insn::check_movable(seq, e.alt, e.site) {
                 out.push(DefectKind::Unmovable(err));
             }
-            // Branches that stay behind in the replacement section would jump into code that
-            // is never executable. (Loads and ADR/ADRP there are fine: it is readable.)
-            let own = e.alt..e.alt + u64::from(e.alt_len) + 1;
-            for (i, word) in seq.chunks_exact(4).enumerate() {
-                let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
-                let pc = e.alt + (i * 4) as u64;
-                if let insn::Decoded::PcRel { kind, offset } = insn::decode(word)
-                    && kind.is_branch()
-                    && let target = pc.wrapping_add_signed(offset)
-                    && !own.contains(&target)
-                    && layout.replacements.contains(target, 4)
-                {
-                    out.push(DefectKind::BranchIntoReplacements { offset: (i * 4) as u8, target });
-                }
-            }
+            check_branch_targets(e, seq, layout, out);
         }
     }
     if e.fingerprint != current.fingerprint {
@@ -485,6 +534,52 @@ fn check(
             }
         });
         out.push(DefectKind::StaleFingerprint { known });
+    }
+}
+
+/// What is wrong with the words a callback wrote for the site at `site` (in `text`): the
+/// offset and word of each branch out of text (or back into the middle of the site is fine:
+/// within text) and of each PC-relative instruction the relocator refuses. Empty: the output
+/// may be written.
+pub fn check_callback_output(site: u64, words: &[u32], text: &Region<'_>) -> Vec<DefectKind> {
+    let mut out = Vec::new();
+    for (i, &word) in words.iter().enumerate() {
+        let pc = site + 4 * i as u64;
+        let bad = match insn::decode(word) {
+            insn::Decoded::PcRel { kind, offset } => {
+                kind.is_branch() && !text.contains(pc.wrapping_add_signed(offset), 4)
+            }
+            insn::Decoded::Unmovable => true,
+            insn::Decoded::PositionIndependent => false,
+        };
+        if bad {
+            out.push(DefectKind::BadCallbackOutput { offset: (4 * i) as u8, word });
+        }
+    }
+    out
+}
+
+/// Where each branch of `e`'s replacement `seq` goes once moved: within the sequence (its
+/// end included: the instruction after the site), or into kernel text. A branch that stays
+/// behind in the replacement section would jump into code that is never executable; one
+/// that leaves text would run data or fault. (Loads and ADR/ADRP may point anywhere
+/// readable: they are not checked here.)
+fn check_branch_targets(e: &AltEntry, seq: &[u8], layout: &Layout<'_>, out: &mut Vec<DefectKind>) {
+    let own = e.alt..e.alt + u64::from(e.alt_len) + 1;
+    for (i, word) in seq.chunks_exact(4).enumerate() {
+        let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        let pc = e.alt + (i * 4) as u64;
+        let insn::Decoded::PcRel { kind, offset } = insn::decode(word) else { continue };
+        let target = pc.wrapping_add_signed(offset);
+        if !kind.is_branch() || own.contains(&target) {
+            continue;
+        }
+        let offset = (i * 4) as u8;
+        if layout.replacements.contains(target, 4) {
+            out.push(DefectKind::BranchIntoReplacements { offset, target });
+        } else if !layout.text.contains(target, 4) {
+            out.push(DefectKind::BranchOutsideText { offset, target });
+        }
     }
 }
 

@@ -16,6 +16,8 @@ unsafe extern "C" {
     /// alternatives.ld: the replacement sequences.
     static __altinstr_replacement: u8;
     static __altinstr_replacement_end: u8;
+    static __altinstr_callbacks: u8;
+    static __altinstr_callbacks_end: u8;
 }
 
 /// The read-only bytes between two linker symbols.
@@ -35,6 +37,7 @@ pub fn layout() -> Layout<'static> {
         table: region(&raw const __alt_instructions, &raw const __alt_instructions_end),
         text: region(image.text.0 as *const u8, image.text.1 as *const u8),
         replacements: region(&raw const __altinstr_replacement, &raw const __altinstr_replacement_end),
+        callbacks: region(&raw const __altinstr_callbacks, &raw const __altinstr_callbacks_end),
     }
 }
 

@@ -95,11 +95,12 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         "mini-kernel: {} CPUs in the device tree, PSCI via {:?}, RAM {:#x}..{:#x}",
         machine.cpu_count, machine.psci, ram.start, ram.end
     );
-    if !machine.bootargs.is_empty() {
-        println!("Kernel command line: {}", machine.bootargs);
+    // The mini kernel takes one argument; anything that is not UTF-8 is not it.
+    let bootargs = core::str::from_utf8(machine.bootargs).unwrap_or_default();
+    if !bootargs.is_empty() {
+        println!("Kernel command line: {}", bootargs.escape_debug());
     }
-    if let Some(cpu) =
-        machine.bootargs.split_whitespace().find_map(|arg| arg.strip_prefix("mini.rendezvous_absent="))
+    if let Some(cpu) = bootargs.split_whitespace().find_map(|arg| arg.strip_prefix("mini.rendezvous_absent="))
     {
         match cpu.parse::<u64>() {
             Ok(cpu) => ABSENT_CPU.store(cpu, Ordering::Relaxed),
@@ -107,8 +108,10 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         }
     }
     #[cfg(feature = "foreign-object")]
-    foreign::site();
-    foreign::second_site();
+    {
+        foreign::site();
+        foreign::second_site();
+    }
 
     // 1. The boot CPU's capabilities.
     let boot_regs = IdRegs::read();
@@ -135,8 +138,9 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
 
     // 3. The boot pass: the boot CPU alone in the stop window.
     println!("alternatives: applying boot alternatives");
-    let boot_pass =
-        checked.prepare(&alt::layout(), &|i| boot_enabled.has(i), CPU_CTR[0].load(Ordering::Relaxed));
+    let boot_pass = checked
+        .prepare(&alt::layout(), &|i| boot_enabled.has(i), CPU_CTR[0].load(Ordering::Relaxed))
+        .unwrap_or_else(|defects| refuse_table(&defects));
     let boot_applied = apply(&boot_pass, CpuSet::first(1));
 
     // 4. The secondaries.
@@ -165,7 +169,9 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     ENABLED.store(enabled.0, Ordering::Relaxed);
     SYSTEM_CTR.store(system_ctr, Ordering::Relaxed);
     println!("alternatives: applying system-wide alternatives");
-    let system_pass = checked.prepare(&alt::layout(), &|i| system_enabled.has(i), system_ctr);
+    let system_pass = checked
+        .prepare(&alt::layout(), &|i| system_enabled.has(i), system_ctr)
+        .unwrap_or_else(|defects| refuse_table(&defects));
     let system_applied = apply(&system_pass, CpuSet::first(online));
     let patched = boot_applied.patched + system_applied.patched;
     let entries = checked.entries();

@@ -58,6 +58,13 @@ const NOP: u32 = 0xd503_201f;
 fn encode_dcache_line_size(site: &CallbackContext<'_>, dest: &mut [u32]) {
     let rd = site.original[0] & 0x1f;
     let line = site.geometry.dline as u32;
+    #[cfg(feature = "fault-injection")]
+    if crate::smp::faults().callback_output {
+        // B +64 MiB: far outside the kernel text; the engine must refuse it unwritten.
+        dest[0] = 0x1400_0000 | (16 << 20);
+        dest[1..].fill(NOP);
+        return;
+    }
     dest[0] = MOVZ_X | (line << 5) | rd;
     dest[1..].fill(NOP);
 }

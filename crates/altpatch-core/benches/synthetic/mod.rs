@@ -68,6 +68,10 @@ pub struct Synthetic {
     pub table_addr: u64,
     /// The table's bytes.
     pub table: Vec<u8>,
+    /// Address of the declared callbacks.
+    pub callbacks_addr: u64,
+    /// The declared callbacks, self-relative words.
+    pub callbacks: Vec<u8>,
 }
 
 impl Synthetic {
@@ -77,6 +81,7 @@ impl Synthetic {
             table: Region { addr: self.table_addr, bytes: &self.table },
             text: Region { addr: self.text_addr, bytes: &self.text },
             replacements: Region { addr: self.repl_addr, bytes: &self.replacements },
+            callbacks: Region { addr: self.callbacks_addr, bytes: &self.callbacks },
         }
     }
 }
@@ -88,6 +93,9 @@ struct Planned {
     callback: bool,
     cap: u16,
 }
+
+/// Callback bodies at the start of text, each declared once.
+const CALLBACK_BODIES: u64 = 64;
 
 /// A valid table of `n` entries against the kernel's capability list.
 pub fn generate(n: usize) -> Synthetic {
@@ -115,7 +123,7 @@ pub fn generate(n: usize) -> Synthetic {
     let mut alts = Vec::with_capacity(n);
     for p in &planned {
         if p.callback {
-            alts.push(TEXT + 4 * rng.below(1024));
+            alts.push(TEXT + 4 * rng.below(CALLBACK_BODIES));
             continue;
         }
         let start = repl_addr + replacements.len() as u64;
@@ -149,6 +157,13 @@ pub fn generate(n: usize) -> Synthetic {
         repl_addr,
         replacements,
         table_addr,
+        callbacks_addr: table_addr + table.len() as u64,
+        callbacks: (0..CALLBACK_BODIES)
+            .flat_map(|k| {
+                let word = table_addr + table.len() as u64 + 4 * k;
+                ((TEXT + 4 * k) as i64 - word as i64).to_le_bytes()[..4].to_vec()
+            })
+            .collect(),
         table,
     }
 }

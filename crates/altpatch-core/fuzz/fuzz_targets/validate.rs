@@ -39,6 +39,8 @@ fuzz_target!(|data: &[u8]| {
         table: Region { addr: table_addr, bytes: table },
         text: Region { addr: TEXT, bytes: &text },
         replacements: Region { addr: repl_addr, bytes: repl },
+        // Every callback the fuzzer names is undeclared but the first text word.
+        callbacks: Region { addr: TEXT + 4, bytes: &(-4i32).to_le_bytes() },
     };
 
     let valid = match validate(&layout, &caps::LIST, caps::history::LISTS, &|_| None) {

@@ -15,7 +15,9 @@ const CTR_64: u64 = 4 << 16 | 4;
 fn plan_for(enabled: &dyn Fn(u16) -> bool) -> PatchPlan {
     // Sites: 0x1000 (8 bytes, cap 0), 0x1038 (16 bytes, cap 1: straddles the 0x1040 line),
     // 0x1048 (callback, cap 0, 4 bytes). Replacement: b .+0x100 (0x14000040) then nops.
-    let text = vec![0u8; 0x100];
+    // Text runs up to 0x8200, so the branch's target 0x8100 is code (a replacement may not
+    // branch out of text).
+    let text = vec![0u8; 0x7200];
     let mut repl = [0x1f, 0x20, 0x03, 0xd5].repeat(8);
     repl[0..4].copy_from_slice(&0x1400_0040u32.to_le_bytes());
     let entries = [
@@ -24,10 +26,13 @@ fn plan_for(enabled: &dyn Fn(u16) -> bool) -> PatchPlan {
         RawEntry::new(0x9020, 0x1048, 0x1080, CALLBACK_FLAG, 4, 0, LIST.fingerprint).unwrap(),
     ];
     let table: Vec<u8> = entries.iter().flat_map(|e| e.to_bytes()).collect();
+    // The one declared callback, 0x1080, as a self-relative word at 0xa000.
+    let callbacks = (0x1080i32 - 0xa000).to_le_bytes();
     let layout = Layout {
         table: Region { addr: 0x9000, bytes: &table },
         text: Region { addr: 0x1000, bytes: &text },
         replacements: Region { addr: 0x8000, bytes: &repl },
+        callbacks: Region { addr: 0xa000, bytes: &callbacks },
     };
     plan(&validate(&layout, &LIST, &[], &|_| None).unwrap(), enabled)
 }
@@ -77,7 +82,8 @@ fn linux_baseline_counts_lines_per_entry_and_one_full_invalidate_unless_dic() {
 fn a_site_longer_than_the_inline_buffer_is_planned_whole() {
     // Five words at 0x8000: four nops, then b .+0x100 (0x14000040) at 0x8010, reaching
     // 0x8110. At site 0x1000 that word sits at 0x1010 and needs 0x7100: imm26 0x1c40.
-    let text = vec![0u8; 0x100];
+    // Text runs up to 0x8200, so the target is code.
+    let text = vec![0u8; 0x7200];
     let nop = 0xd503_201fu32.to_le_bytes();
     let mut repl = nop.repeat(5);
     repl[16..20].copy_from_slice(&0x1400_0040u32.to_le_bytes());
@@ -86,6 +92,7 @@ fn a_site_longer_than_the_inline_buffer_is_planned_whole() {
         table: Region { addr: 0x9000, bytes: &table },
         text: Region { addr: 0x1000, bytes: &text },
         replacements: Region { addr: 0x8000, bytes: &repl },
+        callbacks: Region { addr: 0, bytes: &[] },
     };
     let p = plan(&validate(&layout, &LIST, &[], &|_| None).unwrap(), &|_| true);
     let mut expected = nop.repeat(4);

@@ -32,6 +32,9 @@ const TEXT_LEN: u64 = 0x400;
 const REPL: u64 = 0x001f_f000;
 const REPL_WORDS: u64 = 64;
 const TABLE: u64 = 0x0030_0000;
+/// The declared callbacks: the first eight words of text, as self-relative words here.
+const CALLBACKS: u64 = 0x0040_0000;
+const DECLARED_CALLBACKS: u64 = 8;
 
 const NOP: u32 = 0xd503_201f;
 
@@ -195,6 +198,9 @@ fn model_entry(case: &Case, raw: &RawEntry, index: usize) -> ModelEntry {
         if !alt.is_multiple_of(4) {
             add("CallbackMisaligned");
         }
+        if !(alt.is_multiple_of(4) && inside(alt, 4, TEXT, 4 * DECLARED_CALLBACKS)) {
+            add("CallbackNotDeclared");
+        }
     } else {
         let in_section = inside(alt, u64::from(raw.alt_len).max(1), REPL, 4 * REPL_WORDS);
         if !in_section {
@@ -241,6 +247,8 @@ fn model_entry(case: &Case, raw: &RawEntry, index: usize) -> ModelEntry {
                     let own = target >= alt && target <= alt + u64::from(raw.alt_len);
                     if !own && inside(target, 4, REPL, 4 * REPL_WORDS) {
                         add("BranchIntoReplacements");
+                    } else if !own && !inside(target, 4, TEXT, TEXT_LEN) {
+                        add("BranchOutsideText");
                     }
                 }
             }
@@ -275,6 +283,9 @@ fn kind_name(k: &DefectKind) -> &'static str {
         DefectKind::ReplacementMisaligned => "ReplacementMisaligned",
         DefectKind::CallbackOutsideText => "CallbackOutsideText",
         DefectKind::CallbackMisaligned => "CallbackMisaligned",
+        DefectKind::CallbackNotDeclared => "CallbackNotDeclared",
+        DefectKind::BranchOutsideText { .. } => "BranchOutsideText",
+        DefectKind::BadCallbackOutput { .. } => "BadCallbackOutput",
         DefectKind::Overlaps { .. } => "Overlaps",
         DefectKind::StaleFingerprint { .. } => "StaleFingerprint",
         DefectKind::Unmovable(_) => "Unmovable",
@@ -327,7 +338,7 @@ fn good_entry(slot: u64) -> impl Strategy<Value = Intent> {
                 Intent {
                     cap,
                     site,
-                    alt: TEXT + 4 * cb_word,
+                    alt: TEXT + 4 * (cb_word % DECLARED_CALLBACKS),
                     orig_len: len,
                     alt_len: 0,
                     fingerprint: CURRENT.fingerprint,
@@ -434,10 +445,14 @@ proptest! {
         table.extend_from_slice(&c.trailing);
         let text = vec![0u8; TEXT_LEN as usize];
         let repl: Vec<u8> = c.repl.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let callbacks: Vec<u8> = (0..DECLARED_CALLBACKS)
+            .flat_map(|k| ((TEXT + 4 * k) as i64 - (CALLBACKS + 4 * k) as i64).to_le_bytes()[..4].to_vec())
+            .collect();
         let layout = Layout {
             table: Region { addr: c.table_addr, bytes: &table },
             text: Region { addr: TEXT, bytes: &text },
             replacements: Region { addr: REPL, bytes: &repl },
+            callbacks: Region { addr: CALLBACKS, bytes: &callbacks },
         };
         let model: Vec<ModelEntry> = raws.iter().enumerate().map(|(i, r)| model_entry(&c, r, i)).collect();
 

@@ -27,22 +27,46 @@ fn callback(i: usize, site: u64, callback: u64, cap: u16) -> RawEntry {
     RawEntry::new(TABLE + 16 * i as u64, site, callback, cap, 4, 0, CURRENT.fingerprint).unwrap()
 }
 
+/// Where the declared-callbacks words live.
+const CALLBACKS: u64 = 0xa000;
+
 struct Image {
     text: Vec<u8>,
     repl: Vec<u8>,
     table: Vec<u8>,
+    callbacks: Vec<u8>,
 }
 
 impl Image {
+    /// An image whose declared callbacks are the targets of `entries`' callback entries.
     fn new(entries: &[RawEntry]) -> Self {
-        let words = |n: usize| (0..n).flat_map(|_| NOP.to_le_bytes()).collect::<Vec<u8>>();
-        Image { text: words(64), repl: words(16), table: entries.iter().flat_map(|e| e.to_bytes()).collect() }
+        let targets: Vec<u64> = (entries.iter().enumerate())
+            .filter(|(_, e)| e.cap & crate::table::CALLBACK_FLAG != 0)
+            .map(|(i, e)| (TABLE + 16 * i as u64 + 4).wrapping_add_signed(e.alt_offset.into()))
+            .collect();
+        Self::declaring(entries, &targets)
     }
+
+    /// An image that declares exactly `callbacks`.
+    fn declaring(entries: &[RawEntry], callbacks: &[u64]) -> Self {
+        let words = |n: usize| (0..n).flat_map(|_| NOP.to_le_bytes()).collect::<Vec<u8>>();
+        let declared = (callbacks.iter().enumerate())
+            .flat_map(|(i, &cb)| (cb.wrapping_sub(CALLBACKS + 4 * i as u64) as i32).to_le_bytes())
+            .collect();
+        Image {
+            text: words(64),
+            repl: words(16),
+            table: entries.iter().flat_map(|e| e.to_bytes()).collect(),
+            callbacks: declared,
+        }
+    }
+
     fn layout(&self) -> Layout<'_> {
         Layout {
             table: Region { addr: TABLE, bytes: &self.table },
             text: Region { addr: TEXT, bytes: &self.text },
             replacements: Region { addr: REPL, bytes: &self.repl },
+            callbacks: Region { addr: CALLBACKS, bytes: &self.callbacks },
         }
     }
     fn check(&self) -> Result<ValidTable<'_>, Vec<Defect>> {
@@ -217,7 +241,14 @@ fn unmovable_replacement_is_refused_with_the_instruction() {
     let mut img = Image::new(&[entry(0, TEXT, REPL, 0, 4)]);
     img.repl[0..4].copy_from_slice(&0x3603_ffe0u32.to_le_bytes());
     let d = img.check().unwrap_err();
-    assert!(matches!(d[0].kinds[..], [DefectKind::Unmovable(_)]), "{d:?}");
+    // Its target is outside text too, which is a defect of its own.
+    assert!(
+        matches!(
+            d[0].kinds[..],
+            [DefectKind::Unmovable(_), DefectKind::BranchOutsideText { offset: 0, target: 0xfffc }]
+        ),
+        "{d:?}"
+    );
     assert!(d[0].to_string().contains("TBZ/TBNZ 0x3603ffe0 at +0x0 cannot reach 0xfffc"), "{}", d[0]);
 }
 
@@ -238,4 +269,40 @@ fn a_truncated_table_names_the_partial_entry() {
     let d = img.check().unwrap_err();
     assert_eq!(d[0].index, 1);
     assert_eq!(d[0].kinds, vec![DefectKind::Truncated { trailing: 8 }]);
+}
+
+#[test]
+fn a_callback_the_kernel_does_not_declare_is_refused_and_a_declared_one_is_not() {
+    let cb = callback(0, TEXT, TEXT + 128, crate::table::CALLBACK_FLAG | 1);
+    assert!(Image::declaring(&[cb], &[TEXT + 64, TEXT + 128]).check().is_ok());
+    let refused = Image::declaring(&[cb], &[TEXT + 64]).check().unwrap_err();
+    assert_eq!(refused[0].kinds, vec![DefectKind::CallbackNotDeclared]);
+    assert!(refused[0].to_string().contains("callback 0x1080 is not a declared callback"), "{}", refused[0]);
+}
+
+#[test]
+fn a_replacement_branch_that_leaves_text_is_refused_and_one_into_text_is_not() {
+    // B +0x100 at REPL lands at REPL + 0x100: neither text nor the replacement section.
+    let b_far = 0x1400_0040u32;
+    let mut img = Image::new(&[entry(0, TEXT, REPL, 0, 4)]);
+    img.repl[..4].copy_from_slice(&b_far.to_le_bytes());
+    let refused = img.check().unwrap_err();
+    assert_eq!(refused[0].kinds, vec![DefectKind::BranchOutsideText { offset: 0, target: REPL + 0x100 }]);
+    // B back into text (REPL - 0x7000 = TEXT) is fine: relocated, it reaches the same code.
+    let b_text = 0x1400_0000u32 | ((((TEXT as i64 - REPL as i64) / 4) as u32) & 0x03ff_ffff);
+    img.repl[..4].copy_from_slice(&b_text.to_le_bytes());
+    assert!(img.check().is_ok());
+}
+
+#[test]
+fn callback_output_that_branches_out_of_text_is_refused_and_plain_output_is_not() {
+    let img = Image::new(&[]);
+    let text = img.layout().text;
+    // MOVZ x0, #64 then NOP: fine anywhere.
+    assert!(check_callback_output(TEXT, &[0xd280_0800, NOP], &text).is_empty());
+    // B +0x1000 from TEXT lands past text's 256 bytes: refused at its offset.
+    let out = check_callback_output(TEXT, &[NOP, 0x1400_0400], &text);
+    assert_eq!(out, vec![DefectKind::BadCallbackOutput { offset: 4, word: 0x1400_0400 }]);
+    // B -4 from TEXT + 8 stays in text.
+    assert!(check_callback_output(TEXT + 4, &[NOP, 0x17ff_ffff], &text).is_empty());
 }
