@@ -1,16 +1,31 @@
 //! The serial console: whole lines, each with a Linux-style timestamp, never interleaved
-//! between CPUs.
+//! between CPUs, and whole oopses.
+//!
+//! One lock word records which CPU owns the console (its index + 1, or 0). A CPU prints a
+//! line, or a dying CPU its whole report, while it owns it. A dying CPU never deadlocks on
+//! the console: if it already owns it (it died while printing) it goes on; if another CPU
+//! holds it past [`STEAL_AFTER_US`] (that CPU is wedged or dying itself, with exceptions
+//! masked) it takes it over from that CPU by name, so at worst the line the stuck CPU was
+//! writing is cut, and every line of the report is whole.
 
-use crate::{driver::pl011::Pl011, time::Instant};
-use core::fmt::{self, Write};
-use spin::Mutex;
+use crate::{cpu, driver::pl011::Pl011, time};
+use core::{
+    fmt::{self, Write},
+    sync::atomic::{AtomicUsize, Ordering},
+};
+use spin::Once;
 
 /// The console device, set once the UART is mapped.
-static CONSOLE: Mutex<Option<Pl011>> = Mutex::new(None);
+static UART: Once<Pl011> = Once::new();
+/// The CPU that owns the console, plus one; 0 when nobody does.
+static OWNER: AtomicUsize = AtomicUsize::new(0);
+/// How long a dying CPU waits for the console before it takes it over: far longer than any
+/// line takes, so only a CPU that stopped inside one loses it.
+const STEAL_AFTER_US: u64 = 200_000;
 
 /// Installs the UART that [`println!`] writes to.
 pub fn init(uart: Pl011) {
-    *CONSOLE.lock() = Some(uart);
+    UART.call_once(|| uart);
 }
 
 struct LineWriter<'a>(&'a Pl011);
@@ -27,35 +42,67 @@ impl Write for LineWriter<'_> {
     }
 }
 
-/// Writes one line: `[%5u.%06u] ` (seconds since reset), the text, a newline; under the
-/// console lock, so lines from different CPUs never interleave.
-pub fn print_line(args: fmt::Arguments<'_>) {
-    let guard = CONSOLE.lock();
-    write_line(guard.as_ref(), args);
+/// Ownership of the console, released on drop.
+struct Owned {
+    /// Whether this CPU already owned it when it asked (nested: a report printed from
+    /// inside a line); then the outer owner releases it.
+    nested: bool,
 }
 
-/// [`print_line`] for a CPU that is dying: if another CPU holds the console for long, it
-/// writes anyway rather than lose the report.
-pub fn print_line_urgent(args: fmt::Arguments<'_>) {
-    for _ in 0..1_000_000 {
-        if let Some(guard) = CONSOLE.try_lock() {
-            write_line(guard.as_ref(), args);
-            return;
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if !self.nested {
+            // Release: the line's device writes before the next owner's.
+            OWNER.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// Takes the console for this CPU; with `steal`, from a CPU that keeps it too long.
+fn own(steal: bool) -> Owned {
+    let me = cpu::cpu_index() + 1;
+    let mut since: Option<(usize, time::Instant)> = None;
+    loop {
+        // Acquire pairs with the previous owner's Release.
+        match OWNER.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => return Owned { nested: false },
+            Err(owner) if owner == me => return Owned { nested: true },
+            Err(owner) if steal => {
+                let (holder, from) = *since.get_or_insert((owner, time::Instant::now()));
+                if holder != owner {
+                    since = Some((owner, time::Instant::now()));
+                } else if time::ticks_to_micros(time::Instant::now().0 - from.0) >= STEAL_AFTER_US
+                    && OWNER.compare_exchange(owner, me, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                {
+                    return Owned { nested: false };
+                }
+            }
+            Err(_) => {}
         }
         core::hint::spin_loop();
     }
-    // SAFETY: a dying CPU's report matters more than a torn line; the lock holder is
-    // stuck or interrupted, and the device tolerates concurrent byte writes.
-    unsafe { CONSOLE.force_unlock() };
-    print_line(args);
 }
 
-fn write_line(uart: Option<&Pl011>, args: fmt::Arguments<'_>) {
-    let Some(uart) = uart else { return };
-    let micros = Instant::now().as_micros();
-    let mut out = LineWriter(uart);
+/// Writes one line: `[%5u.%06u] ` (seconds since reset), the text, a newline; while this
+/// CPU owns the console, so lines from different CPUs never interleave.
+pub fn print_line(args: fmt::Arguments<'_>) {
+    let _owned = own(false);
+    write_line(args);
+}
+
+/// Runs `report` with this CPU owning the console for all of it, for a CPU that is dying:
+/// its lines come out together, each whole, and it cannot deadlock on the console (see the
+/// module documentation). `report` prints with [`print_line`] as usual.
+pub fn urgent(report: impl FnOnce()) {
+    let _owned = own(true);
+    report();
+}
+
+fn write_line(args: fmt::Arguments<'_>) {
+    let Some(uart) = UART.get() else { return };
+    let micros = time::Instant::now().as_micros();
     // Writing to the UART cannot fail.
-    let _ = writeln!(out, "[{:5}.{:06}] {}", micros / 1_000_000, micros % 1_000_000, args);
+    let _ = writeln!(LineWriter(uart), "[{:5}.{:06}] {}", micros / 1_000_000, micros % 1_000_000, args);
 }
 
 /// Prints one timestamped console line (see [`print_line`]).

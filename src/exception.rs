@@ -9,7 +9,10 @@ mod arch_exception;
 
 pub use arch_exception::probe_store_u32;
 
-use crate::{console::print_line_urgent, semihosting::ExitStatus};
+use crate::{
+    console::{self, print_line},
+    semihosting::ExitStatus,
+};
 use core::sync::atomic::{AtomicU32, Ordering};
 use spin::Mutex;
 
@@ -24,8 +27,10 @@ pub struct BugSite {
     pub status: ExitStatus,
 }
 
-/// The pending `bug!`, read by the BRK handler.
-static PENDING_BUG: Mutex<Option<BugSite>> = Mutex::new(None);
+/// Each CPU's pending `bug!`, read by its BRK handler: per CPU, so that CPUs raising BUG at
+/// once each report their own site.
+static PENDING_BUG: [Mutex<Option<BugSite>>; crate::cpu::MAX_CPUS] =
+    [const { Mutex::new(None) }; crate::cpu::MAX_CPUS];
 
 /// Counts oopses, as Linux's `[#N]`.
 static OOPS_COUNT: AtomicU32 = AtomicU32::new(0);
@@ -35,7 +40,7 @@ static OOPS_COUNT: AtomicU32 = AtomicU32::new(0);
 #[cold]
 #[inline(never)]
 pub fn raise_bug(site: BugSite) -> ! {
-    *PENDING_BUG.lock() = Some(site);
+    *PENDING_BUG[crate::cpu::cpu_index()].lock() = Some(site);
     arch_exception::brk_bug()
 }
 
@@ -61,20 +66,25 @@ macro_rules! bug {
 pub(crate) fn unexpected(taken: &arch_exception::Taken<'_>) -> ! {
     let comment = taken.esr().brk_comment().filter(|_| taken.is_synchronous());
     let mut status = ExitStatus::Oops;
-    let mut what = "Oops";
-    if comment == Some(arch_exception::BUG_BRK_IMM) {
-        what = "Oops - BUG";
-        if let Some(site) = PENDING_BUG.lock().take() {
-            print_line_urgent(format_args!("------------[ cut here ]------------"));
-            print_line_urgent(format_args!("kernel BUG at {}:{}!", site.file, site.line));
-            status = site.status;
+    // The whole report with this CPU owning the console, and the end of the run too: its
+    // lines come out together, and no other CPU starts a line the exit would cut.
+    console::urgent(|| {
+        let mut what = "Oops";
+        if comment == Some(arch_exception::BUG_BRK_IMM) {
+            what = "Oops - BUG";
+            if let Some(site) = PENDING_BUG[crate::cpu::cpu_index()].lock().take() {
+                print_line(format_args!("------------[ cut here ]------------"));
+                print_line(format_args!("kernel BUG at {}:{}!", site.file, site.line));
+                status = site.status;
+            }
         }
-    }
-    if comment == Some(crate::alternative::UNPATCHED_SITE_BRK_IMM) {
-        print_line_urgent(format_args!(
-            "alternatives: reached an always-patched site unpatched: patching silently did nothing"
-        ));
-    }
-    taken.oops(what, OOPS_COUNT.fetch_add(1, Ordering::Relaxed) + 1, print_line_urgent);
-    crate::semihosting::exit(status)
+        if comment == Some(crate::alternative::UNPATCHED_SITE_BRK_IMM) {
+            print_line(format_args!(
+                "alternatives: reached an always-patched site unpatched: patching silently did nothing"
+            ));
+        }
+        taken.oops(what, OOPS_COUNT.fetch_add(1, Ordering::Relaxed) + 1, print_line);
+        crate::semihosting::exit(status)
+    });
+    unreachable!("the run ended inside the report")
 }

@@ -29,6 +29,7 @@ pub fn accept(
         "fault.late_region_bad" => flag(&mut faults.late_region_bad)?,
         "fault.stop_window_stall" => flag(&mut faults.stop_window_stall)?,
         "fault.callback_output" => flag(&mut faults.callback_output)?,
+        "fault.oops_everywhere" => flag(&mut faults.oops_everywhere)?,
         "fault.rendezvous_wedge" => faults.rendezvous_wedge = Some(cpu()?),
         "fault.corrupt" => {
             let kind = arg.value.ok_or(ArgError::MissingValue)?;
@@ -61,6 +62,12 @@ pub fn report_misdirected(faults: &Faults, cpus: usize) {
             _ => {}
         }
     }
+}
+
+/// `fault.oops_everywhere`: every CPU raises BUG at the same moment; the reports must come
+/// out whole, one CPU's after another's, never interleaved or torn.
+pub fn oops_everywhere() {
+    crate::smp::on_each_cpu("oops-everywhere", |_| -> bool { crate::bug!() });
 }
 
 /// `fault.stop_window_stall`: the system pass's work never finishes (called inside the stop

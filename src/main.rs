@@ -289,6 +289,10 @@ fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) -
 /// The patched code, exercised on every CPU; the run ends with its verdict, or with status
 /// 4 when late CPUs failed to come online.
 fn self_tests(system: &SystemCaps, late_failures: usize) -> ! {
+    #[cfg(feature = "fault-injection")]
+    if smp::faults().oops_everywhere {
+        fault::oops_everywhere();
+    }
     let status = selftest::run_all(system);
     if status != ExitStatus::Success {
         semihosting::exit(status);
@@ -355,6 +359,9 @@ fn secondary_main(index: usize) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    console::print_line_urgent(format_args!("Kernel panic - not syncing: {info}"));
-    semihosting::exit(ExitStatus::Oops)
+    console::urgent(|| {
+        println!("Kernel panic - not syncing: {info}");
+        semihosting::exit(ExitStatus::Oops)
+    });
+    unreachable!("the run ended inside the report")
 }

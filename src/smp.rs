@@ -124,6 +124,9 @@ pub struct Faults {
     /// `fault.rendezvous_wedge=N`: CPU N checks in and then wedges before leaving.
     #[cfg(feature = "fault-injection")]
     pub rendezvous_wedge: Option<usize>,
+    /// `fault.oops_everywhere`: every CPU raises BUG at once, after boot.
+    #[cfg(feature = "fault-injection")]
+    pub oops_everywhere: bool,
     /// `fault.callback_output`: the D-line callback writes a branch out of the kernel text.
     #[cfg(feature = "fault-injection")]
     pub callback_output: bool,

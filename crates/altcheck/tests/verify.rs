@@ -29,7 +29,8 @@ fn image(entries: &[RawEntry]) -> Image {
 fn image_with_symbols(entries: &[RawEntry], symbols: &[(&str, u64, u64, u16, u8)]) -> Image {
     let nops = |n: usize| (0..n).flat_map(|_| NOP.to_le_bytes()).collect::<Vec<u8>>();
     let mut repl = nops(16);
-    repl[0..4].copy_from_slice(&0x97ff_ffffu32.to_le_bytes()); // bl .-4 (outside the sequence)
+    // bl 0x40080010 (back into text, outside the sequence): imm26 = -0x7fff0 / 4.
+    repl[0..4].copy_from_slice(&0x97fe_0004u32.to_le_bytes());
     let sections = [
         Section { name: ".text", addr: TEXT, flags: 6, bytes: nops(0x100) },
         Section { name: ".altinstr_replacement", addr: REPL, flags: 2, bytes: repl },
@@ -102,10 +103,10 @@ fn dump_and_simulate_show_each_entry() {
     let d = dump(&img, &CURRENT);
     assert!(d.contains("<func+0x0>") && d.contains("HAS_CRC32") && d.contains("HAS_LSE_ATOMICS"), "{d}");
     let s = simulate(&img, &CURRENT, &HISTORY, &|i| i == 1).unwrap();
-    // bl .-4 at REPL (0x40100000) targets 0x400ffffc, kept absolute; from 0x40080100 that
-    // is +0x7fefc (yaxpeax prints the PC-relative form `bl $+0x7fefc`).
+    // The bl at REPL (0x40100000) targets 0x40080010, kept absolute; from 0x40080100 that
+    // is -0xf0 (yaxpeax prints the PC-relative form `bl $-0xf0`).
     assert!(s.contains("entry 0: HAS_CRC32 at 0x40080100 <func+0x0>: patched\n"), "{s}");
-    assert!(s.contains("    after:  0x40080100  bl $+0x7fefc\n"), "{s}");
+    assert!(s.contains("    after:  0x40080100  bl $-0xf0\n"), "{s}");
     assert!(s.contains("entry 1: HAS_LSE_ATOMICS at 0x40080108 <func+0x8>: not patched\n"), "{s}");
     assert!(s.contains("1 patched, 1 skipped of 2 entries"), "{s}");
 }
