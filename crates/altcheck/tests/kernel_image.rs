@@ -3,8 +3,9 @@
 //! patches what each QEMU model's capabilities say.
 //!
 //! The image is the ELF named by `ALTPATCH_KERNEL_ELF` (`scripts/test` sets it to the
-//! output of `scripts/build`). Unset, every test here prints a note and passes vacuously:
-//! their names all start `real_kernel_` so that a run without the image is plain to see.
+//! output of `scripts/build`). Unset, the tests build the kernel themselves (once, into
+//! `target/altcheck-kernel`, with cargo for the bare-metal target) and say so; a build that
+//! fails fails the tests: they never pass without an image to check.
 //!
 //! The tests read the table with their own decoder (README, "Alternatives entry") and
 //! name functions from the ELF symbol table themselves, so that the expectations do not come
@@ -18,15 +19,34 @@ use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 const ENV: &str = "ALTPATCH_KERNEL_ELF";
 
-/// The kernel image, or `None` (with a note) when `ALTPATCH_KERNEL_ELF` is unset.
+/// The kernel image: `ALTPATCH_KERNEL_ELF`, or one this test binary builds. `Some` always;
+/// the `Option` keeps the tests' early-return shape.
 fn kernel(test: &str) -> Option<Vec<u8>> {
-    match std::env::var_os(ENV) {
-        None => {
-            eprintln!("{test}: skipped, {ENV} is unset (scripts/test sets it to the built kernel)");
-            None
-        }
-        Some(path) => Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{ENV}={path:?}: {e}"))),
-    }
+    let path = match std::env::var_os(ENV) {
+        Some(path) => PathBuf::from(path),
+        None => built_kernel(test).clone(),
+    };
+    Some(std::fs::read(&path).unwrap_or_else(|e| panic!("{ENV}={path:?}: {e}")))
+}
+
+/// Builds the kernel once per test binary, in a target directory of its own (so it never
+/// waits on the cargo running these tests), and returns its path.
+fn built_kernel(test: &str) -> &'static PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let target_dir = root.join("target/altcheck-kernel");
+        eprintln!("{test}: {ENV} is unset: building the kernel into {}", target_dir.display());
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(&root)
+            .args(["build", "--release", "-p", "altpatch", "--target", "aarch64-unknown-none-softfloat"])
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run cargo to build the kernel: {e}"));
+        assert!(status.success(), "building the kernel for these tests failed ({status})");
+        target_dir.join("aarch64-unknown-none-softfloat/release/altpatch")
+    })
 }
 
 /// One decoded entry, as the README lays it out (16 bytes, little endian).
@@ -324,14 +344,30 @@ fn real_kernel_callback_outside_text_is_named() {
     let k = real_kernel!(real_kernel_callback_outside_text_is_named);
     let e = *k.entries.iter().find(|e| e.is_callback()).expect("the kernel has a callback entry");
     let end = k.text.1;
-    assert_named(&k, "cb", e, |e| e.alt = end, "callback is outside the kernel text");
+    let reason = format!(
+        "callback is outside the kernel text; callback {end:#x} is not a declared callback (.altinstr_callbacks)"
+    );
+    assert_named(&k, "cb", e, |e| e.alt = end, &reason);
 }
 
 #[test]
 fn real_kernel_misaligned_callback_is_named() {
     let k = real_kernel!(real_kernel_misaligned_callback_is_named);
     let e = *k.entries.iter().find(|e| e.is_callback()).expect("the kernel has a callback entry");
-    assert_named(&k, "cbalign", e, |e| e.alt += 2, "callback is not 4-byte aligned");
+    let moved = e.alt + 2;
+    let reason =
+        format!("callback is not 4-byte aligned; callback {moved:#x} is not a declared callback (.altinstr_callbacks)");
+    assert_named(&k, "cbalign", e, |e| e.alt += 2, &reason);
+}
+
+#[test]
+fn real_kernel_callback_at_an_undeclared_function_is_named() {
+    // At the kernel's first instruction (`_start`): code, aligned, in text, but no callback.
+    let k = real_kernel!(real_kernel_callback_at_an_undeclared_function_is_named);
+    let e = *k.entries.iter().find(|e| e.is_callback()).expect("the kernel has a callback entry");
+    let start = k.text.0;
+    let reason = format!("callback {start:#x} is not a declared callback (.altinstr_callbacks)");
+    assert_named(&k, "cbundeclared", e, |e| e.alt = start, &reason);
 }
 
 #[test]
