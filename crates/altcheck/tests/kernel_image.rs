@@ -355,8 +355,9 @@ fn real_kernel_misaligned_callback_is_named() {
     let k = real_kernel!(real_kernel_misaligned_callback_is_named);
     let e = *k.entries.iter().find(|e| e.is_callback()).expect("the kernel has a callback entry");
     let moved = e.alt + 2;
-    let reason =
-        format!("callback is not 4-byte aligned; callback {moved:#x} is not a declared callback (.altinstr_callbacks)");
+    let reason = format!(
+        "callback is not 4-byte aligned; callback {moved:#x} is not a declared callback (.altinstr_callbacks)"
+    );
     assert_named(&k, "cbalign", e, |e| e.alt += 2, &reason);
 }
 
