@@ -55,14 +55,23 @@ secondary_entry:
     mov     x1, x21
     b       {secondary_init}
 
-// sp = __stacks_start + (x20 + 1) * STACK_SIZE. Clobbers x9, x10, x11.
+// CPU x20's stacks, in its slot at __stacks_start + x20 * STACK_SLOT: SP_ELx (exceptions
+// switch to it) = the exception stack's top; then SPSel = 0, and SP_EL0, which the kernel
+// runs on, = the stack's top. Each grows down into a guard page that is never mapped, so an
+// overflow faults, and the fault is taken on the other stack. Clobbers x9, x10, x11.
 set_stack:
     adrp    x9, __stacks_start
     add     x9, x9, :lo12:__stacks_start
-    add     x10, x20, #1
-    mov     x11, #{STACK_SIZE}
-    madd    x9, x10, x11, x9
-    mov     sp, x9
+    mov     x11, #{STACK_SLOT}
+    madd    x9, x20, x11, x9                // the slot's base
+    msr     spsel, #1
+    mov     x10, #{EXCEPTION_STACK_TOP}
+    add     x10, x9, x10
+    mov     sp, x10
+    msr     spsel, #0
+    mov     x10, #{STACK_TOP}
+    add     x10, x9, x10
+    mov     sp, x10
     ret
 
 // Exception vectors before the first access that can fault. Clobbers x9.

@@ -78,6 +78,9 @@ pub(crate) fn unexpected(taken: &arch_exception::Taken<'_>) -> ! {
                 status = site.status;
             }
         }
+        if let Some(cpu) = taken.stack_overflow() {
+            print_line(format_args!("Kernel panic - not syncing: stack overflow on CPU {cpu}"));
+        }
         if comment == Some(crate::alternative::UNPATCHED_SITE_BRK_IMM) {
             print_line(format_args!(
                 "alternatives: reached an always-patched site unpatched: patching silently did nothing"

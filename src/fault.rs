@@ -30,6 +30,7 @@ pub fn accept(
         "fault.stop_window_stall" => flag(&mut faults.stop_window_stall)?,
         "fault.callback_output" => flag(&mut faults.callback_output)?,
         "fault.oops_everywhere" => flag(&mut faults.oops_everywhere)?,
+        "fault.stack_overflow" => faults.stack_overflow = Some(cpu()?),
         "fault.rendezvous_wedge" => faults.rendezvous_wedge = Some(cpu()?),
         "fault.corrupt" => {
             let kind = arg.value.ok_or(ArgError::MissingValue)?;
@@ -52,6 +53,7 @@ pub fn report_misdirected(faults: &Faults, cpus: usize) {
         ("fault.psci_cpu_on", faults.bad_cpu_on),
         ("fault.rendezvous_absent", faults.rendezvous_absent),
         ("fault.rendezvous_wedge", faults.rendezvous_wedge),
+        ("fault.stack_overflow", faults.stack_overflow.filter(|&cpu| cpu != 0)),
     ];
     for (key, cpu) in aimed {
         match cpu {
@@ -62,6 +64,29 @@ pub fn report_misdirected(faults: &Faults, cpus: usize) {
             _ => {}
         }
     }
+}
+
+/// `fault.stack_overflow=N`: CPU N recurses until its stack runs into its guard page; the
+/// report must name CPU N, from the exception stack.
+pub fn overflow_a_stack(victim: usize) {
+    static VICTIM: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(usize::MAX);
+    VICTIM.store(victim, core::sync::atomic::Ordering::Relaxed);
+    crate::smp::on_each_cpu("stack-overflow", |cpu| {
+        if cpu == VICTIM.load(core::sync::atomic::Ordering::Relaxed) {
+            recurse(0);
+        }
+        true
+    });
+}
+
+/// Uses 512 bytes of stack per level, far past any stack (it would stop at 2^40 levels).
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let frame = core::hint::black_box([depth; 64]);
+    if depth >> 40 != 0 {
+        return frame[0];
+    }
+    recurse(depth + 1) + frame[(depth % 64) as usize]
 }
 
 /// `fault.oops_everywhere`: every CPU raises BUG at the same moment; the reports must come

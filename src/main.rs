@@ -293,6 +293,10 @@ fn self_tests(system: &SystemCaps, late_failures: usize) -> ! {
     if smp::faults().oops_everywhere {
         fault::oops_everywhere();
     }
+    #[cfg(feature = "fault-injection")]
+    if let Some(cpu) = smp::faults().stack_overflow {
+        fault::overflow_a_stack(cpu);
+    }
     let status = selftest::run_all(system);
     if status != ExitStatus::Success {
         semihosting::exit(status);

@@ -16,6 +16,8 @@ unsafe extern "C" {
     static __rodata_end: u8;
     static __data_start: u8;
     static __kernel_end: u8;
+    static __stacks_start: u8;
+    static __stacks_end: u8;
     static __alt_instructions: u8;
     static __alt_instructions_end: u8;
     static __altinstr_replacement: u8;
@@ -33,8 +35,11 @@ pub struct KernelLayout {
     pub text: Range<u64>,
     /// Constants, the alternatives table and replacements: read-only, never executable.
     pub rodata: Range<u64>,
-    /// Data, BSS and stacks: read-write, never executable.
+    /// Data and BSS: read-write, never executable.
     pub data: Range<u64>,
+    /// Every CPU's stacks and their guard pages (`cpu::STACK_SLOT` each): the stacks
+    /// read-write and never executable, the guard pages never mapped.
+    pub stacks: Range<u64>,
     /// The `.altinstructions` table.
     pub alt_table: Range<u64>,
     /// The `.altinstr_replacement` sequences.
@@ -56,7 +61,8 @@ pub fn kernel_layout() -> KernelLayout {
         image: addr!(__kernel_start)..addr!(__kernel_end),
         text: addr!(__text_start)..addr!(__text_end),
         rodata: addr!(__rodata_start)..addr!(__rodata_end),
-        data: addr!(__data_start)..addr!(__kernel_end),
+        data: addr!(__data_start)..addr!(__stacks_start),
+        stacks: addr!(__stacks_start)..addr!(__stacks_end),
         alt_table: addr!(__alt_instructions)..addr!(__alt_instructions_end),
         alt_replacements: addr!(__altinstr_replacement)..addr!(__altinstr_replacement_end),
         alt_callbacks: addr!(__altinstr_callbacks)..addr!(__altinstr_callbacks_end),

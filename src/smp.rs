@@ -124,6 +124,9 @@ pub struct Faults {
     /// `fault.rendezvous_wedge=N`: CPU N checks in and then wedges before leaving.
     #[cfg(feature = "fault-injection")]
     pub rendezvous_wedge: Option<usize>,
+    /// `fault.stack_overflow=N`: CPU N recurses until its stack overflows, after boot.
+    #[cfg(feature = "fault-injection")]
+    pub stack_overflow: Option<usize>,
     /// `fault.oops_everywhere`: every CPU raises BUG at once, after boot.
     #[cfg(feature = "fault-injection")]
     pub oops_everywhere: bool,

@@ -1,6 +1,9 @@
 //! AArch64 entry: EL2 to EL1, stacks, BSS, vectors, and the MMU on the secondaries.
 
-use crate::{cpu::STACK_SIZE, memory::mmu};
+use crate::{
+    cpu::{GUARD_SIZE, STACK_SIZE, STACK_SLOT},
+    memory::mmu,
+};
 use aarch64_cpu::registers::{CNTHCTL_EL2, HCR_EL2, SPSR_EL2};
 
 /// SCTLR_EL1 on entry to EL1: RES1 bits only (Arm ARM D19.2.118: bits 29, 28, 23, 22, 20, 11),
@@ -13,17 +16,20 @@ const CPTR_EL2_NO_TRAPS: u64 = 0x22ff;
 /// (Arm IHI 0069H 12.7.8).
 const ICC_SRE_EL2_SRE_ENABLE: u64 = 0b1001;
 
-#[repr(C, align(16))]
-struct Stacks([u8; STACK_SIZE * crate::cpu::MAX_CPUS]);
+#[repr(C, align(4096))]
+struct Stacks([u8; STACK_SLOT * crate::cpu::MAX_CPUS]);
 
-/// Every CPU's boot stack; `boot/entry.s` finds CPU n's at `__stacks_start + n * STACK_SIZE`.
+/// Every CPU's stacks and guard pages (see [`STACK_SLOT`]); `boot/entry.s` finds CPU n's
+/// slot at `__stacks_start + n * STACK_SLOT`.
 #[unsafe(link_section = ".stacks")]
 #[used]
-static STACKS: Stacks = Stacks([0; STACK_SIZE * crate::cpu::MAX_CPUS]);
+static STACKS: Stacks = Stacks([0; STACK_SLOT * crate::cpu::MAX_CPUS]);
 
 core::arch::global_asm!(
     include_str!("../../../boot/entry.s"),
-    STACK_SIZE = const STACK_SIZE,
+    STACK_SLOT = const STACK_SLOT,
+    STACK_TOP = const GUARD_SIZE + STACK_SIZE,
+    EXCEPTION_STACK_TOP = const STACK_SLOT,
     // EL1 is AArch64; pointer authentication instructions and keys do not trap (API, APK).
     HCR_EL2_VALUE = const HCR_EL2::RW::EL1IsAarch64.value | HCR_EL2::API::SET.value | HCR_EL2::APK::SET.value,
     CNTHCTL_EL2_VALUE = const CNTHCTL_EL2::EL1PCEN::SET.value | CNTHCTL_EL2::EL1PCTEN::SET.value,

@@ -237,6 +237,12 @@ impl Taken<'_> {
         self.kind.is_multiple_of(4)
     }
 
+    /// The CPU whose stack overflowed, when this is an access to a stack's guard page.
+    pub fn stack_overflow(&self) -> Option<usize> {
+        let stacks = crate::memory::kernel_layout().stacks;
+        (self.esr.is_data_abort()).then(|| crate::cpu::stack_guard_owner(&stacks, self.frame.far)).flatten()
+    }
+
     /// The oops lines, in Linux's shape, for `what` ("Oops", "Oops - BUG") as oops number `n`.
     pub fn oops(&self, what: &str, n: u32, mut line: impl FnMut(fmt::Arguments<'_>)) {
         let (frame, esr) = (self.frame, self.esr);

@@ -74,7 +74,7 @@ const BLOCK_SIZE: u64 = 2 << 20;
 /// 256 GiB once a machine has more than 123 CPUs, and the high PCIe ECAM after it).
 pub const TEXT_ALIAS_BASE: u64 = 0x7f_0000_0000;
 /// Tables the kernel can allocate: level 1, and level 2/3 tables for RAM, devices and the alias.
-const POOL_TABLES: usize = 32;
+const POOL_TABLES: usize = 64;
 
 #[repr(C, align(4096))]
 struct Table([u64; ENTRIES]);
@@ -239,6 +239,20 @@ fn page_round(range: &Range<u64>) -> Range<u64> {
     (range.start & !(PAGE_SIZE - 1))..range.end.next_multiple_of(PAGE_SIZE)
 }
 
+/// Maps each CPU's stack and exception stack read-write, in pages, and leaves its guard
+/// pages unmapped (see `cpu::STACK_SLOT`).
+fn map_stacks(tables: &mut PageTables, stacks: &Range<u64>) {
+    use crate::cpu::{EXCEPTION_STACK_SIZE, GUARD_SIZE, STACK_SIZE, STACK_SLOT};
+    let mut slot = stacks.start;
+    while slot + STACK_SLOT as u64 <= stacks.end {
+        let stack = slot + GUARD_SIZE as u64;
+        tables.map_pages(stack, stack, STACK_SIZE as u64, MapKind::ReadWrite);
+        let exception_stack = stack + (STACK_SIZE + GUARD_SIZE) as u64;
+        tables.map_pages(exception_stack, exception_stack, EXCEPTION_STACK_SIZE as u64, MapKind::ReadWrite);
+        slot += STACK_SLOT as u64;
+    }
+}
+
 /// Builds the identity map and turns the MMU and caches on for the boot CPU, then publishes
 /// the same settings for the secondaries.
 ///
@@ -253,6 +267,7 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
     tables.map(k.text.start, k.text.start, k.text.end - k.text.start, MapKind::Text);
     tables.map(k.rodata.start, k.rodata.start, k.rodata.end - k.rodata.start, MapKind::ReadOnly);
     tables.map(k.data.start, k.data.start, k.data.end - k.data.start, MapKind::ReadWrite);
+    map_stacks(tables, &k.stacks);
     for ram in map.ram {
         let ram = page_round(ram);
         for part in [
