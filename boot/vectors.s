@@ -49,8 +49,11 @@ exception_vectors:
 // x0: the vector's kind; x0-x29 are saved.
 exception_common:
     mov     x1, x0
-    add     x2, sp, #{FRAME_SIZE}               // the interrupted sp
-    stp     x30, x2, [sp, #{FRAME_X30}]
+    add     x2, sp, #{FRAME_SIZE}               // the interrupted sp, if it was this one (EL1h)
+    cmp     x1, #4
+    b.hs    1f
+    mrs     x2, sp_el0                          // from EL1t: the kernel runs on SP_EL0
+1:  stp     x30, x2, [sp, #{FRAME_X30}]
     mrs     x3, elr_el1
     mrs     x4, spsr_el1
     stp     x3, x4, [sp, #{FRAME_ELR}]

@@ -1,7 +1,7 @@
 //! Alternatives in this kernel: altpatch-aarch64's macros and apply engine, bound to Linux
 //! arm64's capability list, over this kernel's regions, text alias and rendezvous.
 //!
-//! - [`alternative!`](crate::alternative), [`alternative_cb!`](crate::alternative_cb),
+//! - `alternative!`, [`alternative_cb!`](crate::alternative_cb),
 //!   [`has_cap!`](crate::has_cap) and [`alternative_entry!`](crate::alternative_entry): the
 //!   crate's macros with `list:` fixed to [`KernelCaps`].
 //! - [`AltRegion`]: a table with the text its sites lie in and its own replacements; the

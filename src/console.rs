@@ -23,7 +23,7 @@ static OWNER: AtomicUsize = AtomicUsize::new(0);
 /// line takes, so only a CPU that stopped inside one loses it.
 const STEAL_AFTER_US: u64 = 200_000;
 
-/// Installs the UART that [`println!`] writes to.
+/// Installs the UART that `println!` writes to.
 pub fn init(uart: Pl011) {
     UART.call_once(|| uart);
 }

@@ -1,7 +1,7 @@
 //! Exceptions: the vectors, recovery of expected faults, and the oops that reports the rest.
 //!
 //! An unexpected exception prints an oops in Linux's shape and ends the run with status 2.
-//! [`bug!`] is Linux's `BUG()`: a BRK with Linux's BUG immediate, reported as
+//! `bug!` is Linux's `BUG()`: a BRK with Linux's BUG immediate, reported as
 //! `kernel BUG at <file>:<line>!` followed by the oops.
 
 #[path = "_arch/aarch64/exception.rs"]

@@ -46,30 +46,38 @@ use arm64_caps::cmdline;
 use options::BootOptions;
 use semihosting::ExitStatus;
 
+/// What the device tree says, read once.
+static BOOT_INFO: spin::Once<dtb::BootInfo> = spin::Once::new();
+/// What the command line asks for, read once.
+static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
+
 /// The boot CPU's Rust entry, from `boot/entry.s`: MMU off, BSS zeroed, on CPU 0's stack.
 /// Linux's boot, phase by phase.
 extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let (info, options) = early_init(dtb, entry_el);
+    let options = OPTIONS.call_once(|| options);
     let t_detect = time::Instant::now();
-    let (mut features, boot_caps) = boot_cpu_features(&info);
+    let (mut features, boot_caps) = boot_cpu_features(info);
     let t_boot_alternatives = time::Instant::now();
-    let kernel = boot_alternatives(&options);
+    let kernel = boot_alternatives(options);
     let boot_us = [t_detect, t_boot_alternatives, time::Instant::now()];
-    smp_bring_up(&info, &options, boot_caps, &mut features, entry_el);
+    smp_bring_up(info, options, boot_caps, &mut features, entry_el);
     let system = system_features(features, boot_caps);
     system_alternatives(&kernel, system, boot_caps, boot_us, options.rendezvous_timeout_us);
-    let late_failures = late_work(&info, system, &options);
+    let late_failures = late_work(info, system, options);
     self_tests(system, late_failures)
 }
 
 /// The device tree, the MMU, the console, the heap and the command line.
-fn early_init(dtb: u64, entry_el: u64) -> (dtb::BootInfo, BootOptions) {
+fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) {
     cpu::set_cpu_index(0);
     // SAFETY: x0 is 0 for a bare ELF, or the tree's address in RAM under the Linux protocol.
     let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { qemu_virt::BARE_METAL_DTB };
+    // Kept in a static: the machine description (512 MPIDRs) would weigh on the boot stack.
     // SAFETY: the tree QEMU hands over stays in RAM untouched: the heap excludes it below.
-    let info = match unsafe { dtb::parse(dtb, cpu::mpidr_affinity()) } {
-        Ok(info) => info,
+    let parsed = unsafe { dtb::parse(dtb, cpu::mpidr_affinity()) };
+    let info: &'static dtb::BootInfo = match parsed {
+        Ok(info) => BOOT_INFO.call_once(|| info),
         Err(error) => {
             // No console without the tree: report through the debugger's.
             let mut message = semihosting::Message::new();

@@ -30,3 +30,8 @@ pub mod table;
 pub mod validate;
 
 pub use fingerprint::{CapList, CapabilityList};
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

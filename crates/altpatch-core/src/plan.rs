@@ -192,9 +192,9 @@ fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
 /// The cache geometry and coherence properties from CTR_EL0 (Arm ARM D23.2.39).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CacheGeometry {
-    /// Smallest data cache line in bytes (4 << DminLine, bits [19:16]).
+    /// Smallest data cache line in bytes (4 << DminLine, bits 19:16).
     pub dline: u64,
-    /// Smallest instruction cache line in bytes (4 << IminLine, bits [3:0]).
+    /// Smallest instruction cache line in bytes (4 << IminLine, bits 3:0).
     pub iline: u64,
     /// IDC (bit 28): data cache clean to the PoU is not required for I/D coherence.
     pub idc: bool,

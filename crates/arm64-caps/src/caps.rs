@@ -1,6 +1,6 @@
 //! The one ordered capability list, and detection.
 //!
-//! [`cap_list!`] below is the only place capability numbers come from: each row gives the
+//! `cap_list!` below is the only place capability numbers come from: each row gives the
 //! identifier (Linux arm64's cpucap name without `ARM64_`), the description Linux prints
 //! after `CPU features: detected: `, the scope and the detection rule. The index
 //! ([`Cap::index`]), [`NCAPS`], the name and description tables and [`FINGERPRINT`] are all

@@ -353,7 +353,8 @@ fn secondary_main(cpu: usize) -> ! {
     }
     let mut me = Participant::new(cpu);
     loop {
-        match RENDEZVOUS.participate(&mut me, console::micros_to_ticks(CPU_TIMEOUT_US)) {
+        // Twice the primary's check-in timeout: a missing CPU is the primary's to name.
+        match RENDEZVOUS.participate(&mut me, console::micros_to_ticks(2 * CPU_TIMEOUT_US)) {
             // The boot pass closed before this CPU came: wait for the system pass.
             Outcome::Missed { .. } => continue,
             Outcome::Released { .. } => break,

@@ -1,7 +1,7 @@
 //! CPU models by MIDR_EL1, and the variant/revision ranges errata notices give.
 //!
-//! MIDR_EL1 (Arm ARM D19.2.100): Implementer [31:24], Variant [23:20], Architecture
-//! [19:16], PartNum [15:4], Revision [3:0]. A model is Implementer, Architecture and
+//! MIDR_EL1 (Arm ARM D19.2.100): Implementer (bits 31:24), Variant (23:20), Architecture
+//! (19:16), PartNum (15:4), Revision (3:0). A model is Implementer, Architecture and
 //! PartNum; "rVpR" is Variant and Revision.
 
 /// A CPU model: MIDR with variant and revision zero.
@@ -44,7 +44,7 @@ pub const NEOVERSE_N1: Model = Model::new(0x41, 0xd0c);
 /// Fujitsu (implementer 0x46) A64FX.
 pub const FUJITSU_A64FX: Model = Model::new(0x46, 0x001);
 
-/// `rVpR` packed as Linux's `MIDR_CPU_VAR_REV`: variant in bits [23:20], revision in [3:0].
+/// `rVpR` packed as Linux's `MIDR_CPU_VAR_REV`: variant in bits 23:20, revision in bits 3:0.
 pub const fn var_rev(variant: u8, revision: u8) -> u32 {
     (variant as u32 & 0xf) << 20 | (revision as u32 & 0xf)
 }
