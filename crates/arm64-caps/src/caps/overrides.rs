@@ -69,7 +69,7 @@ impl Overrides {
     /// key, another part of the kernel may own it; `Err`: an override key that is unknown
     /// (no such register, field or shorthand) or malformed. Nothing is recorded on error.
     pub fn accept(&mut self, arg: &BootArg<'_>) -> Result<bool, ArgError> {
-        if let Some(&(_, _, list)) = ALIASES.iter().find(|(key, _, _)| *key == arg.key) {
+        if ALIASES.iter().any(|(key, _, _)| *key == arg.key) {
             let Some(&(_, _, list)) =
                 ALIASES.iter().find(|(key, value, _)| *key == arg.key && arg.value == Some(*value))
             else {
