@@ -110,7 +110,10 @@ const TPIDR_EL1_POISON: u64 = 0xdead_beef_0000_0000;
 fn percpu_index_uses_the_running_level(cpu: usize) -> bool {
     if !cpus_have_final_cap(Cap::HAS_VIRT_HOST_EXTN) {
         let (el1, el2) = crate::cpu::thread_id_registers();
-        return crate::cpu::current_el() == 1 && el2.is_none() && el1 == cpu as u64 && crate::cpu::cpu_index() == cpu;
+        return crate::cpu::current_el() == 1
+            && el2.is_none()
+            && el1 == cpu as u64
+            && crate::cpu::cpu_index() == cpu;
     }
     // Nothing else on this CPU reads the index meanwhile: exceptions masked.
     let daif = crate::cpu::mask_exceptions();
@@ -231,7 +234,8 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     check("speculation-barrier", failed.is_empty(), format_args!("CPUs {failed:?}"));
 
     let failed = smp::on_each_cpu("percpu-index", percpu_index_uses_the_running_level);
-    let level = if cpus_have_final_cap(Cap::HAS_VIRT_HOST_EXTN) { "TPIDR_EL2 at EL2" } else { "TPIDR_EL1 at EL1" };
+    let level =
+        if cpus_have_final_cap(Cap::HAS_VIRT_HOST_EXTN) { "TPIDR_EL2 at EL2" } else { "TPIDR_EL1 at EL1" };
     check(
         "percpu-index",
         failed.is_empty(),

@@ -200,7 +200,11 @@ struct VectorKind {
 impl fmt::Display for VectorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (what, from) = VECTOR_KINDS[self.kind % 16];
-        if self.kind % 16 < 8 { write!(f, "{what} (EL{}{from})", self.el) } else { write!(f, "{what} ({from})") }
+        if self.kind % 16 < 8 {
+            write!(f, "{what} (EL{}{from})", self.el)
+        } else {
+            write!(f, "{what} ({from})")
+        }
     }
 }
 

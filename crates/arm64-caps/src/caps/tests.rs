@@ -1,6 +1,6 @@
 //! Detection tests: per-model expected sets, rules, sanitising, late CPUs, the list itself.
 
-use super::fields::{ctr_el0, id_aa64isar0, id_aa64pfr0};
+use super::fields::{self, ctr_el0, id_aa64isar0, id_aa64pfr0};
 use super::models::{MODELS, by_name};
 use super::*;
 use altpatch_core::fingerprint::of_list;
@@ -19,6 +19,15 @@ fn expected(model: &str) -> Vec<&'static str> {
         "neoverse-n1" => include_str!("../../../../tests/expected-caps/neoverse-n1.txt"),
         "a64fx" => include_str!("../../../../tests/expected-caps/a64fx.txt"),
         "max" => include_str!("../../../../tests/expected-caps/max.txt"),
+        // Entered at EL2 (`virtualization=on`): Linux stays there with VHE where it can.
+        "cortex-a35-el2" => include_str!("../../../../tests/expected-caps/cortex-a35-el2.txt"),
+        "cortex-a53-el2" => include_str!("../../../../tests/expected-caps/cortex-a53-el2.txt"),
+        "cortex-a57-el2" => include_str!("../../../../tests/expected-caps/cortex-a57-el2.txt"),
+        "cortex-a72-el2" => include_str!("../../../../tests/expected-caps/cortex-a72-el2.txt"),
+        "cortex-a76-el2" => include_str!("../../../../tests/expected-caps/cortex-a76-el2.txt"),
+        "neoverse-n1-el2" => include_str!("../../../../tests/expected-caps/neoverse-n1-el2.txt"),
+        "a64fx-el2" => include_str!("../../../../tests/expected-caps/a64fx-el2.txt"),
+        "max-el2" => include_str!("../../../../tests/expected-caps/max-el2.txt"),
         other => panic!("no expected set for {other}"),
     };
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
@@ -49,6 +58,20 @@ fn every_model_detects_exactly_its_expected_set() {
         assert!(caps.windows(2).all(|w| w[0] < w[1]), "{}: not in cap order", model.name);
         let got = detect(&model.regs, 4);
         assert_eq!(idents(got.caps()), want, "model {}", model.name);
+    }
+}
+
+#[test]
+fn every_model_at_el2_detects_exactly_linux_s_set_there() {
+    for model in MODELS {
+        let name = std::format!("{}-el2", model.name);
+        let want = expected(&name);
+        let caps: Vec<Cap> =
+            want.iter().map(|i| Cap::from_ident(i).unwrap_or_else(|| panic!("{i}"))).collect();
+        assert!(caps.windows(2).all(|w| w[0] < w[1]), "{name}: not in cap order");
+        // A model without FEAT_VHE drops to EL1: its snapshot is taken there.
+        let regs = if fields::id_aa64mmfr1::VH.get(&model.regs) >= 1 { model.at_el2() } else { model.regs };
+        assert_eq!(idents(detect(&regs, 4).caps()), want, "{name}");
     }
 }
 
