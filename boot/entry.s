@@ -91,8 +91,8 @@ set_vectors:
 //
 // With HCR_EL2.E2H = 1 the EL1 names of the registers the kernel uses at its own level
 // (SCTLR, TCR, TTBR0, MAIR, VBAR, ESR, FAR, ELR, SPSR, CPACR, CNTKCTL, ...) access their EL2
-// counterparts when used at EL2 (Arm ARM D5.6, "Virtualization Host Extensions", register
-// redirection; D19.2: each register's "When HCR_EL2.E2H is 1, ... accessed from EL2"), so
+// counterparts when used at EL2 (Arm ARM DDI 0487, "Behavior of HCR_EL2.E2H": the table of
+// registers redirected at EL2; each register's accessibility pseudocode in D19), so
 // the same code runs the kernel at EL1 and at EL2. TPIDR_EL1 is not redirected: the kernel
 // keeps its CPU index in TPIDR_EL2 at EL2 (cpu.rs, an alternative on HAS_VIRT_HOST_EXTN).
 el2_setup:

@@ -41,7 +41,8 @@ pub fn current_el() -> u64 {
 /// Sets this CPU's index, kept in the running level's thread ID register for [`cpu_index`]:
 /// TPIDR_EL1, or TPIDR_EL2 once the boot pass has patched the site on a system that runs at
 /// EL2 with VHE (Linux's `set_my_cpu_offset`: TPIDR_EL1 is not redirected under HCR_EL2.E2H,
-/// Arm ARM D19.2.138, and belongs to a guest's EL1; the host keeps its own in TPIDR_EL2).
+/// it is absent from the Arm ARM's "Behavior of HCR_EL2.E2H" redirection table, and belongs to
+/// a guest's EL1; the host keeps its own in TPIDR_EL2).
 #[inline(never)]
 pub fn set_cpu_index(index: usize) {
     // SAFETY: writes the thread ID register of the level the kernel runs at (the replacement
@@ -193,7 +194,7 @@ pub fn enable_event_stream() {
     /// about 33 us at QEMU's 62.5 MHz.
     const EVNTI: u64 = 10;
     // At EL2 with HCR_EL2.E2H = 1 the name CNTKCTL_EL1 accesses CNTHCTL_EL2, whose layout
-    // then has EVNTEN and EVNTI where CNTKCTL_EL1 has them (Arm ARM D19.11.x, CNTHCTL_EL2
+    // then has EVNTEN and EVNTI where CNTKCTL_EL1 has them (Arm ARM, CNTHCTL_EL2
     // "When FEAT_VHE is implemented and HCR_EL2.E2H == 1"): the EL2 event stream.
     CNTKCTL_EL1.write(CNTKCTL_EL1::EVNTEN::Enable + CNTKCTL_EL1::EVNTI.val(EVNTI));
     barrier::isb(barrier::SY);

@@ -15,7 +15,8 @@ pub struct ExceptionFrame {
     /// The interrupted stack pointer.
     pub sp: u64,
     /// ELR_EL1: where the exception was taken. (At EL2 with HCR_EL2.E2H = 1 the EL1 names
-    /// of ELR, SPSR, ESR and FAR read the EL2 registers, Arm ARM D5.6: vectors.s serves both.)
+    /// of ELR, SPSR, ESR and FAR read the EL2 registers, Arm ARM "Behavior of HCR_EL2.E2H":
+    /// vectors.s serves both.)
     pub elr: u64,
     /// SPSR_EL1: the interrupted PSTATE (M = EL2h for the kernel at EL2).
     pub spsr: u64,
