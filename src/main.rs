@@ -70,7 +70,6 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
 
 /// The device tree, the MMU, the console, the heap and the command line.
 fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) {
-    cpu::set_cpu_index(0);
     // SAFETY: x0 is 0 for a bare ELF, or the tree's address in RAM under the Linux protocol.
     let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { qemu_virt::BARE_METAL_DTB };
     // Kept in a static: the machine description (512 MPIDRs) would weigh on the boot stack.
@@ -89,6 +88,11 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) 
             semihosting::exit(ExitStatus::Oops);
         }
     };
+    // Entered at EL2 with VHE, entry left this CPU there; the command line's overrides may
+    // say to drop to EL1 instead. Decided before the MMU is on and anything EL-specific is set.
+    // SAFETY: the boot CPU, MMU off, nothing stored in EL2 state but what entry.s set.
+    unsafe { boot::decide_boot_cpu_level(info.machine.bootargs) };
+    cpu::set_cpu_index(0);
     let layout = memory::kernel_layout();
     let mut devices = info.machine.gic.clone();
     devices.push(info.machine.uart.clone());
@@ -124,6 +128,7 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) 
     let options = BootOptions::parse(info.machine.bootargs);
     options.report_misdirected(info.machine.cpu_count);
     smp::configure(options.overrides, options.faults);
+    boot::publish_secondary_levels(&options.overrides, info.machine.cpu_count);
     if options.faults.bug {
         bug!();
     }
@@ -138,6 +143,10 @@ fn boot_cpu_features(info: &dtb::BootInfo) -> (CpuFeatures, CapSet) {
     let features = CpuFeatures::new(&boot_regs, &platform);
     let boot_caps = features.boot_cpu_caps();
     cpufeature::set_boot(boot_caps);
+    if boot_caps.contains(Cap::HAS_VIRT_HOST_EXTN) {
+        // The capability's enable, before the boot pass patches the TPIDR_EL2 reads.
+        cpu::copy_el2_regs();
+    }
     for cap in boot_caps.iter().filter(|cap| cap.reported()) {
         println!("CPU features: detected: {}", cap.description());
     }
@@ -188,14 +197,23 @@ fn smp_bring_up(
         verify_local_cpu_caps(cpu, info.machine.mpidrs[cpu], regs, boot_caps, &platform);
         features.add_cpu(regs);
     }
-    if entry_el == 2 {
-        println!("CPU: All CPU(s) entered at EL2 and dropped to EL1");
+    // Every CPU now runs at the boot CPU's level (one that does not was refused above).
+    if cpu::current_el() == 2 {
+        println!("CPU: All CPU(s) started at EL2");
+    } else {
+        if entry_el == 2 {
+            println!("CPU: All CPU(s) entered at EL2 and dropped to EL1");
+        }
+        println!("CPU: All CPU(s) started at EL1");
     }
-    println!("CPU: All CPU(s) started at EL1");
 }
 
 /// A secondary runs text the boot pass already patched: it must have every boot-CPU
-/// capability, or the run ends (status 4) naming what it lacks.
+/// capability, or the run ends (status 4) naming what it lacks. As Linux 6.1's
+/// `verify_local_cpu_caps(SCOPE_BOOT_CPU)` does for its strict boot-CPU features (GIC CPU
+/// interface, VHE): the first conflict in Linux's words, then `cpu_panic_kernel`'s verdict
+/// as `__cpu_up` prints it. A CPU that runs at EL1 while the boot CPU runs at EL2 with VHE
+/// lacks HAS_VIRT_HOST_EXTN this way (it ran none of the patched code: `smp::secondary_init`).
 fn verify_local_cpu_caps(
     cpu: usize,
     mpidr: u64,
@@ -203,13 +221,20 @@ fn verify_local_cpu_caps(
     boot_caps: CapSet,
     platform: &caps::Platform,
 ) {
-    let lacking: alloc::vec::Vec<&str> =
-        boot_caps.iter().filter(|cap| !cap.row().rule.matches_cpu(regs, platform)).map(Cap::ident).collect();
-    if !lacking.is_empty() {
+    let lacking: alloc::vec::Vec<Cap> =
+        boot_caps.iter().filter(|cap| !cap.row().rule.matches_cpu(regs, platform)).collect();
+    if let Some(first) = lacking.first() {
+        println!(
+            "CPU{cpu}: Detected conflict for capability {} ({}), System: 1, CPU: 0",
+            first.index(),
+            first.description()
+        );
+        let names: alloc::vec::Vec<&str> = lacking.iter().map(|cap| cap.ident()).collect();
         println!(
             "SMP: CPU{cpu} (MPIDR {mpidr:#x}) lacks boot-CPU capabilities {}: it would run code patched for them",
-            lacking.join(", ")
+            names.join(", ")
         );
+        println!("Kernel panic - not syncing: CPU{cpu} detected unsupported configuration");
         semihosting::exit(ExitStatus::CpuBringUp);
     }
 }

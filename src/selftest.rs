@@ -98,6 +98,35 @@ fn late_region_adds_on_every_cpu(_cpu: usize) -> bool {
 
 static LATE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// What the VHE test leaves in TPIDR_EL1 while it runs: the index through the patched
+/// sequences must not come from there at EL2.
+const TPIDR_EL1_POISON: u64 = 0xdead_beef_0000_0000;
+
+/// The per-CPU index, written and read through the sequences the boot pass patched on
+/// HAS_VIRT_HOST_EXTN, is this CPU's on every CPU; and they use the running level's
+/// register. At EL2 with VHE: with TPIDR_EL1 poisoned, the patched write lands in TPIDR_EL2
+/// (read back directly) and leaves TPIDR_EL1 alone, and the patched read still gives the
+/// index. At EL1: the kernel runs at EL1 and the index is in TPIDR_EL1.
+fn percpu_index_uses_the_running_level(cpu: usize) -> bool {
+    if !cpus_have_final_cap(Cap::HAS_VIRT_HOST_EXTN) {
+        let (el1, el2) = crate::cpu::thread_id_registers();
+        return crate::cpu::current_el() == 1
+            && el2.is_none()
+            && el1 == cpu as u64
+            && crate::cpu::cpu_index() == cpu;
+    }
+    // Nothing else on this CPU reads the index meanwhile: exceptions masked.
+    let daif = crate::cpu::mask_exceptions();
+    let (saved_el1, _) = crate::cpu::thread_id_registers();
+    crate::cpu::set_tpidr_el1(TPIDR_EL1_POISON);
+    crate::cpu::set_cpu_index(cpu);
+    let read = crate::cpu::cpu_index();
+    let (el1, el2) = crate::cpu::thread_id_registers();
+    crate::cpu::set_tpidr_el1(saved_el1);
+    crate::cpu::restore_exceptions(daif);
+    crate::cpu::current_el() == 2 && read == cpu && el2 == Some(cpu as u64) && el1 == TPIDR_EL1_POISON
+}
+
 // A two-instruction function in text that the I-cache test rewrites: `mov x0, #1; ret`.
 core::arch::global_asm!(
     ".section .text.icache_probe, \"ax\"",
@@ -204,6 +233,15 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     let failed = smp::on_each_cpu("speculation-barrier", speculation_barrier_executes);
     check("speculation-barrier", failed.is_empty(), format_args!("CPUs {failed:?}"));
 
+    let failed = smp::on_each_cpu("percpu-index", percpu_index_uses_the_running_level);
+    let level =
+        if cpus_have_final_cap(Cap::HAS_VIRT_HOST_EXTN) { "TPIDR_EL2 at EL2" } else { "TPIDR_EL1 at EL1" };
+    check(
+        "percpu-index",
+        failed.is_empty(),
+        format_args!("CPUs {failed:?}: the patched index sequences do not use {level}"),
+    );
+
     // Text is mapped read-only: a write faults, and the fault is recovered.
     let target = alternative::check_boot_patched as *const () as u64;
     // SAFETY: a store into text would not break any Rust invariant the test relies on (and
@@ -216,7 +254,7 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
     );
     if status == ExitStatus::Success {
         println!(
-            "altpatch: self-tests: {lse} atomics on {cpus} CPUs, ticket lock, acquire loads, D-line {} bytes, CRC32 {}, text read-only",
+            "altpatch: self-tests: {lse} atomics on {cpus} CPUs, ticket lock, acquire loads, D-line {} bytes, CRC32 {}, text read-only, CPU index in {level}",
             cache::dcache_line_size(),
             if cpus_have_final_cap(Cap::HAS_CRC32) { "hardware = software" } else { "software" }
         );

@@ -138,8 +138,13 @@ pub struct Faults {
     pub corrupt: Option<&'static str>,
 }
 
-/// Sets the ID-register overrides each CPU applies to its snapshot, and the faults.
+/// The exception level the boot CPU runs the kernel at, for the secondaries to compare.
+static BOOT_EL: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the ID-register overrides each CPU applies to its snapshot, and the faults; notes the
+/// boot CPU's exception level.
 pub fn configure(overrides: Overrides, faults: Faults) {
+    BOOT_EL.store(cpu::current_el(), Ordering::Relaxed);
     OVERRIDES.call_once(|| overrides);
     FAULTS.call_once(|| faults);
 }
@@ -381,6 +386,14 @@ pub fn serve(index: usize) -> ! {
 
 /// The Rust entry of a secondary CPU, from `boot/entry.s` with its MMU on and its stack set.
 pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
+    if cpu::current_el() != BOOT_EL.load(Ordering::Relaxed) {
+        // The boot CPU runs at EL2 with VHE and this CPU could not stay there (no VH, or an
+        // override lowered it): the text is patched for EL2 (TPIDR_EL2), which is UNDEFINED
+        // here. Run none of it: record the registers, which show EL1, for the boot CPU's
+        // `verify_local_cpu_caps` to refuse this CPU by name, and park.
+        register_this_cpu(index);
+        cpu::park();
+    }
     cpu::set_cpu_index(index);
     if faults().stall_cpu == Some(index) {
         cpu::park();

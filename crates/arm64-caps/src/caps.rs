@@ -87,7 +87,9 @@ use fields::{
     id_aa64isar0 as isar0, id_aa64isar1 as isar1, id_aa64isar2 as isar2, id_aa64mmfr0 as mmfr0,
     id_aa64mmfr1 as mmfr1, id_aa64mmfr2 as mmfr2, id_aa64pfr0 as pfr0, id_aa64pfr1 as pfr1,
 };
-use rules::Rule::{Always, CacheDic, CacheIdc, Field, GicCpuIf, Midr, SpectreBhb, SpectreV2, SpectreV4};
+use rules::Rule::{
+    Always, CacheDic, CacheIdc, Field, GicCpuIf, Midr, RunsAtEl2, SpectreBhb, SpectreV2, SpectreV4,
+};
 
 // Features (Linux 6.1 arch/arm64/kernel/cpufeature.c `arm64_features`), then errata
 // (cpu_errata.c `arm64_errata`), then vulnerabilities (proton-pack.c). Minimum values are
@@ -105,6 +107,11 @@ cap_list! {
     HW_DBM, "Hardware dirty bit management", LocalCpu, Field(&mmfr1::HAFDBS, 2);
     HAS_EPAN, "Enhanced Privileged Access Never", System, Field(&mmfr1::PAN, 3);
     HAS_LSE_ATOMICS, "LSE atomic instructions", System, Field(&isar0::ATOMIC, 2);
+    // Linux's ARM64_CPUCAP_STRICT_BOOT_CPU_FEATURE with `matches = runs_at_el2`
+    // (is_kernel_in_hyp_mode()): the kernel itself runs at EL2 with HCR_EL2.E2H, which it
+    // only does where ID_AA64MMFR1_EL1.VH says FEAT_VHE is there and no override (VH=0,
+    // `kvm-arm.mode=nvhe`) lowers it. A secondary that runs at EL1 conflicts.
+    HAS_VIRT_HOST_EXTN, "Virtualization Host Extensions", BootCpu, RunsAtEl2(&mmfr1::VH);
     HAS_32BIT_EL0_DO_NOT_USE, "32-bit EL0 Support", System, Field(&pfr0::EL0, 2);
     HAS_32BIT_EL1, "32-bit EL1 Support", System, Field(&pfr0::EL1, 2);
     HAS_DCPOP, "Data cache clean to Point of Persistence", System, Field(&isar1::DPB, 1);
@@ -323,6 +330,17 @@ pub struct IdRegs {
     /// CLIDR_EL1: needed because LoC = 0 or LoUU = LoUIS = 0 makes CTR_EL0.IDC effectively
     /// set ([`effective_ctr`]).
     pub clidr: u64,
+    /// CurrentEL, raw (the exception level in bits 3:2, Arm ARM C5.2.1): the level the CPU
+    /// runs the kernel at once its EL2 setup is done, which `HAS_VIRT_HOST_EXTN` is decided
+    /// on (Linux's `is_kernel_in_hyp_mode()`). 0 in fixtures that do not say.
+    pub current_el: u64,
+}
+
+impl IdRegs {
+    /// The exception level the snapshot was taken at (CurrentEL.EL).
+    pub const fn exception_level(&self) -> u64 {
+        (self.current_el >> 2) & 0b11
+    }
 }
 
 /// Things a rule needs that are not in ID registers.

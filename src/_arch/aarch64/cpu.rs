@@ -32,15 +32,70 @@ pub fn relax() {
     core::hint::spin_loop();
 }
 
-/// Sets this CPU's index, kept in TPIDR_EL1 for [`cpu_index`].
-pub fn set_cpu_index(index: usize) {
-    TPIDR_EL1.set(index as u64);
+/// The exception level this CPU runs at (CurrentEL.EL, Arm ARM C5.2.1): 2 when the kernel
+/// stays at EL2 with VHE, 1 otherwise.
+pub fn current_el() -> u64 {
+    CurrentEL.read(CurrentEL::EL)
 }
 
-/// The index of the running CPU (0 is the boot CPU).
-#[inline(always)]
+/// Sets this CPU's index, kept in the running level's thread ID register for [`cpu_index`]:
+/// TPIDR_EL1, or TPIDR_EL2 once the boot pass has patched the site on a system that runs at
+/// EL2 with VHE (Linux's `set_my_cpu_offset`: TPIDR_EL1 is not redirected under HCR_EL2.E2H,
+/// it is absent from the Arm ARM's "Behavior of HCR_EL2.E2H" redirection table, and belongs to
+/// a guest's EL1; the host keeps its own in TPIDR_EL2).
+#[inline(never)]
+pub fn set_cpu_index(index: usize) {
+    // SAFETY: writes the thread ID register of the level the kernel runs at (the replacement
+    // runs only where HAS_VIRT_HOST_EXTN holds, that is at EL2); no memory is touched.
+    unsafe {
+        crate::alternative!(
+            old: ["msr tpidr_el1, {index}"],
+            new: ["msr tpidr_el2, {index}"],
+            cap: HAS_VIRT_HOST_EXTN,
+            index = in(reg) index as u64,
+            options(nomem, nostack, preserves_flags)
+        )
+    }
+}
+
+/// The index of the running CPU (0 is the boot CPU): TPIDR_EL1, or TPIDR_EL2 where the
+/// kernel runs at EL2 with VHE (Linux's `__my_cpu_offset`,
+/// `ALTERNATIVE("mrs tpidr_el1", "mrs tpidr_el2", ARM64_HAS_VIRT_HOST_EXTN)`).
+#[inline(never)]
 pub fn cpu_index() -> usize {
-    TPIDR_EL1.get() as usize
+    let index: u64;
+    // SAFETY: reads the thread ID register of the level the kernel runs at; no memory.
+    unsafe {
+        crate::alternative!(
+            old: ["mrs {index}, tpidr_el1"],
+            new: ["mrs {index}, tpidr_el2"],
+            cap: HAS_VIRT_HOST_EXTN,
+            index = out(reg) index,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    index as usize
+}
+
+/// Linux's `cpu_copy_el2regs`, HAS_VIRT_HOST_EXTN's enable on the boot CPU: before the boot
+/// pass patches [`cpu_index`] to read TPIDR_EL2, copy the index the unpatched code kept in
+/// TPIDR_EL1 there. Only at EL2 (TPIDR_EL2 is UNDEFINED at EL1).
+pub fn copy_el2_regs() {
+    if current_el() == 2 {
+        TPIDR_EL2.set(TPIDR_EL1.get());
+    }
+}
+
+/// TPIDR_EL1 and, at EL2, TPIDR_EL2 read directly (not through the patched sequences), for
+/// the self-test that the patched ones use the running level's register.
+pub fn thread_id_registers() -> (u64, Option<u64>) {
+    (TPIDR_EL1.get(), (current_el() == 2).then(|| TPIDR_EL2.get()))
+}
+
+/// Writes TPIDR_EL1 directly, for the same self-test. TPIDR_EL1 holds the CPU index only on a
+/// system that runs at EL1.
+pub fn set_tpidr_el1(value: u64) {
+    TPIDR_EL1.set(value);
 }
 
 /// This CPU's MPIDR_EL1 affinity fields (Aff3:Aff2:Aff1:Aff0), as the DTB's `reg` lists them.
@@ -121,6 +176,7 @@ pub fn read_id_regs() -> IdRegs {
         id_aa64dfr0: ID_AA64DFR0_EL1.get(),
         ctr_el0: ctr_el0(),
         clidr: CLIDR_EL1.get(),
+        current_el: CurrentEL.get(),
     }
 }
 
@@ -137,6 +193,9 @@ pub fn enable_event_stream() {
     /// EVNTI: the counter bit whose transitions make events; bit 10 is every 2048 ticks,
     /// about 33 us at QEMU's 62.5 MHz.
     const EVNTI: u64 = 10;
+    // At EL2 with HCR_EL2.E2H = 1 the name CNTKCTL_EL1 accesses CNTHCTL_EL2, whose layout
+    // then has EVNTEN and EVNTI where CNTKCTL_EL1 has them (Arm ARM, CNTHCTL_EL2
+    // "When FEAT_VHE is implemented and HCR_EL2.E2H == 1"): the EL2 event stream.
     CNTKCTL_EL1.write(CNTKCTL_EL1::EVNTEN::Enable + CNTKCTL_EL1::EVNTI.val(EVNTI));
     barrier::isb(barrier::SY);
 }

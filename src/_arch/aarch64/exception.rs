@@ -14,9 +14,11 @@ pub struct ExceptionFrame {
     pub x: [u64; 31],
     /// The interrupted stack pointer.
     pub sp: u64,
-    /// ELR_EL1: where the exception was taken.
+    /// ELR_EL1: where the exception was taken. (At EL2 with HCR_EL2.E2H = 1 the EL1 names
+    /// of ELR, SPSR, ESR and FAR read the EL2 registers, Arm ARM "Behavior of HCR_EL2.E2H":
+    /// vectors.s serves both.)
     pub elr: u64,
-    /// SPSR_EL1: the interrupted PSTATE.
+    /// SPSR_EL1: the interrupted PSTATE (M = EL2h for the kernel at EL2).
     pub spsr: u64,
     /// ESR_EL1: the syndrome.
     pub esr: u64,
@@ -168,25 +170,44 @@ const EXCEPTION_CLASSES: &[(u64, &str)] = &[
     (0x3c, "BRK (AArch64)"),
 ];
 
-/// The vector kinds, in table order (boot/vectors.s).
-const VECTOR_KINDS: [&str; 16] = [
-    "Synchronous (EL1t)",
-    "IRQ (EL1t)",
-    "FIQ (EL1t)",
-    "SError (EL1t)",
-    "Synchronous (EL1h)",
-    "IRQ (EL1h)",
-    "FIQ (EL1h)",
-    "SError (EL1h)",
-    "Synchronous (EL0, 64-bit)",
-    "IRQ (EL0, 64-bit)",
-    "FIQ (EL0, 64-bit)",
-    "SError (EL0, 64-bit)",
-    "Synchronous (EL0, 32-bit)",
-    "IRQ (EL0, 32-bit)",
-    "FIQ (EL0, 32-bit)",
-    "SError (EL0, 32-bit)",
+/// The vector kinds, in table order (boot/vectors.s): the exception, and where it came
+/// from (the current level with SP0 or SPx; the lower level, EL0, in AArch64 or AArch32).
+const VECTOR_KINDS: [(&str, &str); 16] = [
+    ("Synchronous", "t"),
+    ("IRQ", "t"),
+    ("FIQ", "t"),
+    ("SError", "t"),
+    ("Synchronous", "h"),
+    ("IRQ", "h"),
+    ("FIQ", "h"),
+    ("SError", "h"),
+    ("Synchronous", "EL0, 64-bit"),
+    ("IRQ", "EL0, 64-bit"),
+    ("FIQ", "EL0, 64-bit"),
+    ("SError", "EL0, 64-bit"),
+    ("Synchronous", "EL0, 32-bit"),
+    ("IRQ", "EL0, 32-bit"),
+    ("FIQ", "EL0, 32-bit"),
+    ("SError", "EL0, 32-bit"),
 ];
+
+/// `Synchronous (EL2h)`: vector `kind` taken at exception level `el` (the kernel's: 1, or 2
+/// under VHE, where VBAR_EL1 names VBAR_EL2 and these same vectors take EL2's exceptions).
+struct VectorKind {
+    kind: usize,
+    el: u64,
+}
+
+impl fmt::Display for VectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (what, from) = VECTOR_KINDS[self.kind % 16];
+        if self.kind % 16 < 8 {
+            write!(f, "{what} (EL{}{from})", self.el)
+        } else {
+            write!(f, "{what} ({from})")
+        }
+    }
+}
 
 fn class_name(ec: u64) -> &'static str {
     EXCEPTION_CLASSES.iter().find(|(code, _)| *code == ec).map_or("UNRECOGNIZED EC", |(_, name)| name)
@@ -251,7 +272,7 @@ impl Taken<'_> {
         }
         p!("Internal error: {what}: {:016x} [#{n}] SMP", frame.esr);
         p!("CPU: {} Comm: altpatch", crate::cpu::cpu_index());
-        p!("Exception: {}", VECTOR_KINDS[self.kind as usize % 16]);
+        p!("Exception: {}", VectorKind { kind: self.kind as usize, el: crate::cpu::current_el() });
         let (il, iss) = (esr.0.read(ESR_EL1::IL), esr.0.read(ESR_EL1::ISS));
         p!(
             "ESR = 0x{:016x}, EC = 0x{:02x}: {}, IL = {} bits, ISS = 0x{iss:07x}",

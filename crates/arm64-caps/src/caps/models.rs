@@ -65,6 +65,7 @@ const ZERO: IdRegs = IdRegs {
     id_aa64dfr0: 0,
     ctr_el0: 0,
     clidr: 0,
+    current_el: 0,
 };
 
 /// `aarch64_a57_initfn`: Cortex-A57 r1p0.
@@ -284,6 +285,15 @@ pub const MODELS: &[QemuModel] = &[
     },
     QemuModel { name: "max", regs: as_seen_at_el1(MAX) },
 ];
+
+impl QemuModel {
+    /// The registers as the kernel snapshots them on `virtualization=on` when it runs at
+    /// EL2 (CurrentEL = 2, HCR_EL2.E2H set): the same ID values, read at EL2. (QEMU then
+    /// also keeps ID_AA64PFR0.EL2, which no rule reads.)
+    pub const fn at_el2(&self) -> IdRegs {
+        IdRegs { current_el: 2 << 2, ..self.regs }
+    }
+}
 
 /// The model named `name` (`-cpu` spelling).
 pub fn by_name(name: &str) -> Option<&'static QemuModel> {

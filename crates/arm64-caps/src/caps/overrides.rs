@@ -12,6 +12,9 @@
 //!   `cpu3:id_aa64isar0.atomic=0` to make CPU 3 arrive without LSE.
 //! - Shorthands, as Linux 6.1 has them: `arm64.nobti`, `arm64.nopauth`, `arm64.nomte`,
 //!   `arm64.nosve`, `arm64.nosme`; and ours, `arm64.nolse` (`id_aa64isar0.atomic=0`).
+//! - Linux 6.1's alias `kvm-arm.mode=nvhe` for `id_aa64mmfr1.vh=0` (idreg-override.c
+//!   `aliases[]`): the kernel entered at EL2 does not stay there with VHE, it drops to EL1.
+//!   Linux takes `id_aa64mmfr1.vh=0` itself too (its `mmfr1` override set has the `vh` field).
 //!
 //! An override can only make a field safer, never claim hardware that is absent: the
 //! value applied is the field's sanitising [`Field::combine`] of the real value and the
@@ -58,11 +61,28 @@ const SHORTHANDS: &[(&str, &[&Field])] = &[
     ("arm64.nolse", &[&fields::id_aa64isar0::ATOMIC]),
 ];
 
+/// Linux 6.1's aliases whose key has a value: `(key, value, fields set to 0)`.
+const ALIASES: &[(&str, &str, &[&Field])] = &[("kvm-arm.mode", "nvhe", &[&fields::id_aa64mmfr1::VH])];
+
 impl Overrides {
     /// Takes `arg` if it is an override. `Ok(true)`: taken; `Ok(false)`: not an override
     /// key, another part of the kernel may own it; `Err`: an override key that is unknown
     /// (no such register, field or shorthand) or malformed. Nothing is recorded on error.
     pub fn accept(&mut self, arg: &BootArg<'_>) -> Result<bool, ArgError> {
+        if ALIASES.iter().any(|(key, _, _)| *key == arg.key) {
+            let Some(&(_, _, list)) =
+                ALIASES.iter().find(|(key, value, _)| *key == arg.key && arg.value == Some(*value))
+            else {
+                return Err(ArgError::Malformed("nvhe (the only mode this kernel has an override for)"));
+            };
+            if self.free() < list.len() {
+                return Err(ArgError::Malformed("fewer overrides (at most 32)"));
+            }
+            for &field in list {
+                self.push(Entry { cpu: None, field, value: 0 });
+            }
+            return Ok(true);
+        }
         if let Some(name) = arg.key.strip_prefix("arm64.") {
             let &(_, list) = SHORTHANDS
                 .iter()
@@ -372,6 +392,23 @@ mod tests {
         assert!(matches!(take(&mut o, "id_aa64isar0.atomic=16"), Err(ArgError::Malformed(_))));
         assert!(matches!(take(&mut o, "cpuX:id_aa64isar0.atomic=0"), Err(ArgError::Malformed(_))));
         assert!(matches!(take(&mut o, "arm64.nobti=1"), Err(ArgError::Malformed(_))));
+        assert!(o.is_empty());
+    }
+
+    #[test]
+    fn kvm_arm_mode_nvhe_and_vh_0_hide_vhe() {
+        for cmdline in ["kvm-arm.mode=nvhe", "id_aa64mmfr1.vh=0"] {
+            let mut o = Overrides::default();
+            assert_eq!(take(&mut o, cmdline), Ok(true), "{cmdline}");
+            let mut regs = by_name("max").unwrap().regs;
+            assert_eq!(fields::id_aa64mmfr1::VH.get(&regs), 1);
+            o.apply(0, &mut regs);
+            assert_eq!(fields::id_aa64mmfr1::VH.get(&regs), 0, "{cmdline}");
+            assert_eq!(fields::id_aa64mmfr1::PAN.get(&regs), 2, "{cmdline}: other fields untouched");
+        }
+        let mut o = Overrides::default();
+        assert!(matches!(take(&mut o, "kvm-arm.mode=vhe"), Err(ArgError::Malformed(_))));
+        assert!(matches!(take(&mut o, "kvm-arm.mode"), Err(ArgError::Malformed(_))));
         assert!(o.is_empty());
     }
 

@@ -22,6 +22,10 @@ pub enum Rule {
     Field(&'static Field, i64),
     /// ID_AA64PFR0.GIC >= 1 and the platform's GICv3 CPU interface is usable.
     GicCpuIf,
+    /// The CPU runs the kernel at EL2 (Linux's `runs_at_el2`, `is_kernel_in_hyp_mode()`) and
+    /// the field (ID_AA64MMFR1_EL1.VH, after overrides) says the Virtualization Host
+    /// Extensions are there: the kernel only stays at EL2 with HCR_EL2.E2H set.
+    RunsAtEl2(&'static Field),
     /// Effective CTR_EL0.IDC is 1.
     CacheIdc,
     /// CTR_EL0.DIC is 1.
@@ -46,6 +50,7 @@ impl Rule {
             Rule::Always => true,
             Rule::Field(field, min) => field.get(regs) >= min,
             Rule::GicCpuIf => platform.gicv3 && fields::id_aa64pfr0::GIC.get(regs) >= 1,
+            Rule::RunsAtEl2(field) => regs.exception_level() == 2 && field.get(regs) >= 1,
             Rule::CacheIdc => fields::ctr_el0::IDC.get(regs) == 1,
             Rule::CacheDic => fields::ctr_el0::DIC.get(regs) == 1,
             Rule::Midr(list) => any_affects(list, regs.midr, regs.revidr),

@@ -1,6 +1,6 @@
 //! Detection tests: per-model expected sets, rules, sanitising, late CPUs, the list itself.
 
-use super::fields::{ctr_el0, id_aa64isar0, id_aa64pfr0};
+use super::fields::{self, ctr_el0, id_aa64isar0, id_aa64pfr0};
 use super::models::{MODELS, by_name};
 use super::*;
 use altpatch_core::fingerprint::of_list;
@@ -19,6 +19,15 @@ fn expected(model: &str) -> Vec<&'static str> {
         "neoverse-n1" => include_str!("../../../../tests/expected-caps/neoverse-n1.txt"),
         "a64fx" => include_str!("../../../../tests/expected-caps/a64fx.txt"),
         "max" => include_str!("../../../../tests/expected-caps/max.txt"),
+        // Entered at EL2 (`virtualization=on`): Linux stays there with VHE where it can.
+        "cortex-a35-el2" => include_str!("../../../../tests/expected-caps/cortex-a35-el2.txt"),
+        "cortex-a53-el2" => include_str!("../../../../tests/expected-caps/cortex-a53-el2.txt"),
+        "cortex-a57-el2" => include_str!("../../../../tests/expected-caps/cortex-a57-el2.txt"),
+        "cortex-a72-el2" => include_str!("../../../../tests/expected-caps/cortex-a72-el2.txt"),
+        "cortex-a76-el2" => include_str!("../../../../tests/expected-caps/cortex-a76-el2.txt"),
+        "neoverse-n1-el2" => include_str!("../../../../tests/expected-caps/neoverse-n1-el2.txt"),
+        "a64fx-el2" => include_str!("../../../../tests/expected-caps/a64fx-el2.txt"),
+        "max-el2" => include_str!("../../../../tests/expected-caps/max-el2.txt"),
         other => panic!("no expected set for {other}"),
     };
     text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).collect()
@@ -49,6 +58,20 @@ fn every_model_detects_exactly_its_expected_set() {
         assert!(caps.windows(2).all(|w| w[0] < w[1]), "{}: not in cap order", model.name);
         let got = detect(&model.regs, 4);
         assert_eq!(idents(got.caps()), want, "model {}", model.name);
+    }
+}
+
+#[test]
+fn every_model_at_el2_detects_exactly_linux_s_set_there() {
+    for model in MODELS {
+        let name = std::format!("{}-el2", model.name);
+        let want = expected(&name);
+        let caps: Vec<Cap> =
+            want.iter().map(|i| Cap::from_ident(i).unwrap_or_else(|| panic!("{i}"))).collect();
+        assert!(caps.windows(2).all(|w| w[0] < w[1]), "{name}: not in cap order");
+        // A model without FEAT_VHE drops to EL1: its snapshot is taken there.
+        let regs = if fields::id_aa64mmfr1::VH.get(&model.regs) >= 1 { model.at_el2() } else { model.regs };
+        assert_eq!(idents(detect(&regs, 4).caps()), want, "{name}");
     }
 }
 
@@ -334,4 +357,64 @@ fn global_override_falls_back_on_max() {
     let sys = detect(&max, 4);
     assert!(!sys.has(Cap::HAS_LSE_ATOMICS));
     assert!(sys.has(Cap::HAS_CRC32));
+}
+
+/// The models whose ID_AA64MMFR1_EL1.VH says FEAT_VHE (Armv8.1 and later cores).
+const VHE_MODELS: [&str; 4] = ["cortex-a76", "neoverse-n1", "a64fx", "max"];
+
+#[test]
+fn vhe_is_detected_only_at_el2_on_cpus_with_vh() {
+    for model in MODELS {
+        let at_el1 = detect(&model.regs, 4);
+        assert!(!at_el1.has(Cap::HAS_VIRT_HOST_EXTN), "{}: at EL1", model.name);
+        let at_el2 = detect(&model.at_el2(), 4);
+        let vh = VHE_MODELS.contains(&model.name);
+        assert_eq!(at_el2.has(Cap::HAS_VIRT_HOST_EXTN), vh, "{}: at EL2", model.name);
+        // Nothing else changes with the exception level.
+        let mut others = *at_el2.caps();
+        others.remove(Cap::HAS_VIRT_HOST_EXTN);
+        assert_eq!(&others, at_el1.caps(), "{}", model.name);
+    }
+}
+
+#[test]
+fn vhe_is_a_boot_cpu_capability_in_linux_s_place() {
+    assert_eq!(Cap::HAS_VIRT_HOST_EXTN.row().scope, Scope::BootCpu);
+    assert_eq!(Cap::HAS_VIRT_HOST_EXTN.description(), "Virtualization Host Extensions");
+    // arm64_features[] in Linux 6.1: ... LSE atomics, (no-HW-prefetch), VHE, 32-bit EL0 ...
+    assert_eq!(Cap::HAS_VIRT_HOST_EXTN.index(), Cap::HAS_LSE_ATOMICS.index() + 1);
+    assert_eq!(Cap::HAS_32BIT_EL0_DO_NOT_USE.index(), Cap::HAS_VIRT_HOST_EXTN.index() + 1);
+    let max = by_name("max").unwrap();
+    let f = CpuFeatures::new(&max.at_el2(), &GICV3);
+    assert!(f.boot_cpu_caps().contains(Cap::HAS_VIRT_HOST_EXTN));
+}
+
+#[test]
+fn vh_override_or_kvm_arm_mode_nvhe_removes_vhe_at_el2() {
+    for cmdline in ["id_aa64mmfr1.vh=0", "kvm-arm.mode=nvhe"] {
+        let mut o = overrides::Overrides::default();
+        let arg = crate::cmdline::parse(cmdline).next().unwrap();
+        assert_eq!(o.accept(&arg), Ok(true));
+        let mut regs = by_name("max").unwrap().at_el2();
+        o.apply(0, &mut regs);
+        assert!(!detect(&regs, 2).has(Cap::HAS_VIRT_HOST_EXTN), "{cmdline}");
+    }
+}
+
+#[test]
+fn a_cpu_at_el1_lacks_vhe_when_the_boot_cpu_has_it() {
+    let max = by_name("max").unwrap();
+    let boot = CpuFeatures::new(&max.at_el2(), &GICV3).boot_cpu_caps();
+    assert!(boot.contains(Cap::HAS_VIRT_HOST_EXTN));
+    // The per-CPU override that makes QEMU's CPU 1 lack VHE: it stays at EL1.
+    let mut o = overrides::Overrides::default();
+    assert_eq!(o.accept(&crate::cmdline::parse("cpu1:id_aa64mmfr1.vh=0").next().unwrap()), Ok(true));
+    let mut cpu1 = max.at_el2();
+    o.apply(1, &mut cpu1);
+    assert!(!Cap::HAS_VIRT_HOST_EXTN.row().rule.matches_cpu(&cpu1, &GICV3));
+    let at_el1 = IdRegs { current_el: 1 << 2, ..max.at_el2() };
+    assert!(!Cap::HAS_VIRT_HOST_EXTN.row().rule.matches_cpu(&at_el1, &GICV3));
+    // Arriving late, it is refused by name.
+    let sys = detect(&max.at_el2(), 2);
+    assert_eq!(idents(&sys.check_late_cpu(&at_el1).unwrap_err().missing), ["HAS_VIRT_HOST_EXTN"]);
 }

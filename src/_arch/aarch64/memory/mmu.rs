@@ -1,7 +1,22 @@
-//! The AArch64 stage-1 translation for EL1: 4 KiB granule, 39-bit virtual addresses, an
-//! identity map of RAM and devices, and a temporary writable alias for patching text.
+//! The AArch64 stage-1 translation for the kernel's level: 4 KiB granule, 39-bit virtual
+//! addresses, an identity map of RAM and devices, and a temporary writable alias for
+//! patching text.
 //!
 //! Descriptor formats: Arm ARM D8.3 ("Translation table descriptor formats").
+//!
+//! The same tables and code serve the EL1&0 regime (the kernel at EL1) and the EL2&0 regime
+//! (the kernel at EL2 with HCR_EL2.E2H and TGE set, VHE). With E2H = 1 the EL2&0 regime uses
+//! the EL1&0 descriptor format, two VA ranges (TTBR0/TTBR1) and EL1's TCR layout, and the
+//! names MAIR_EL1, TCR_EL1, TTBR0_EL1 and SCTLR_EL1 used at EL2 access MAIR_EL2, TCR_EL2,
+//! TTBR0_EL2 and SCTLR_EL2 (Arm ARM "Behavior of HCR_EL2.E2H", and D8.1's translation
+//! regimes). AP[2:1] then means EL2 read-write/read-only, PXN applies to EL2 and UXN to EL0,
+//! exactly as at EL1; every mapping here is global (nG = 0), so no ASID matters.
+//!
+//! TLB maintenance: TLBI VMALLE1 and TLBI VAAE1IS executed at EL2 with HCR_EL2.{E2H, TGE} =
+//! {1, 1} operate on the EL2&0 regime's entries (Arm ARM C5.5, each instruction's
+//! description: "If HCR_EL2.{E2H, TGE} is {1, 1}, the entry would be required to translate
+//! ... using the EL2&0 translation regime"), as Linux's VHE host relies on (its `enter_vhe`
+//! issues TLBI VMALLE1 at EL2). The same instructions are therefore right at both levels.
 
 use super::{KernelLayout, PAGE_SIZE};
 use crate::semihosting;
@@ -305,7 +320,8 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
     TCR_EL1.set(state.tcr);
     TTBR0_EL1.set_baddr(state.ttbr0);
     barrier::isb(barrier::SY);
-    // SAFETY: TLBI VMALLE1 only drops this CPU's stale translations; nothing uses them yet.
+    // SAFETY: TLBI VMALLE1 only drops this CPU's stale translations (of the EL2&0 regime at
+    // EL2 under VHE: the module documentation); nothing uses them yet.
     unsafe { core::arch::asm!("tlbi vmalle1", "dsb nsh", options(nostack, preserves_flags)) };
     barrier::isb(barrier::SY);
     SCTLR_EL1.modify(
@@ -374,6 +390,8 @@ pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(&TextAlias
     let mut page = TEXT_ALIAS_BASE;
     while page < TEXT_ALIAS_BASE + size {
         // SAFETY: invalidating TLB entries for the alias removes a mapping nothing else uses.
+        // At EL2 under VHE (E2H and TGE set) VAAE1IS invalidates the EL2&0 regime's entries:
+        // the module documentation.
         unsafe {
             core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags))
         };
