@@ -172,9 +172,15 @@ pub enum PassError {
     Audit(Vec<altpatch_aarch64::Mismatch>),
 }
 
-/// Applies `pass` with every CPU in `online` held in the rendezvous, exceptions masked on
-/// this CPU; the stop window holds only the writes, maintenance and audit.
-pub fn apply(pass: &Prepared, online: CpuSet, timeout_us: u64) -> Result<Completed<Applied>, PassError> {
+/// Applies `pass` (prepared for `region`) with every CPU in `online` held in the
+/// rendezvous, exceptions masked on this CPU: the stop window holds only the writes and the
+/// maintenance; the audit of every written site follows it.
+pub fn apply(
+    region: &AltRegion,
+    pass: &Prepared,
+    online: CpuSet,
+    timeout_us: u64,
+) -> Result<Completed<Applied>, PassError> {
     let daif = cpu::mask_exceptions();
     let result =
         RENDEZVOUS.stop_machine(cpu::cpu_index(), online, time::micros_to_ticks(timeout_us), |stopped| {
@@ -191,8 +197,9 @@ pub fn apply(pass: &Prepared, online: CpuSet, timeout_us: u64) -> Result<Complet
             }
         })
     })?;
-    let applied = done.output.map_err(PassError::Audit)?;
+    let applied = done.output;
     TEXT_BYTES_WRITTEN.fetch_add(applied.bytes_written as u64, Ordering::Relaxed);
+    region.with_layout(|layout| pass.audit(&layout.text)).map_err(PassError::Audit)?;
     Ok(Completed { output: applied, stats: done.stats })
 }
 

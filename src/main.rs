@@ -170,7 +170,7 @@ fn boot_alternatives(options: &BootOptions) -> (AltRegion, Checked) {
     let ctr = caps::effective_ctr(&smp::id_regs(0).copied().unwrap_or_default());
     let pass =
         region.prepare(&checked, &enabled, ctr).unwrap_or_else(|defects| alternative::refuse_table(&defects));
-    let done = alternative::apply(&pass, CpuSet::first(1), options.rendezvous_timeout_us)
+    let done = alternative::apply(&region, &pass, CpuSet::first(1), options.rendezvous_timeout_us)
         .unwrap_or_else(|error| alternative::fail_pass(error));
     BOOT_PASS.call_once(|| done.output);
     alternative::check_boot_patched();
@@ -269,8 +269,8 @@ fn system_alternatives(
         .unwrap_or_else(|defects| alternative::refuse_table(&defects));
     let online = smp::online();
     let t_prepared = time::Instant::now();
-    let done =
-        alternative::apply(&pass, online, timeout_us).unwrap_or_else(|error| alternative::fail_pass(error));
+    let done = alternative::apply(region, &pass, online, timeout_us)
+        .unwrap_or_else(|error| alternative::fail_pass(error));
     let t_end = time::Instant::now();
     alternative::check_system_patched();
     let boot_pass = BOOT_PASS.get().copied().unwrap_or_default();
@@ -365,7 +365,7 @@ fn apply_late_region(
             return;
         }
     };
-    let done = alternative::apply(&pass, smp::online(), options.rendezvous_timeout_us)
+    let done = alternative::apply(region, &pass, smp::online(), options.rendezvous_timeout_us)
         .unwrap_or_else(|error| alternative::fail_pass(error));
     println!(
         "alternatives: late region '{}': {} patched, {} skipped of {} entries (rendezvous generation {})",

@@ -32,7 +32,8 @@ const IDC: u64 = 1 << 28;
 /// See [`IDC`].
 const DIC: u64 = 1 << 29;
 
-/// The reference model: distinct lines of the patched sites, per cache the CTR asks for.
+/// The reference model: distinct lines of the patched sites per cache the CTR asks for, an
+/// I-cache needing more than one line counted as one whole invalidate.
 fn floor(valid: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool, ctr: u64) -> usize {
     let dline = 4u64 << ((ctr >> 16) & 0xf);
     let iline = 4u64 << (ctr & 0xf);
@@ -45,7 +46,8 @@ fn floor(valid: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool, ctr: u64) -> usi
         }
     }
     let dc = if ctr & IDC != 0 { 0 } else { d.len() };
-    let ic = if ctr & DIC != 0 { 0 } else { i.len() };
+    // Per line, or one whole invalidate: whichever is fewer.
+    let ic = if ctr & DIC != 0 { 0 } else { i.len().min(1) };
     dc + ic
 }
 
@@ -63,7 +65,7 @@ fn report(label: &str, valid: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool, ba
         [("noidc_nodic", base), ("idc", base | IDC), ("dic", base | DIC), ("idc_dic", base | IDC | DIC)]
     {
         let m = plan::maintenance(&p, ctr);
-        let ours = m.dc_cvau.len() + m.ic_ivau.len();
+        let ours = m.ops();
         let l = plan::linux_baseline_ops(&p, ctr);
         let linux = l.dc_civac + l.ic_iallu;
         let fl = floor(valid, enabled, ctr);
@@ -71,7 +73,12 @@ fn report(label: &str, valid: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool, ba
         row(&format!("{name}.floor"), fl, "ops");
         row(
             &format!("{name}.ours"),
-            format!("{ours} ({} dc cvau + {} ic ivau)", m.dc_cvau.len(), m.ic_ivau.len()),
+            format!(
+                "{ours} ({} dc cvau + {} ic ivau + {} ic ialluis)",
+                m.dc_cvau.len(),
+                m.ic_ivau.len(),
+                u8::from(m.ic_ialluis)
+            ),
             "ops",
         );
         row(

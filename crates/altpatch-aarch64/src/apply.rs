@@ -5,7 +5,8 @@
 //!   check::<L>(&layout)          whole table, every defect named      (once per region)
 //!   checked.prepare(&layout, ..) plan + callbacks, bytes owned        (before the window)
 //!   rendezvous.stop_machine(.., |stopped| prepared.apply(stopped, &alias))
-//!                                the writes through the alias, DC CVAU / IC IVAU, DSB, audit
+//!                                the writes through the alias, DC CVAU / IC IVAU, DSB
+//!   prepared.audit(&text)        every written site as meant           (after the window)
 //! ```
 //!
 //! [`Prepared::apply`] takes the rendezvous's [`Stopped`] proof, which only
@@ -18,6 +19,7 @@ use altpatch_core::{
     CapabilityList,
     plan::{self, CacheGeometry, Maintenance, Mismatch, PatchPlan, SiteBytes, Write},
     table::AltEntry,
+    validate::Region,
     validate::{self, Defect, Layout, Symbol, ValidTable},
 };
 use altpatch_rendezvous::Stopped;
@@ -139,7 +141,7 @@ impl Checked {
             return Err(defects);
         }
         let maintenance = plan::maintenance(&plan, ctr_el0);
-        Ok(Prepared { plan, maintenance, text: self.text.clone(), entries: self.entries.len(), ctr_el0 })
+        Ok(Prepared { plan, maintenance, entries: self.entries.len(), ctr_el0 })
     }
 
     /// A defect of entry `index` found while preparing.
@@ -177,7 +179,6 @@ fn run_callback(callback: u64, context: &CallbackContext<'_>, dest: &mut [u32]) 
 pub struct Prepared {
     plan: PatchPlan,
     maintenance: Maintenance,
-    text: Range<u64>,
     entries: usize,
     ctr_el0: u64,
 }
@@ -204,7 +205,7 @@ pub struct MaintenanceOps {
     pub ic_ivau: usize,
     /// DC CIVAC: D-lines cleaned and invalidated to the point of coherency (Linux baseline).
     pub dc_civac: usize,
-    /// IC IALLUIS: whole I-cache invalidations (Linux baseline).
+    /// IC IALLUIS: whole I-cache invalidations (two I-lines or more; Linux's strategy always).
     pub ic_iallu: usize,
 }
 
@@ -231,30 +232,38 @@ impl Prepared {
         self.entries
     }
 
-    /// Writes the prepared bytes through `alias`, makes them visible to instruction fetch
-    /// on every CPU (the rendezvous's context synchronisation does the rest), and audits
-    /// every written site. `stopped` proves every other CPU waits in the rendezvous.
-    ///
-    /// On a mismatch (text that did not take the write) the mismatches are returned.
-    pub fn apply(&self, stopped: &Stopped<'_>, alias: &impl TextAlias) -> Result<Applied, Vec<Mismatch>> {
-        let pages = page_round(&self.text);
+    /// Writes the prepared bytes through `alias` and makes them visible to instruction fetch
+    /// on every CPU (the rendezvous's context synchronisation does the rest): the stop
+    /// window's whole work. `stopped` proves every other CPU waits in the rendezvous. The
+    /// alias spans only the pages from the first write to the last.
+    pub fn apply(&self, stopped: &Stopped<'_>, alias: &impl TextAlias) -> Applied {
         let mut bytes_written = 0;
-        let mut mismatches = Vec::new();
-        alias.with_writable(stopped, pages.clone(), &mut |text| {
-            for write in &self.plan.writes {
-                let at = (write.addr - pages.start) as usize;
-                text[at..at + write.bytes.len()].copy_from_slice(&write.bytes);
-                bytes_written += write.bytes.len();
-            }
-            let view = validate::Region { addr: pages.start, bytes: text };
-            mismatches = plan::audit(&self.plan, &view);
-        });
-        if !mismatches.is_empty() {
-            return Err(mismatches);
+        if let Some(pages) = self.written_pages() {
+            alias.with_writable(stopped, pages.clone(), &mut |text| {
+                for write in &self.plan.writes {
+                    let at = (write.addr - pages.start) as usize;
+                    text[at..at + write.bytes.len()].copy_from_slice(&write.bytes);
+                    bytes_written += write.bytes.len();
+                }
+            });
         }
         let ops =
             if cfg!(feature = "linux-baseline") { self.linux_maintenance() } else { self.maintenance() };
-        Ok(Applied { patched: self.plan.patched, entries: self.entries, bytes_written, ops })
+        Applied { patched: self.plan.patched, entries: self.entries, bytes_written, ops }
+    }
+
+    /// Compares every written site in `text` (the text after [`Prepared::apply`]) with what
+    /// was meant: run after the stop window, it proves the writes took.
+    pub fn audit(&self, text: &Region<'_>) -> Result<(), Vec<Mismatch>> {
+        let mismatches = plan::audit(&self.plan, text);
+        if mismatches.is_empty() { Ok(()) } else { Err(mismatches) }
+    }
+
+    /// The whole pages from the first write to the last, if anything is written.
+    fn written_pages(&self) -> Option<Range<u64>> {
+        let start = self.plan.writes.iter().map(|w| w.addr).min()?;
+        let end = self.plan.writes.iter().map(|w| w.addr + w.bytes.len() as u64).max()?;
+        Some(page_round(&(start..end)))
     }
 
     /// The coalesced maintenance: each distinct D-line cleaned to the PoU, each distinct
@@ -267,10 +276,14 @@ impl Prepared {
         for &line in &self.maintenance.ic_ivau {
             cache::invalidate_icache_line_pou(line);
         }
+        if self.maintenance.ic_ialluis {
+            cache::invalidate_icache_all();
+        }
         cache::complete_maintenance();
         MaintenanceOps {
             dc_cvau: self.maintenance.dc_cvau.len(),
             ic_ivau: self.maintenance.ic_ivau.len(),
+            ic_iallu: usize::from(self.maintenance.ic_ialluis),
             ..MaintenanceOps::default()
         }
     }

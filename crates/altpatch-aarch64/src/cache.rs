@@ -24,7 +24,8 @@ pub fn clean_invalidate_dcache_line_poc(addr: u64) {
 }
 
 /// Invalidates every I-cache in the inner shareable domain to the point of unification
-/// (IC IALLUIS): Linux's `icache_inval_all_pou()`, for the benchmark baseline.
+/// (IC IALLUIS): for writes that touch two I-lines or more, and Linux's
+/// `icache_inval_all_pou()` in the benchmark baseline.
 #[inline(always)]
 pub fn invalidate_icache_all() {
     // SAFETY: invalidating instruction caches only forces refetches.

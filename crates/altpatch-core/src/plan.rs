@@ -236,15 +236,26 @@ impl CacheGeometry {
 
 /// The cache maintenance that makes a plan's writes visible to instruction fetch: for
 /// each line address, DC CVAU (D-cache clean by VA to PoU), then DSB ISH; each IC IVAU
-/// (I-cache invalidate by VA to PoU), then DSB ISH and ISB (Arm ARM B2.4.4, "Concurrent
-/// modification and execution of instructions").
+/// (I-cache invalidate by VA to PoU), or one IC IALLUIS, then DSB ISH and ISB (Arm ARM
+/// B2.4.4, "Concurrent modification and execution of instructions").
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Maintenance {
     /// Distinct D-cache line addresses to clean, ascending (empty when CTR_EL0.IDC is set).
     pub dc_cvau: Vec<u64>,
-    /// Distinct I-cache line addresses to invalidate, ascending (empty when CTR_EL0.DIC
-    /// is set).
+    /// Distinct I-cache line addresses to invalidate, ascending: at most one, since two or
+    /// more are one [`Maintenance::ic_ialluis`] instead (empty when CTR_EL0.DIC is set).
     pub ic_ivau: Vec<u64>,
+    /// One whole I-cache invalidate (IC IALLUIS) instead of per-line ones: chosen when the
+    /// writes touch two I-lines or more, so that no table ever costs more operations than
+    /// Linux's one IC IALLUIS, and a one-line table costs one IC IVAU, the floor either way.
+    pub ic_ialluis: bool,
+}
+
+impl Maintenance {
+    /// The number of maintenance instructions (DSBs and ISBs aside).
+    pub fn ops(&self) -> usize {
+        self.dc_cvau.len() + self.ic_ivau.len() + usize::from(self.ic_ialluis)
+    }
 }
 
 /// The distinct lines of `line` bytes touched by `ranges`, ascending.
@@ -271,9 +282,12 @@ fn lines(ranges: impl Iterator<Item = (u64, u64)>, line: u64) -> Vec<u64> {
 /// cache is invalidated by the address it fetches from.
 pub fn maintenance(plan: &PatchPlan, ctr_el0: u64) -> Maintenance {
     let g = CacheGeometry::from_ctr_el0(ctr_el0);
+    let ic_lines = if g.dic { Vec::new() } else { lines(plan.ranges(), g.iline) };
+    let ic_ialluis = ic_lines.len() > 1;
     Maintenance {
         dc_cvau: if g.idc { Vec::new() } else { lines(plan.ranges(), g.dline) },
-        ic_ivau: if g.dic { Vec::new() } else { lines(plan.ranges(), g.iline) },
+        ic_ivau: if ic_ialluis { Vec::new() } else { ic_lines },
+        ic_ialluis,
     }
 }
 

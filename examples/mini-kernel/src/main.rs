@@ -273,8 +273,9 @@ fn refuse_table(defects: &[altpatch_aarch64::Defect]) -> ! {
 fn apply(pass: &Prepared, cpus: CpuSet) -> Applied {
     let timeout = console::micros_to_ticks(CPU_TIMEOUT_US);
     match RENDEZVOUS.stop_machine(0, cpus, timeout, |stopped| pass.apply(stopped, &mmu::TextAliasMap)) {
-        Ok(done) => match done.output {
-            Ok(applied) => applied,
+        // The audit follows the stop window: every written site as meant.
+        Ok(done) => match pass.audit(&alt::layout().text) {
+            Ok(()) => done.output,
             Err(mismatches) => {
                 for m in &mismatches {
                     println!(
