@@ -1,6 +1,8 @@
 //! The library behind `altcheck`: reading an altpatch kernel ELF and running the core crate's
 //! validator and planner on it, exactly as the kernel will at boot.
 
+pub mod linux;
+
 use std::fmt::Write as _;
 
 use altpatch_core::fingerprint::CapList;

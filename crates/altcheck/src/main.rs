@@ -1,16 +1,107 @@
 //! `altcheck`: verify, dump and simulate an altpatch kernel's alternatives table
-//! (README, "altcheck").
+//! (README, "altcheck"), or a Linux arm64 kernel's and its modules' (`--linux`).
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use altcheck::Image;
+use altcheck::linux::analysis::{self, Analysis, Inputs};
+use altcheck::linux::report::{self, Format};
+use altcheck::linux::simulate;
 use arm64_caps::caps;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-const USAGE: &str = "usage: altcheck verify ELF | dump ELF | simulate (--cpu MODEL | --caps A,B,...) ELF";
+const USAGE: &str = "usage: altcheck verify ELF | dump ELF | simulate (--cpu MODEL | --caps A,B,...) ELF\n       \
+                     altcheck verify|dump [OPTIONS] --linux IMAGE | simulate (--cpu MODEL | --caps A,B,...) [OPTIONS] --linux IMAGE\n       \
+                     (OPTIONS: --cpucaps FILE, --system-map FILE, --modules DIR, --format text|json)";
+
+/// Checks an alternatives table before the kernel boots: an altpatch kernel ELF, or a Linux
+/// arm64 kernel image and its modules (--linux). Exit status: 0 clean, 1 defects, 2 unusable
+/// input or usage.
+#[derive(Parser)]
+#[command(name = "altcheck", version)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Every entry checked; one line per defect; exit 1 when there is any.
+    Verify(Target),
+    /// One row per entry: index, capability, lengths, kind, site (and callback).
+    Dump(Target),
+    /// Which sites would be patched on a CPU model (or with the capabilities given).
+    Simulate {
+        /// A QEMU CPU model (cortex-a53, ..., max): its capabilities as altpatch detects them.
+        #[arg(long, conflicts_with = "caps")]
+        cpu: Option<String>,
+        /// Capabilities by name, comma-separated (HAS_LSE_ATOMICS,HAS_CRC32).
+        #[arg(long)]
+        caps: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+/// What to check.
+#[derive(Args)]
+struct Target {
+    /// An altpatch kernel ELF.
+    #[arg(required_unless_present = "linux", conflicts_with = "linux")]
+    elf: Option<PathBuf>,
+    /// A Linux arm64 kernel: raw Image (Debian's vmlinuz), gzip'd Image, EFI zboot, or ELF vmlinux.
+    #[arg(long, value_name = "IMAGE")]
+    linux: Option<PathBuf>,
+    /// The kernel's capability list: cpucaps.h (6.1) or cpucap-defs.h (6.12) from its linux-headers package.
+    #[arg(long, value_name = "FILE", requires = "linux")]
+    cpucaps: Option<PathBuf>,
+    /// A System.map naming the image's symbols (else kallsyms is decoded from the image).
+    #[arg(long, value_name = "FILE", requires = "linux")]
+    system_map: Option<PathBuf>,
+    /// A directory of modules (.ko, .ko.xz, .ko.gz) to check against the kernel's list.
+    #[arg(long, value_name = "DIR", requires = "linux")]
+    modules: Option<PathBuf>,
+    /// Output format (--linux).
+    #[arg(long, value_enum, default_value = "text", requires = "linux")]
+    format: OutFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutFormat {
+    Text,
+    Json,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    // A closed pipe (`altcheck dump ... | head`) ends the output quietly, as for any filter,
+    // instead of panicking in println!.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.payload().downcast_ref::<String>().map_or("", String::as_str);
+        if msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        eprintln!("{info}");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // Usage errors exit 2 (the README keeps 1 for "the table has bad entries").
+            eprint!("{}", e.render());
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cli.cmd) {
         Ok(code) => code,
         Err(msg) => {
             eprintln!("altcheck: {msg}");
@@ -19,64 +110,182 @@ fn main() -> ExitCode {
     }
 }
 
-fn load(path: &str) -> Result<Image, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+fn run(cmd: Cmd) -> Result<ExitCode, String> {
+    match cmd {
+        Cmd::Verify(t) => match t.linux {
+            Some(_) => linux(&t, Mode::Verify),
+            None => elf_verify(&elf_path(&t)?),
+        },
+        Cmd::Dump(t) => match t.linux {
+            Some(_) => linux(&t, Mode::Dump),
+            None => {
+                print!("{}", altcheck::dump(&load(&elf_path(&t)?)?, &caps::LIST));
+                Ok(ExitCode::SUCCESS)
+            }
+        },
+        Cmd::Simulate { cpu, caps: names, target } => match target.linux {
+            Some(_) => linux(&target, Mode::Simulate { cpu, names }),
+            None => elf_simulate(cpu, names, &elf_path(&target)?),
+        },
+    }
+}
+
+fn elf_path(t: &Target) -> Result<PathBuf, String> {
+    t.elf.clone().ok_or_else(|| USAGE.to_owned())
+}
+
+fn load(path: &Path) -> Result<Image, String> {
+    let path = path.display();
+    let data = std::fs::read(path.to_string()).map_err(|e| format!("cannot read {path}: {e}"))?;
     Image::parse(&data).map_err(|e| format!("{path}: {e}"))
 }
 
-fn run(args: &[String]) -> Result<ExitCode, String> {
+fn elf_verify(elf: &Path) -> Result<ExitCode, String> {
+    let lines = altcheck::verify(&load(elf)?, &caps::LIST, caps::history::LISTS);
+    for l in &lines {
+        println!("{l}");
+    }
+    Ok(if lines.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn elf_simulate(cpu: Option<String>, names: Option<String>, elf: &Path) -> Result<ExitCode, String> {
     let current = &caps::LIST;
-    let history = caps::history::LISTS;
-    match args {
-        [cmd, elf] if cmd == "verify" => {
-            let lines = altcheck::verify(&load(elf)?, current, history);
+    let enabled: Vec<u16> = match (cpu, names) {
+        (None, Some(names)) => names
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(|id| {
+                current
+                    .index_of(id)
+                    .ok_or_else(|| format!("unknown capability {id}; valid: {}", current.idents.join(", ")))
+            })
+            .collect::<Result<_, _>>()?,
+        (Some(model), None) => {
+            let m = caps::models::by_name(&model).ok_or_else(|| {
+                let names: Vec<&str> = caps::models::MODELS.iter().map(|m| m.name).collect();
+                format!("unknown CPU model {model}; valid: {}", names.join(", "))
+            })?;
+            let system =
+                caps::CpuFeatures::new(&m.regs, &caps::Platform { gicv3: true, ..caps::Platform::default() })
+                    .finalise();
+            system.caps().iter().map(caps::Cap::index).collect()
+        }
+        _ => return Err(USAGE.into()),
+    };
+    match altcheck::simulate(&load(elf)?, current, caps::history::LISTS, &|i| enabled.contains(&i)) {
+        Ok(text) => {
+            print!("{text}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(lines) => {
             for l in &lines {
                 println!("{l}");
             }
-            Ok(if lines.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(ExitCode::FAILURE)
         }
-        [cmd, elf] if cmd == "dump" => {
-            print!("{}", altcheck::dump(&load(elf)?, current));
-            Ok(ExitCode::SUCCESS)
-        }
-        [cmd, opt, value, elf] if cmd == "simulate" => {
-            let enabled: Vec<u16> = match opt.as_str() {
-                "--caps" => value
-                    .split(',')
-                    .filter(|s| !s.is_empty())
-                    .map(|id| {
-                        current.index_of(id).ok_or_else(|| {
-                            format!("unknown capability {id}; valid: {}", current.idents.join(", "))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-                "--cpu" => {
-                    let model = caps::models::by_name(value).ok_or_else(|| {
-                        let names: Vec<&str> = caps::models::MODELS.iter().map(|m| m.name).collect();
-                        format!("unknown CPU model {value}; valid: {}", names.join(", "))
-                    })?;
-                    let system = caps::CpuFeatures::new(
-                        &model.regs,
-                        &caps::Platform { gicv3: true, ..caps::Platform::default() },
-                    )
-                    .finalise();
-                    system.caps().iter().map(caps::Cap::index).collect()
-                }
-                _ => return Err(USAGE.into()),
-            };
-            match altcheck::simulate(&load(elf)?, current, history, &|i| enabled.contains(&i)) {
-                Ok(text) => {
-                    print!("{text}");
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(lines) => {
-                    for l in &lines {
-                        println!("{l}");
-                    }
-                    Ok(ExitCode::FAILURE)
-                }
-            }
-        }
-        _ => Err(USAGE.into()),
     }
+}
+
+/// What a `--linux` run prints besides the defects.
+enum Mode {
+    Verify,
+    Dump,
+    Simulate { cpu: Option<String>, names: Option<String> },
+}
+
+fn linux(t: &Target, mode: Mode) -> Result<ExitCode, String> {
+    let inputs = Inputs {
+        image: t.linux.clone().unwrap_or_default(),
+        cpucaps: t.cpucaps.clone(),
+        system_map: t.system_map.clone(),
+        modules: t.modules.clone(),
+    };
+    let format = match t.format {
+        OutFormat::Text => Format::Text,
+        OutFormat::Json => Format::Json,
+    };
+    let a = analysis::load(&inputs)?;
+    notes(&a);
+    match mode {
+        Mode::Verify => {}
+        Mode::Dump => dump(&a, format),
+        Mode::Simulate { cpu, names } => simulate(&a, cpu, names, format)?,
+    }
+    let defects = a.defects();
+    for d in &defects {
+        println!("{}", report::defect(d, format));
+    }
+    println!("{}", report::summary(&a.summary(defects.len()), format));
+    Ok(if defects.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Where things came from, on stderr: the summary stays the last line of stdout.
+fn notes(a: &Analysis) {
+    let k = &a.kernel;
+    eprintln!(
+        "altcheck: {}: {}, symbols from {}, table {:#x}..{:#x} (found by {}), {} vDSO table(s), {} module files read",
+        k.release,
+        k.container.name(),
+        k.symbol_source,
+        k.table.0,
+        k.table.1,
+        k.table.2,
+        a.kernel_spaces - 1,
+        a.module_files
+    );
+    let c = &a.cross;
+    let verdict = if c.confirms() {
+        format!("confirmed by the image ({} capability descriptors agree)", c.agree.len())
+    } else if c.unnamed.is_empty() {
+        "not confirmed: no capability descriptors found in the image (no .rela.dyn or none relocated)"
+            .to_owned()
+    } else {
+        format!(
+            "not confirmed: the list names none of the {} capabilities the image describes",
+            c.unnamed.len()
+        )
+    };
+    eprintln!("altcheck: capability list {} (ARM64_NCAPS {}): {verdict}", a.caps.source, a.caps.ncaps);
+}
+
+fn dump(a: &Analysis, f: Format) {
+    if f == Format::Text {
+        println!("{}", report::dump_header());
+    }
+    for s in &a.spaces {
+        for e in &s.entries {
+            println!("{}", report::dump_row(a, s, e, f));
+        }
+    }
+}
+
+fn simulate(a: &Analysis, cpu: Option<String>, names: Option<String>, f: Format) -> Result<(), String> {
+    let on = match (cpu, names) {
+        (Some(model), None) => {
+            let (on, missing) = simulate::enabled_on(&model, &a.caps)?;
+            if !missing.is_empty() {
+                eprintln!("altcheck: {model}: detected but not in {}: {}", a.caps.source, missing.join(", "));
+            }
+            on
+        }
+        (None, Some(names)) => simulate::enabled_by_name(&names, &a.caps)?,
+        _ => return Err(USAGE.into()),
+    };
+    for s in &a.spaces {
+        let (mut patched, mut skipped) = (0, 0);
+        for e in &s.entries {
+            // Before 6.1 a callback (cpufeature == ARM64_NCAPS) is applied unconditionally.
+            let enabled = on.contains(&e.cap) || (e.callback && e.cap == a.caps.ncaps);
+            if enabled {
+                patched += 1
+            } else {
+                skipped += 1
+            }
+            println!("{}", report::simulate_row(a, s, e, enabled, f));
+        }
+        if f == Format::Text {
+            println!("{}: {patched} patched, {skipped} skipped of {} entries", s.name, s.entries.len());
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,19 @@
+//! Linux arm64 kernel images and modules: finding, decoding and checking their alternatives
+//! tables (`altcheck ... --linux`).
+
+pub mod analysis;
+pub mod checks;
+pub mod cpucaps;
+pub mod crosscheck;
+pub mod elfobj;
+pub mod entry;
+pub mod features;
+pub mod format;
+pub mod kallsyms;
+pub mod kernel;
+pub mod modules;
+pub mod rela;
+pub mod report;
+pub mod simulate;
+pub mod space;
+pub mod symbols;
