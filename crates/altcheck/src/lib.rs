@@ -9,7 +9,10 @@ use altpatch_core::fingerprint::CapList;
 use altpatch_core::plan::{self, PatchPlan};
 use altpatch_core::table::{AltEntry, Table};
 use altpatch_core::validate::{self, Defect, Layout, Region, Symbol, ValidTable};
-use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
+use object::{
+    Architecture, BinaryFormat, Object, ObjectSection, ObjectSymbol, SectionFlags, SectionKind, SymbolKind,
+    elf,
+};
 use yaxpeax_arch::{Decoder, U8Reader};
 use yaxpeax_arm::armv8::a64::InstDecoder;
 
@@ -47,11 +50,53 @@ pub struct Image {
     symbols: Vec<ImageSymbol>,
 }
 
-/// A named section's address and bytes.
+/// A named section's address and bytes: it must hold data in the file (not NOBITS), and
+/// that data must lie inside the file.
 fn section(file: &object::File<'_>, name: &str) -> Result<(u64, Vec<u8>), String> {
     let s = file.section_by_name(name).ok_or_else(|| format!("no {name} section"))?;
-    let data = s.uncompressed_data().map_err(|e| format!("{name}: {e}"))?;
-    Ok((s.address(), data.into_owned()))
+    Ok((s.address(), section_data(&s, name)?))
+}
+
+/// The bytes of section `s` (called `name` in messages), bounded by the file.
+fn section_data(s: &object::Section<'_, '_>, name: &str) -> Result<Vec<u8>, String> {
+    if s.kind() == SectionKind::UninitializedData || s.file_range().is_none() && s.size() != 0 {
+        return Err(format!("{name} is NOBITS: it holds no bytes in the file"));
+    }
+    let compressed =
+        matches!(s.flags(), SectionFlags::Elf { sh_flags } if sh_flags & u64::from(elf::SHF_COMPRESSED) != 0);
+    let data = if compressed {
+        s.uncompressed_data().map_err(|e| format!("{name}: its compressed data cannot be read: {e}"))?
+    } else {
+        s.data()
+            .map(std::borrow::Cow::Borrowed)
+            .map_err(|e| format!("{name}: its {} bytes lie outside the file ({e})", s.size()))?
+    };
+    Ok(data.into_owned())
+}
+
+/// Whether `s` is loaded: allocated (SHF_ALLOC) with bytes in the file. Debug sections and
+/// NOBITS ones never back a range of the image.
+fn is_loaded(s: &object::Section<'_, '_>) -> bool {
+    let alloc =
+        matches!(s.flags(), SectionFlags::Elf { sh_flags } if sh_flags & u64::from(elf::SHF_ALLOC) != 0);
+    alloc && s.kind() != SectionKind::UninitializedData && s.size() != 0
+}
+
+/// Refuses what is not an altpatch kernel image: another class, byte order or machine.
+fn check_elf_kind(file: &object::File<'_>) -> Result<(), String> {
+    if file.format() != BinaryFormat::Elf {
+        return Err(format!("not an ELF file ({:?})", file.format()));
+    }
+    if !file.is_64() {
+        return Err("a 32-bit ELF: altpatch kernels are ELF64".into());
+    }
+    if !file.is_little_endian() {
+        return Err("a big-endian ELF: altpatch kernels are little endian".into());
+    }
+    if file.architecture() != Architecture::Aarch64 {
+        return Err(format!("an ELF for {:?}, not AArch64 (e_machine EM_AARCH64)", file.architecture()));
+    }
+    Ok(())
 }
 
 /// `name` demangled in rustc's alternate form (no `::h…` hash); other names unchanged.
@@ -63,10 +108,14 @@ impl Image {
     /// Reads `elf`: `.altinstructions`, `.altinstr_replacement` and the kernel text, which
     /// is `__text_start..__text_end` when both symbols exist and `.text` otherwise.
     pub fn parse(elf: &[u8]) -> Result<Self, String> {
-        let file = object::File::parse(elf).map_err(|e| format!("not an ELF file: {e}"))?;
+        let file = object::File::parse(elf).map_err(|e| match elf.starts_with(b"\x7fELF") {
+            true => format!("a truncated or malformed ELF ({} bytes): {e}", elf.len()),
+            false => "not an ELF file (no ELF magic)".to_owned(),
+        })?;
+        check_elf_kind(&file)?;
         let loaded: Vec<(object::SectionIndex, u64, u64)> = file
             .sections()
-            .filter(|s| s.address() != 0 && s.size() != 0 && !matches!(s.kind(), SectionKind::Metadata))
+            .filter(|s| s.address() != 0 && is_loaded(s) && !matches!(s.kind(), SectionKind::Metadata))
             .map(|s| (s.index(), s.address(), s.address().saturating_add(s.size())))
             .collect();
         let sections: Vec<(u64, u64)> = loaded.iter().map(|&(_, lo, hi)| (lo, hi)).collect();
@@ -103,17 +152,36 @@ impl Image {
             .collect();
         symbols.sort();
         let sym = |name: &str| symbols.iter().find(|s| s.name == name).map(|s| s.addr);
+        let file_len = elf.len() as u64;
         let text = match (sym("__text_start"), sym("__text_end")) {
-            (Some(start), Some(end)) if start <= end => (start, read(&file, start, end - start)?),
+            (Some(start), Some(end)) if start <= end => (start, read(&file, file_len, start, end - start)?),
             (Some(_), Some(_)) => return Err("__text_end precedes __text_start".into()),
             _ => section(&file, ".text")?,
         };
         let table = match (sym("__alt_instructions"), sym("__alt_instructions_end")) {
-            (Some(start), Some(end)) if start <= end => (start, read(&file, start, end - start)?),
-            _ => section(&file, ".altinstructions")?,
+            (Some(start), Some(end)) if start < end => (start, read(&file, file_len, start, end - start)?),
+            (Some(_), Some(_)) => {
+                return Err("__alt_instructions_end precedes or equals __alt_instructions: the table is reversed or empty".into());
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                return Err("only one of __alt_instructions and __alt_instructions_end is defined".into());
+            }
+            (None, None) => match file.section_by_name(".altinstructions") {
+                Some(_) => section(&file, ".altinstructions")?,
+                None => {
+                    return Err("no alternatives table: no .altinstructions section and no __alt_instructions symbols"
+                        .into());
+                }
+            },
         };
+        if table.1.is_empty() {
+            return Err("the alternatives table is empty: nothing would be checked".into());
+        }
         // An image without the section declares no callback: its callback entries are refused.
-        let callbacks = section(&file, ".altinstr_callbacks").unwrap_or((0, Vec::new()));
+        let callbacks = match file.section_by_name(".altinstr_callbacks") {
+            Some(_) => section(&file, ".altinstr_callbacks")?,
+            None => (0, Vec::new()),
+        };
         Ok(Image {
             table,
             text,
@@ -177,24 +245,24 @@ impl Image {
 
 /// Bytes `[addr, addr + len)` of the loaded image, gathered from its sections (NOBITS
 /// sections read as zero); an error if any byte is not in a section.
-fn read(file: &object::File<'_>, addr: u64, len: u64) -> Result<Vec<u8>, String> {
-    // The range comes from the file's own symbols: bound it by what the sections can hold
-    // before allocating, and refuse one that wraps.
+fn read(file: &object::File<'_>, file_len: u64, addr: u64, len: u64) -> Result<Vec<u8>, String> {
+    // The range comes from the file's own symbols: bound it by the file itself before
+    // allocating (whatever the headers claim, no range of loaded bytes is larger than the
+    // file that holds them), and refuse one that wraps.
     let end = addr.checked_add(len).ok_or_else(|| format!("range {addr:#x}+{len:#x} wraps"))?;
-    let loaded: u64 = file.sections().map(|s| s.size()).fold(0, u64::saturating_add);
-    if len > loaded {
-        return Err(format!("range {addr:#x}..{end:#x} is larger than every section together"));
+    if len > file_len {
+        return Err(format!("range {addr:#x}..{end:#x} is larger than the file ({file_len} bytes)"));
     }
     let mut out = vec![0u8; len as usize];
     let mut covered = vec![false; len as usize];
-    for s in file.sections() {
+    for s in file.sections().filter(is_loaded) {
         let (start, size) = (s.address(), s.size());
         let lo = start.max(addr);
         let hi = start.saturating_add(size).min(end);
-        if size == 0 || lo >= hi || s.kind() == SectionKind::Metadata {
+        if lo >= hi || s.kind() == SectionKind::Metadata {
             continue;
         }
-        let data = s.uncompressed_data().map_err(|e| e.to_string())?;
+        let data = section_data(&s, s.name().unwrap_or("a section"))?;
         for a in lo..hi {
             let i = (a - addr) as usize;
             out[i] = data.get((a - start) as usize).copied().unwrap_or(0);
