@@ -116,7 +116,10 @@ fn rust_symbols_are_named_demangled_without_their_hash() {
     // `altpatch::sync::arch_sync::fetch_add` in the legacy mangling: _ZN, then each path
     // segment as <length><text>, the `17h<16 hex>` hash segment, E.
     let mangled = "_ZN8altpatch4sync9arch_sync9fetch_add17h9956e7d6c5daba7dE";
-    let img = image_with_symbols(&[], &[(mangled, TEXT + 0x100, 0x20, 1, elf::FUNC)]);
+    let img = image_with_symbols(
+        &[entry(0, TEXT + 0x40, REPL + 8, 1, 4)],
+        &[(mangled, TEXT + 0x100, 0x20, 1, elf::FUNC)],
+    );
     assert_eq!(img.describe(TEXT + 0x104), "0x40080104 <altpatch::sync::arch_sync::fetch_add+0x4>");
 }
 
@@ -125,7 +128,7 @@ fn a_site_in_an_assembly_routine_is_named_after_its_label() {
     // A `global_asm!` routine is a size-0 STT_NOTYPE label; a sized function before it
     // ended at 0x108, and a linker-script marker shares the routine's address.
     let img = image_with_symbols(
-        &[],
+        &[entry(0, TEXT + 0x40, REPL + 8, 1, 4)],
         &[
             ("probe", TEXT + 0x100, 8, 1, elf::FUNC),
             ("__late_text_end", TEXT + 0x100, 0, 1, elf::NOTYPE),
@@ -141,7 +144,10 @@ fn a_site_in_an_assembly_routine_is_named_after_its_label() {
 
 #[test]
 fn an_address_past_a_sized_function_with_no_label_is_shown_bare() {
-    let img = image_with_symbols(&[], &[("func", TEXT + 0x100, 0x10, 1, elf::FUNC)]);
+    let img = image_with_symbols(
+        &[entry(0, TEXT + 0x40, REPL + 8, 1, 4)],
+        &[("func", TEXT + 0x100, 0x10, 1, elf::FUNC)],
+    );
     assert_eq!(img.describe(TEXT + 0x110), "0x40080110");
     // Outside every section nothing names it either.
     assert_eq!(img.describe(0x1000), "0x1000");
