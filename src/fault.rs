@@ -27,6 +27,12 @@ pub fn accept(
         "fault.rendezvous_absent" => faults.rendezvous_absent = Some(cpu()?),
         "fault.bug" => flag(&mut faults.bug)?,
         "fault.late_region_bad" => flag(&mut faults.late_region_bad)?,
+        key if key.starts_with("fault.hotplug:") => {
+            let inner = BootArg { key: &key["fault.hotplug:".len()..], value: arg.value };
+            if !faults.hotplug_overrides.accept(&inner)? {
+                return Err(Malformed("fault.hotplug:cpuN:REG.FIELD=VALUE"));
+            }
+        }
         "fault.corrupt" => {
             let kind = arg.value.ok_or(ArgError::MissingValue)?;
             let known = CORRUPTIONS.iter().find(|&&k| k == kind);

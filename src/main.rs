@@ -26,6 +26,7 @@ mod fault;
 mod heap;
 mod late_region;
 mod memory;
+mod modules;
 mod psci;
 mod rendezvous;
 mod selftest;
@@ -97,9 +98,11 @@ fn early_init(dtb: u64, entry_el: u64) -> (dtb::BootInfo, BootOptions) {
     // the console is the only user.
     console::init(unsafe { driver::pl011::Pl011::new(info.machine.uart.start as usize) });
     cpu::enable_event_stream();
-    let Some(free) =
-        heap::largest_free(info.machine.ram.as_slice(), &[layout.image.clone(), info.dtb.clone()])
-    else {
+    let windows = [memory::mmu::MODULE_AREA, modules::STAGING];
+    let in_ram = |w: &core::ops::Range<u64>| info.machine.ram.as_slice().iter().any(|r| r.start <= w.start && w.end <= r.end);
+    modules::set_available(windows.iter().all(in_ram));
+    let taken = [layout.image.clone(), info.dtb.clone(), windows[0].clone(), windows[1].clone()];
+    let Some(free) = heap::largest_free(info.machine.ram.as_slice(), &taken) else {
         println!("altpatch: no free RAM for the heap");
         bug!();
     };
@@ -274,6 +277,13 @@ fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) {
         apply_late_region(&late_region::bad_region(), &enabled, system, options);
     }
     smp::bring_up_late(info, system);
+    modules::load_all(system, options.rendezvous_timeout_us);
+    if let Some(loads) = options.module_stress {
+        modules::stress(loads, system, options.rendezvous_timeout_us);
+    }
+    if options.hotplug_cycles > 0 {
+        smp::hotplug_cycles(info, system, options.hotplug_cycles);
+    }
 }
 
 /// The patched code, exercised on every CPU; the run ends with its verdict.
@@ -337,6 +347,10 @@ struct BootOptions {
     faults: smp::Faults,
     max_cpus: Option<usize>,
     rendezvous_timeout_us: u64,
+    /// `modules.stress=N`: N module loads in a row after boot.
+    module_stress: Option<usize>,
+    /// `hotplug.cycles=N`: every secondary taken offline and back N times after boot.
+    hotplug_cycles: usize,
 }
 
 impl BootOptions {
@@ -347,6 +361,8 @@ impl BootOptions {
             faults: Default::default(),
             max_cpus: None,
             rendezvous_timeout_us: RENDEZVOUS_TIMEOUT_US,
+            module_stress: None,
+            hotplug_cycles: 0,
         };
         for arg in cmdline::parse(cmdline) {
             let taken = match options.overrides.accept(&arg) {
@@ -373,8 +389,16 @@ impl BootOptions {
         if fault::accept(&mut self.faults, arg, cpu)? {
             return Ok(());
         }
+        let count = |number: Option<Result<u64, ArgError>>, most: u64| match number {
+            Some(Ok(n)) if n <= most => Ok(n as usize),
+            Some(Ok(_)) => Err(ArgError::Malformed("a smaller count")),
+            Some(Err(e)) => Err(e),
+            None => Err(ArgError::MissingValue),
+        };
         match arg.key {
             "maxcpus" => self.max_cpus = Some(cpu()?.max(1)),
+            "modules.stress" => self.module_stress = Some(count(number, 10_000)?),
+            "hotplug.cycles" => self.hotplug_cycles = count(number, 100)?,
             _ => return Err(ArgError::Unknown),
         }
         Ok(())

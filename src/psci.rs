@@ -9,6 +9,11 @@ pub use qemu_virt::fdt::PsciMethod as Conduit;
 /// CPU_ON, SMC64 calling convention (DEN 0022D 5.1.4).
 const CPU_ON: u64 = 0xc400_0003;
 
+/// CPU_OFF (DEN 0022D 5.1.3): the calling CPU powers down; it does not return on success.
+const CPU_OFF: u64 = 0x8400_0002;
+/// AFFINITY_INFO, SMC64 (DEN 0022D 5.1.5).
+const AFFINITY_INFO: u64 = 0xc400_0004;
+
 /// A PSCI error return (DEN 0022D 5.2.2, table 6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PsciError(pub i64);
@@ -64,4 +69,15 @@ pub fn cpu_on(conduit: Conduit, mpidr: u64, entry: u64, context_id: u64) -> Resu
         0 => Ok(()),
         err => Err(PsciError(err)),
     }
+}
+
+/// Powers the calling CPU down (it comes back only through a later [`cpu_on`], at its
+/// entry point); the error if the firmware refuses.
+pub fn cpu_off(conduit: Conduit) -> PsciError {
+    PsciError(call(conduit, CPU_OFF, 0, 0, 0))
+}
+
+/// Whether the CPU with affinity `mpidr` is off (AFFINITY_INFO at level 0 says OFF, 1).
+pub fn is_off(conduit: Conduit, mpidr: u64) -> bool {
+    call(conduit, AFFINITY_INFO, mpidr, 0, 0) == 1
 }

@@ -40,6 +40,13 @@ enum Life {
 struct PerCpu {
     life: AtomicU8,
     id_regs: Once<IdRegs>,
+    /// The boot CPU asks this CPU to go offline (PSCI CPU_OFF) from its service loop.
+    offline_request: AtomicBool,
+    /// The CPU is coming back after CPU_OFF: it snapshots its registers afresh and waits
+    /// for the verdict against the final capabilities.
+    returning: AtomicBool,
+    /// The registers it read when it last came back.
+    returned_regs: Mutex<Option<IdRegs>>,
     /// The last [`on_each_cpu`] call this CPU answered, and whether its test failed.
     answered: AtomicU64,
     failed: AtomicBool,
@@ -50,6 +57,9 @@ impl PerCpu {
         Self {
             life: AtomicU8::new(Life::Offline as u8),
             id_regs: Once::new(),
+            offline_request: AtomicBool::new(false),
+            returning: AtomicBool::new(false),
+            returned_regs: Mutex::new(None),
             answered: AtomicU64::new(0),
             failed: AtomicBool::new(false),
         }
@@ -84,6 +94,11 @@ impl AtomicCpuSet {
         self.0[cpu / 64].fetch_or(1 << (cpu % 64), Ordering::Release);
     }
 
+    /// Removes `cpu`.
+    fn remove(&self, cpu: usize) {
+        self.0[cpu / 64].fetch_and(!(1 << (cpu % 64)), Ordering::Release);
+    }
+
     /// The members now.
     pub fn load(&self) -> CpuSet {
         (0..SET_CAPACITY)
@@ -98,6 +113,8 @@ static SYSTEM_CPUS: AtomicCpuSet = AtomicCpuSet::new();
 static OVERRIDES: Once<Overrides> = Once::new();
 /// The first CPU index that [`bring_up_late`] starts; set before any CPU_ON.
 static LATE_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// How PSCI calls reach the firmware, for CPU_OFF from the CPU going down.
+static CONDUIT: Once<psci::Conduit> = Once::new();
 /// The faults the command line injects (`fault-injection` kernels only).
 static FAULTS: Once<Faults> = Once::new();
 
@@ -114,6 +131,9 @@ pub struct Faults {
     pub rendezvous_absent: Option<usize>,
     /// `fault.late_region_bad`: also apply the defective late region, which must be refused.
     pub late_region_bad: bool,
+    /// `fault.hotplug:cpuN:REG.FIELD=VALUE`: overrides a CPU's registers when it comes back
+    /// from CPU_OFF, so that it lacks a capability the system has.
+    pub hotplug_overrides: Overrides,
     /// `fault.corrupt=KIND`: validate a copy of the kernel table with one entry corrupted.
     #[cfg(feature = "fault-injection")]
     pub corrupt: Option<&'static str>,
@@ -129,15 +149,23 @@ fn faults() -> Faults {
     FAULTS.get().copied().unwrap_or_default()
 }
 
-/// Records the running CPU's ID registers and marks it online.
+/// Records the running CPU's ID registers and marks it online. A CPU coming back from
+/// CPU_OFF reads them afresh (the hotplug fault applies to those).
 pub fn register_this_cpu(index: usize) {
-    CPUS[index].id_regs.call_once(|| {
+    let read = || {
         let mut regs = cpu::read_id_regs();
         if let Some(overrides) = OVERRIDES.get() {
             overrides.apply(index, &mut regs);
         }
         regs
-    });
+    };
+    if CPUS[index].returning.load(Ordering::Acquire) {
+        let mut regs = read();
+        faults().hotplug_overrides.apply(index, &mut regs);
+        *CPUS[index].returned_regs.lock() = Some(regs);
+    } else {
+        CPUS[index].id_regs.call_once(read);
+    }
     CPUS[index].set_life(Life::Online);
 }
 
@@ -164,6 +192,7 @@ pub enum BringUpError {
 pub fn bring_up(info: &BootInfo, max_cpus: Option<usize>) -> Result<usize, alloc::vec::Vec<BringUpError>> {
     let count = max_cpus.unwrap_or(info.machine.cpu_count).min(info.machine.cpu_count);
     LATE_FROM.store(count, Ordering::Release);
+    CONDUIT.call_once(|| info.machine.psci);
     SYSTEM_CPUS.insert(0);
     let mut errors = alloc::vec::Vec::new();
     let entry = boot::secondary_entry_address();
@@ -311,9 +340,14 @@ pub fn serve(index: usize) -> ! {
     }
     let mut participant = Participant::new(index);
     // Calls are counted from 0: a CPU that joins between the boot CPU's call and its first
-    // look here still answers that call, which counted it in.
-    let mut calls_seen = 0;
+    // look here still answers that call, which counted it in. A CPU back from CPU_OFF was
+    // accepted between calls: it answers only the calls after.
+    let mut calls_seen =
+        if CPUS[index].returning.load(Ordering::Acquire) { CALL_GENERATION.load(Ordering::Acquire) } else { 0 };
     loop {
+        if CPUS[index].offline_request.swap(false, Ordering::AcqRel) {
+            go_offline(index);
+        }
         if crate::rendezvous::RENDEZVOUS.is_pending(&participant) {
             let daif = cpu::mask_exceptions();
             let outcome = crate::rendezvous::RENDEZVOUS.participate(&mut participant);
@@ -342,8 +376,10 @@ pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
         cpu::park();
     }
     register_this_cpu(index);
-    // A late CPU waits here, running no patched code, until the capability check decides.
-    while LATE_FROM.load(Ordering::Acquire) <= index && CPUS[index].life() != Life::Accepted {
+    // A late CPU, or one back from CPU_OFF, waits here, running no patched code, until the
+    // capability check decides.
+    let checked = LATE_FROM.load(Ordering::Acquire) <= index || CPUS[index].returning.load(Ordering::Acquire);
+    while checked && CPUS[index].life() != Life::Accepted {
         if CPUS[index].life() == Life::Refused {
             cpu::park();
         }
@@ -351,4 +387,87 @@ pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
     }
     cpu::context_sync();
     crate::secondary_main(index)
+}
+
+/// This CPU leaves (the boot CPU took it out of the online set first): it marks itself
+/// offline and powers down with PSCI CPU_OFF.
+fn go_offline(index: usize) -> ! {
+    cpu::mask_exceptions();
+    CPUS[index].set_life(Life::Offline);
+    cpu::send_event();
+    let error = CONDUIT.get().map(|&conduit| psci::cpu_off(conduit));
+    crate::println!("SMP: CPU{index}: PSCI CPU_OFF failed: {error:?}; parked");
+    cpu::park()
+}
+
+/// Takes secondary `cpu` offline: out of the online set (no rendezvous or call counts it),
+/// then CPU_OFF from its own service loop; waits until PSCI reports it off.
+pub fn cpu_down(info: &BootInfo, cpu: usize) -> bool {
+    let mpidr = info.machine.mpidrs[cpu];
+    SYSTEM_CPUS.remove(cpu);
+    CPUS[cpu].offline_request.store(true, Ordering::Release);
+    cpu::send_event();
+    let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
+    while CPUS[cpu].life() != Life::Offline || !psci::is_off(info.machine.psci, mpidr) {
+        if Instant::now().0 >= deadline {
+            crate::println!("CPU{cpu}: did not go offline within {} ms", ONLINE_TIMEOUT_US / 1000);
+            return false;
+        }
+        cpu::relax();
+    }
+    crate::println!("CPU{cpu}: offline");
+    true
+}
+
+/// Brings `cpu` back with CPU_ON and checks it against the final capabilities (Linux's
+/// `verify_local_cpu_capabilities`) before it runs any patched code: it joins the online
+/// set, or is refused, named and parked.
+pub fn cpu_up(info: &BootInfo, system: &SystemCaps, cpu: usize) -> bool {
+    let mpidr = info.machine.mpidrs[cpu];
+    CPUS[cpu].returning.store(true, Ordering::Release);
+    *CPUS[cpu].returned_regs.lock() = None;
+    if let Err(error) = psci::cpu_on(info.machine.psci, mpidr, boot::secondary_entry_address(), cpu as u64) {
+        crate::println!("CPU{cpu}: PSCI CPU_ON failed: {error}");
+        return false;
+    }
+    let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
+    let regs = wait_online(cpu, deadline).then(|| *CPUS[cpu].returned_regs.lock()).flatten();
+    let Some(regs) = regs else {
+        crate::println!("CPU{cpu}: failed to come back online");
+        return false;
+    };
+    let verdict = check_late_cpu(&regs, system);
+    match &verdict {
+        Ok(()) => {
+            SYSTEM_CPUS.insert(cpu);
+            CPUS[cpu].set_life(Life::Accepted);
+            crate::println!("CPU{cpu}: online, has every system capability");
+        }
+        Err(refusal) => {
+            CPUS[cpu].set_life(Life::Refused);
+            crate::println!("CPU{cpu}: refused and parked: {refusal}");
+        }
+    }
+    cpu::send_event();
+    verdict.is_ok()
+}
+
+/// `hotplug.cycles=N`: N times, every online secondary offline and back, one at a time.
+pub fn hotplug_cycles(info: &BootInfo, system: &SystemCaps, cycles: usize) {
+    let (mut cycled, mut refused) = (0, 0);
+    for _ in 0..cycles {
+        for cpu in online().iter().filter(|&cpu| cpu != 0) {
+            if !cpu_down(info, cpu) {
+                return;
+            }
+            cycled += 1;
+            if !cpu_up(info, system, cpu) {
+                refused += 1;
+            }
+        }
+    }
+    crate::println!(
+        "hotplug: {cycles} cycles: {cycled} CPUs taken offline and brought back, {refused} refused; {} CPUs online",
+        online().len()
+    );
 }

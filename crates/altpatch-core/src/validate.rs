@@ -121,6 +121,8 @@ pub enum DefectKind {
     CallbackOutsideText,
     /// The callback is not 4-byte aligned.
     CallbackMisaligned,
+    /// A module's callback entry names a callback the kernel does not export for modules.
+    CallbackNotExported,
     /// The site overlaps the site of another entry.
     Overlaps {
         /// The other entry's index.
@@ -190,6 +192,11 @@ impl Defect {
             DefectKind::ReplacementMisaligned => write!(f, "replacement is not 4-byte aligned"),
             DefectKind::CallbackOutsideText => write!(f, "callback is outside the kernel text"),
             DefectKind::CallbackMisaligned => write!(f, "callback is not 4-byte aligned"),
+            DefectKind::CallbackNotExported => write!(
+                f,
+                "callback {:#x} is not one the kernel exports for modules",
+                e.map_or(0, |e| e.alt)
+            ),
             DefectKind::Overlaps { other, other_site } => {
                 write!(f, "site overlaps the site of entry {other} at {other_site:#x}")
             }
@@ -283,6 +290,29 @@ pub fn validate<'a>(
     history: &[CapList],
     symbolize: &dyn Fn(u64) -> Option<Symbol>,
 ) -> Result<ValidTable<'a>, Vec<Defect>> {
+    validate_region(layout, current, history, symbolize, None)
+}
+
+/// [`validate`] for a module's table: a callback entry's callback must be one of
+/// `exported_callbacks` (the callbacks the kernel exports for modules, in kernel text), never
+/// code of the module's own, as Linux checks since 2025.
+pub fn validate_module<'a>(
+    layout: &Layout<'a>,
+    current: &CapList,
+    history: &[CapList],
+    symbolize: &dyn Fn(u64) -> Option<Symbol>,
+    exported_callbacks: &[u64],
+) -> Result<ValidTable<'a>, Vec<Defect>> {
+    validate_region(layout, current, history, symbolize, Some(exported_callbacks))
+}
+
+fn validate_region<'a>(
+    layout: &Layout<'a>,
+    current: &CapList,
+    history: &[CapList],
+    symbolize: &dyn Fn(u64) -> Option<Symbol>,
+    callbacks: Option<&[u64]>,
+) -> Result<ValidTable<'a>, Vec<Defect>> {
     let table = Table { addr: layout.table.addr, bytes: layout.table.bytes };
     let ncaps = current.ncaps();
     let mut entries: Vec<AltEntry> = Vec::with_capacity(table.len());
@@ -292,7 +322,7 @@ pub fn validate<'a>(
     let mut ascending = true;
     let mut last_site = 0;
     for e in table.entries() {
-        check(&e, layout, current, history, &mut kinds);
+        check(&e, layout, current, history, callbacks, &mut kinds);
         if !kinds.is_empty() {
             bad.push((e.index, core::mem::take(&mut kinds)));
         }
@@ -397,6 +427,7 @@ fn check(
     layout: &Layout<'_>,
     current: &CapList,
     history: &[CapList],
+    callbacks: Option<&[u64]>,
     out: &mut Vec<DefectKind>,
 ) {
     let cap = e.cap_index();
@@ -432,8 +463,10 @@ fn check(
         out.push(DefectKind::SiteMisaligned);
     }
     if e.is_callback() {
-        if !layout.text.contains(e.alt, 4) {
-            out.push(DefectKind::CallbackOutsideText);
+        match callbacks {
+            None if !layout.text.contains(e.alt, 4) => out.push(DefectKind::CallbackOutsideText),
+            Some(exported) if !exported.contains(&e.alt) => out.push(DefectKind::CallbackNotExported),
+            _ => {}
         }
         if !e.alt.is_multiple_of(4) {
             out.push(DefectKind::CallbackMisaligned);

@@ -8,6 +8,8 @@ use core::fmt;
 pub enum LoadError {
     /// Not a well-formed ELF object: what `object` said.
     Malformed(&'static str),
+    /// What the ELF reader said of a malformed object.
+    Object(String),
     /// An ELF file, but not a relocatable object.
     NotRelocatable {
         /// Its `e_type`.
@@ -64,10 +66,18 @@ pub enum LoadError {
     MissingSection(&'static str),
 }
 
+impl LoadError {
+    /// The ELF reader's error.
+    pub fn object(error: object::Error) -> Self {
+        LoadError::Object(alloc::format!("{error}"))
+    }
+}
+
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             LoadError::Malformed(what) => write!(f, "malformed ELF object: {what}"),
+            LoadError::Object(what) => write!(f, "malformed ELF object: {what}"),
             LoadError::NotRelocatable { e_type } => {
                 write!(f, "not a relocatable object (e_type {e_type}; modules are ET_REL, 1)")
             }

@@ -64,7 +64,7 @@ impl ModuleLayout {
             } else {
                 Area::ReadOnly
             };
-            let name = String::from(section.name().map_err(|e| LoadError::Malformed(e.0))?);
+            let name = String::from(section.name().map_err(|e| LoadError::object(e))?);
             let align = section.align().max(1);
             if !align.is_power_of_two() || align > PAGE_SIZE {
                 return Err(LoadError::Malformed("a section alignment beyond a page"));
@@ -114,8 +114,8 @@ impl ModuleLayout {
         for p in self.placements.iter().filter(|p| !p.nobits) {
             let section = elf
                 .section_by_index(object::SectionIndex(p.index))
-                .map_err(|e| LoadError::Malformed(e.0))?;
-            let data = section.data().map_err(|e| LoadError::Malformed(e.0))?;
+                .map_err(|e| LoadError::object(e))?;
+            let data = section.data().map_err(|e| LoadError::object(e))?;
             let at = p.offset as usize;
             image
                 .get_mut(at..at + data.len())

@@ -24,7 +24,7 @@ pub type ModuleElf<'data> = object::read::elf::ElfFile64<'data, object::LittleEn
 /// Parses `bytes` as a module: a relocatable AArch64 ELF object.
 pub fn parse(bytes: &[u8]) -> Result<ModuleElf<'_>, LoadError> {
     use object::read::elf::FileHeader;
-    let elf = ModuleElf::parse(bytes).map_err(|e| LoadError::Malformed(e.0))?;
+    let elf = ModuleElf::parse(bytes).map_err(|e| LoadError::object(e))?;
     let header = elf.elf_header();
     let e_type = header.e_type(object::LittleEndian);
     if e_type != object::elf::ET_REL {

@@ -70,7 +70,7 @@ fn symbol_value(
         RelocationTarget::Absolute => return Ok((String::from("*ABS*"), 0)),
         _ => return Err(LoadError::Malformed("relocation target")),
     };
-    let symbol = elf.symbol_by_index(index).map_err(|e| LoadError::Malformed(e.0))?;
+    let symbol = elf.symbol_by_index(index).map_err(|e| LoadError::object(e))?;
     let name = String::from(symbol.name().unwrap_or("?"));
     match symbol.section() {
         SymbolSection::Section(section) => {

@@ -275,6 +275,7 @@ fn kind_name(k: &DefectKind) -> &'static str {
         DefectKind::ReplacementMisaligned => "ReplacementMisaligned",
         DefectKind::CallbackOutsideText => "CallbackOutsideText",
         DefectKind::CallbackMisaligned => "CallbackMisaligned",
+        DefectKind::CallbackNotExported => "CallbackNotExported",
         DefectKind::Overlaps { .. } => "Overlaps",
         DefectKind::StaleFingerprint { .. } => "StaleFingerprint",
         DefectKind::Unmovable(_) => "Unmovable",

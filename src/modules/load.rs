@@ -1,0 +1,255 @@
+//! Loading one module: place, relocate, seal, check and apply its alternatives, run its init.
+//! Every failure refuses the module by name, and the [`Mapping`] guard takes back every page
+//! it had, so a refused module leaves nothing mapped or allocated.
+
+use super::{area, exports};
+use crate::{
+    alternative::{self, KernelCaps, PassError},
+    cache, cpu, println, smp,
+    memory::mmu::{self, MapKind},
+};
+use alloc::{format, string::String, string::ToString, vec::Vec};
+use altpatch_aarch64::{Defect, Layout, Region, Symbol};
+use altpatch_modload::{Area, ModuleElf, ModuleLayout};
+use altpatch_module::{HEADER_MAGIC, HEADER_SECTION, NAME_LEN};
+use arm64_caps::caps::{Cap, SystemCaps};
+use core::ops::Range;
+use spin::Mutex;
+
+/// One load at a time: the page tables and the module test slot are the loader's alone.
+static LOADER: Mutex<()> = Mutex::new(());
+
+/// A module that loaded and whose init passed: its pages stay mapped until [`unload`].
+pub struct Loaded {
+    /// The module's name, from its header.
+    pub name: String,
+    mapping: Mapping,
+}
+
+/// Loads the module `object` (from staging slot `slot`) against the final capabilities:
+/// the loaded module, or the reason it was refused (already printed unless `quiet`).
+pub fn load(
+    object: &[u8],
+    slot: usize,
+    system: &SystemCaps,
+    timeout_us: u64,
+    quiet: bool,
+) -> Result<Loaded, String> {
+    let _loader = LOADER.lock();
+    let name = module_name(object).unwrap_or_else(|| format!("slot{slot}"));
+    exports::set_quiet(quiet);
+    let result = place_and_run(object, &name, system, timeout_us, quiet);
+    exports::set_quiet(false);
+    match result {
+        Ok(mapping) => Ok(Loaded { name, mapping }),
+        Err(reason) => {
+            if !quiet {
+                println!("modules: {name} refused: {reason}");
+            }
+            Err(reason)
+        }
+    }
+}
+
+/// Unmaps a loaded module and returns its pages.
+pub fn unload(module: Loaded) {
+    let _loader = LOADER.lock();
+    drop(module.mapping);
+}
+
+/// The name in the module's header, read from the object (the name needs no relocation).
+fn module_name(object: &[u8]) -> Option<String> {
+    use object::{Object, ObjectSection};
+    let elf = altpatch_modload::parse(object).ok()?;
+    let data = elf.section_by_name(HEADER_SECTION)?.data().ok()?;
+    let name = data.get(HEADER_MAGIC.len()..HEADER_MAGIC.len() + NAME_LEN)?;
+    let len = name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+    core::str::from_utf8(&name[..len]).ok().filter(|n| !n.is_empty()).map(String::from)
+}
+
+/// The whole load; on `Err` the mapping guard has already given everything back.
+fn place_and_run(
+    object: &[u8],
+    name: &str,
+    system: &SystemCaps,
+    timeout_us: u64,
+    quiet: bool,
+) -> Result<Mapping, String> {
+    let elf = altpatch_modload::parse(object).map_err(|e| e.to_string())?;
+    let layout = ModuleLayout::plan(&elf).map_err(|e| e.to_string())?;
+    let mapping = Mapping::new(layout.size())?;
+    let base = mapping.pages.start;
+    relocate(&elf, &layout, &mapping)?;
+    let init = init_address(&layout, base)?;
+    mapping.seal(&layout);
+    apply_alternatives(&layout, base, name, system, timeout_us, quiet)?;
+    // SAFETY: `init` lies in the module's text (checked), where the module's header points
+    // it at its `extern "C" fn() -> bool` init; the text is mapped executable, relocated and
+    // patched, and every CPU passed a context synchronisation (the rendezvous) since.
+    let init = unsafe { core::mem::transmute::<usize, extern "C" fn() -> bool>(init as usize) };
+    if !init() {
+        return Err(String::from("its init's self-test failed"));
+    }
+    if !quiet {
+        println!(
+            "modules: {name}: loaded at {base:#x} (text {} KiB, rodata {} KiB, data {} KiB), init passed",
+            layout.area_sizes[0] / 1024,
+            layout.area_sizes[1] / 1024,
+            layout.area_sizes[2] / 1024
+        );
+    }
+    Ok(mapping)
+}
+
+/// Copies the sections into the (read-write) image and applies the relocations.
+fn relocate(elf: &ModuleElf<'_>, layout: &ModuleLayout, mapping: &Mapping) -> Result<(), String> {
+    // SAFETY: the mapping's pages are mapped read-write (not yet sealed), belong to this
+    // load alone, and nothing else references them.
+    let image = unsafe { mapping.bytes_mut() };
+    image.fill(0);
+    layout.copy_sections(elf, image).map_err(|e| e.to_string())?;
+    altpatch_modload::relocate(elf, layout, mapping.pages.start, image, &exports::resolve).map_err(|errors| {
+        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        all.join("; ")
+    })
+}
+
+/// The init function's address from the relocated header; it must lie in the module's text.
+fn init_address(layout: &ModuleLayout, base: u64) -> Result<u64, String> {
+    let header = layout.by_name(HEADER_SECTION).ok_or("no .altpatch.module header section")?;
+    let at = base + header.offset;
+    // SAFETY: the header section lies in the mapped, relocated image.
+    let (magic, init) = unsafe {
+        (core::ptr::read(at as *const [u8; 8]), core::ptr::read_unaligned((at + 8 + NAME_LEN as u64) as *const u64))
+    };
+    let text = layout.area(Area::Text);
+    if magic != HEADER_MAGIC || header.size < 8 + NAME_LEN as u64 + 8 {
+        return Err(String::from("its .altpatch.module header is malformed"));
+    }
+    if !(base + text.start..base + text.end).contains(&init) {
+        return Err(format!("its init {init:#x} is outside its text"));
+    }
+    Ok(init)
+}
+
+/// Checks the module's table with the kernel's checks (fingerprint included; a callback
+/// only among the kernel's exported callbacks), then applies it under a new rendezvous
+/// generation of every online CPU.
+fn apply_alternatives(
+    layout: &ModuleLayout,
+    base: u64,
+    name: &str,
+    system: &SystemCaps,
+    timeout_us: u64,
+    quiet: bool,
+) -> Result<(), String> {
+    let region = |section: &str| {
+        layout.by_name(section).map_or((base, 0), |p| (base + p.offset, p.size as usize))
+    };
+    let text = layout.area(Area::Text);
+    let spans = [region(".altinstructions"), (base + text.start, (text.end - text.start) as usize), region(".altinstr_replacement")];
+    let symbolize = |addr: u64| {
+        layout.placements.iter().find(|p| (base + p.offset..base + p.offset + p.size).contains(&addr)).map(|p| {
+            Symbol { name: p.name.clone(), offset: addr - base - p.offset }
+        })
+    };
+    let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
+    let pass = {
+        // SAFETY: the three spans lie in the module's mapped, readable image; text changes
+        // only in the apply below, after these slices are gone.
+        let [table, text, replacements] = spans.map(|(addr, len)| Region {
+            addr,
+            bytes: unsafe { core::slice::from_raw_parts(addr as *const u8, len) },
+        });
+        let layout = Layout { table, text, replacements };
+        let checked = altpatch_aarch64::check_module::<KernelCaps>(&layout, &symbolize, &exports::callbacks())
+            .map_err(|defects| refusal(&defects, quiet))?;
+        checked.prepare(&layout, &enabled, system.ctr_el0())
+    };
+    let done = alternative::apply(&pass, smp::online(), timeout_us).map_err(|error| match error {
+        PassError::Rendezvous(missing) => format!("rendezvous failed: {missing}; nothing was patched"),
+        PassError::Audit(mismatches) => format!("{} patched sites did not take the write", mismatches.len()),
+    })?;
+    if !quiet {
+        println!(
+            "modules: {name}: {} patched, {} skipped of {} entries (rendezvous generation {})",
+            done.output.patched,
+            done.output.entries - done.output.patched,
+            done.output.entries,
+            done.stats.generation
+        );
+    }
+    Ok(())
+}
+
+/// Prints every defect (unless `quiet`) and says why the module is refused: the first
+/// defect's reasons, which for a stale module name the list it was built against and the fix.
+fn refusal(defects: &[Defect], quiet: bool) -> String {
+    if !quiet {
+        for defect in defects {
+            println!("{defect}");
+        }
+    }
+    let first = defects.first().map(ToString::to_string).unwrap_or_default();
+    let reasons = first.split_once("): ").map_or(first.as_str(), |(_, reasons)| reasons);
+    let index = defects.first().map_or(0, |d| d.index);
+    format!("{} bad alternatives entries; entry {index}: {reasons}", defects.len())
+}
+
+/// A module's run of module-area pages, mapped; dropping it unmaps and frees them.
+struct Mapping {
+    pages: Range<u64>,
+}
+
+impl Mapping {
+    /// `bytes` of module area, mapped read-write (never executable).
+    fn new(bytes: u64) -> Result<Self, String> {
+        let pages = area::alloc(bytes).ok_or_else(|| format!("the module area has no room for {bytes} bytes"))?;
+        // SAFETY: the loader lock serialises page-table changes; the pages are freshly
+        // allocated and unmapped.
+        unsafe { mmu::map_module_pages(pages.clone(), MapKind::ReadWrite) };
+        Ok(Self { pages })
+    }
+
+    /// The image, writable.
+    ///
+    /// # Safety
+    ///
+    /// The pages are still mapped read-write, and no other reference to them is alive.
+    unsafe fn bytes_mut(&self) -> &mut [u8] {
+        let len = (self.pages.end - self.pages.start) as usize;
+        // SAFETY: the caller's promise.
+        unsafe { core::slice::from_raw_parts_mut(self.pages.start as *mut u8, len) }
+    }
+
+    /// Text becomes read-only and executable (made visible to instruction fetch), read-only
+    /// data read-only; data and BSS stay read-write. Never writable and executable at once.
+    fn seal(&self, layout: &ModuleLayout) {
+        let at = |area: Area| {
+            let r = layout.area(area);
+            self.pages.start + r.start..self.pages.start + r.end
+        };
+        for (area, kind) in [(Area::Text, MapKind::Text), (Area::ReadOnly, MapKind::ReadOnly)] {
+            let pages = at(area);
+            if !pages.is_empty() {
+                // SAFETY: the loader lock serialises page-table changes; nothing runs or
+                // reads the module while it is sealed.
+                unsafe { mmu::protect_module_pages(pages, kind) };
+            }
+        }
+        let text = at(Area::Text);
+        if !text.is_empty() {
+            cache::sync_icache_range(text);
+        }
+        cpu::context_sync();
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: the loader lock serialises page-table changes; the module's code no longer
+        // runs (its init returned, or it never ran).
+        unsafe { mmu::unmap_module_pages(self.pages.clone()) };
+        area::free(self.pages.clone());
+    }
+}
