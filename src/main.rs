@@ -283,6 +283,10 @@ fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) {
     }
     if options.hotplug_cycles > 0 {
         smp::hotplug_cycles(info, system, options.hotplug_cycles);
+        if !modules::retest_loaded() {
+            println!("modules: a module's self-test failed after CPU hotplug");
+            semihosting::exit(ExitStatus::SelfTestFailed);
+        }
     }
 }
 

@@ -41,3 +41,8 @@ pub fn load_all(system: &SystemCaps, timeout_us: u64) {
         area::pages_in_use()
     );
 }
+
+/// Runs every loaded module's self-test again (after CPU hotplug); whether all passed.
+pub fn retest_loaded() -> bool {
+    LOADED.lock().iter().all(|module| module.retest())
+}

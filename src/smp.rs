@@ -341,9 +341,10 @@ pub fn serve(index: usize) -> ! {
     let mut participant = Participant::new(index);
     // Calls are counted from 0: a CPU that joins between the boot CPU's call and its first
     // look here still answers that call, which counted it in. A CPU back from CPU_OFF was
-    // accepted between calls: it answers only the calls after.
+    // accepted between calls: it answers every call after its acceptance (`cpu_up` marks the
+    // calls before as answered), however late it gets here.
     let mut calls_seen =
-        if CPUS[index].returning.load(Ordering::Acquire) { CALL_GENERATION.load(Ordering::Acquire) } else { 0 };
+        if CPUS[index].returning.load(Ordering::Acquire) { CPUS[index].answered.load(Ordering::Acquire) } else { 0 };
     loop {
         if CPUS[index].offline_request.swap(false, Ordering::AcqRel) {
             go_offline(index);
@@ -439,6 +440,8 @@ pub fn cpu_up(info: &BootInfo, system: &SystemCaps, cpu: usize) -> bool {
     let verdict = check_late_cpu(&regs, system);
     match &verdict {
         Ok(()) => {
+            // No call is in flight (this CPU runs them): the CPU owes none made before now.
+            CPUS[cpu].answered.store(CALL_GENERATION.load(Ordering::Acquire), Ordering::Release);
             SYSTEM_CPUS.insert(cpu);
             CPUS[cpu].set_life(Life::Accepted);
             crate::println!("CPU{cpu}: online, has every system capability");

@@ -10,6 +10,7 @@ use crate::{
 };
 use alloc::{format, string::String, string::ToString, vec::Vec};
 use altpatch_aarch64::{Defect, Layout, Region, Symbol};
+use altpatch_core::validate::DefectKind;
 use altpatch_modload::{Area, ModuleElf, ModuleLayout};
 use altpatch_module::{HEADER_MAGIC, HEADER_SECTION, NAME_LEN};
 use arm64_caps::caps::{Cap, SystemCaps};
@@ -23,7 +24,18 @@ static LOADER: Mutex<()> = Mutex::new(());
 pub struct Loaded {
     /// The module's name, from its header.
     pub name: String,
+    /// Its init function (which runs its self-test), for [`Loaded::retest`].
+    init: extern "C" fn() -> bool,
     mapping: Mapping,
+}
+
+impl Loaded {
+    /// Runs the module's init (its self-test on every online CPU) again: after CPU hotplug,
+    /// the CPUs that came back run its patched code too. Whether it passed.
+    pub fn retest(&self) -> bool {
+        let _loader = LOADER.lock();
+        (self.init)()
+    }
 }
 
 /// Loads the module `object` (from staging slot `slot`) against the final capabilities:
@@ -41,7 +53,7 @@ pub fn load(
     let result = place_and_run(object, &name, system, timeout_us, quiet);
     exports::set_quiet(false);
     match result {
-        Ok(mapping) => Ok(Loaded { name, mapping }),
+        Ok((mapping, init)) => Ok(Loaded { name, init, mapping }),
         Err(reason) => {
             if !quiet {
                 println!("modules: {name} refused: {reason}");
@@ -74,7 +86,7 @@ fn place_and_run(
     system: &SystemCaps,
     timeout_us: u64,
     quiet: bool,
-) -> Result<Mapping, String> {
+) -> Result<(Mapping, extern "C" fn() -> bool), String> {
     let elf = altpatch_modload::parse(object).map_err(|e| e.to_string())?;
     let layout = ModuleLayout::plan(&elf).map_err(|e| e.to_string())?;
     let mapping = Mapping::new(layout.size())?;
@@ -98,7 +110,7 @@ fn place_and_run(
             layout.area_sizes[2] / 1024
         );
     }
-    Ok(mapping)
+    Ok((mapping, init))
 }
 
 /// Copies the sections into the (read-write) image and applies the relocations.
@@ -189,6 +201,20 @@ fn refusal(defects: &[Defect], quiet: bool) -> String {
         for defect in defects {
             println!("{defect}");
         }
+    }
+    let stale = |d: &Defect| d.kinds.iter().all(|k| matches!(k, DefectKind::StaleFingerprint { .. }));
+    if defects.iter().all(stale) {
+        let list = defects.iter().find_map(|d| match d.kinds.first() {
+            Some(DefectKind::StaleFingerprint { known: Some(meaning) }) => Some(meaning.list),
+            _ => None,
+        });
+        return format!(
+            "{} alternatives entries built against another capability list ({}, fingerprint {:#010x}; this kernel's is {:#010x}); fix: rebuild the module against this kernel's crates (scripts/build -p PACKAGE)",
+            defects.len(),
+            list.unwrap_or("not a known list"),
+            defects[0].entry.map_or(0, |e| e.fingerprint),
+            defects[0].kernel_fingerprint
+        );
     }
     let first = defects.first().map(ToString::to_string).unwrap_or_default();
     let reasons = first.split_once("): ").map_or(first.as_str(), |(_, reasons)| reasons);

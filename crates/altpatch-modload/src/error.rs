@@ -87,10 +87,14 @@ impl fmt::Display for LoadError {
             LoadError::UndefinedSymbol { name } => {
                 write!(f, "undefined symbol {name} (not in the kernel's export table)")
             }
-            LoadError::OutOfRange { name, section, offset, symbol, value, limit } => write!(
-                f,
-                "{name} at {section}+{offset:#x} to {symbol}: {value:#x} out of range ({limit})"
-            ),
+            LoadError::OutOfRange { name, section, offset, symbol, value, limit } => {
+                let sign = if *value < 0 { "-" } else { "+" };
+                write!(
+                    f,
+                    "{name} at {section}+{offset:#x} to {symbol}: {sign}{:#x} out of range ({limit})",
+                    value.unsigned_abs()
+                )
+            }
             LoadError::Misaligned { name, section, offset, value } => {
                 write!(f, "{name} at {section}+{offset:#x}: target {value:#x} misaligned for the access")
             }
