@@ -56,7 +56,7 @@ pub fn table() -> [Export; 10] {
         export(
             "altpatch_cb_dcache_line_size",
             Callback,
-            crate::cache::encode_dcache_line_size as fn(&CallbackContext<'_>, &mut [u32]) as usize,
+            altpatch_cb_dcache_line_size as fn(&CallbackContext<'_>, &mut [u32]) as usize,
         ),
     ]
 }
@@ -71,6 +71,15 @@ pub fn callbacks() -> alloc::vec::Vec<u64> {
     table().iter().filter(|e| e.kind == ExportKind::Callback).map(|e| e.addr).collect()
 }
 
+// The exports are symbols of the same names in the kernel ELF (`no_mangle`), so that
+// `altcheck --kernel ELF MODULE` resolves a module against the kernel before it boots.
+
+/// The kernel's D-cache line callback ([`crate::cache::encode_dcache_line_size`]), for modules.
+#[unsafe(no_mangle)]
+fn altpatch_cb_dcache_line_size(context: &CallbackContext<'_>, dest: &mut [u32]) {
+    crate::cache::encode_dcache_line_size(context, dest)
+}
+
 /// Whether module console output is held back (the stress loop's loads).
 static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -79,6 +88,7 @@ pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
 }
 
+#[unsafe(no_mangle)]
 extern "C" fn altpatch_log(text: *const u8, len: usize) {
     // SAFETY: the module passes a slice it owns (`altpatch_module::log`).
     let bytes = unsafe { core::slice::from_raw_parts(text, len) };
@@ -102,6 +112,7 @@ fn module_test(cpu: usize) -> bool {
     test(cpu)
 }
 
+#[unsafe(no_mangle)]
 extern "C" fn altpatch_on_each_cpu(test: extern "C" fn(usize) -> bool) -> usize {
     MODULE_TEST.store(test as usize, Ordering::Release);
     let failed = smp::on_each_cpu("module", module_test);
@@ -109,14 +120,17 @@ extern "C" fn altpatch_on_each_cpu(test: extern "C" fn(usize) -> bool) -> usize 
     failed.len()
 }
 
+#[unsafe(no_mangle)]
 extern "C" fn altpatch_online_cpus() -> usize {
     smp::online().len()
 }
 
+#[unsafe(no_mangle)]
 extern "C" fn altpatch_cpus_have_cap(index: u16) -> bool {
     Cap::from_index(index).is_some_and(cpufeature::cpus_have_final_cap)
 }
 
+#[unsafe(no_mangle)]
 extern "C" fn altpatch_dcache_line_size() -> u64 {
     cpufeature::system().map_or(0, |system| system.dcache_line_size() as u64)
 }

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+pub mod module;
+
 use altpatch_core::fingerprint::CapList;
 use altpatch_core::plan::{self, PatchPlan};
 use altpatch_core::table::{AltEntry, Table};
@@ -41,6 +43,9 @@ pub struct Image {
     sections: Vec<(u64, u64)>,
     /// Named symbols, ascending by address.
     symbols: Vec<ImageSymbol>,
+    /// For a module ([`module::load`]): the kernel's exported callbacks, the only ones its
+    /// callback entries may name. `None` for a kernel image.
+    exported_callbacks: Option<Vec<u64>>,
 }
 
 /// A named section's address and bytes.
@@ -108,7 +113,8 @@ impl Image {
             (Some(start), Some(end)) if start <= end => (start, read(&file, start, end - start)?),
             _ => section(&file, ".altinstructions")?,
         };
-        Ok(Image { table, text, replacements: section(&file, ".altinstr_replacement")?, sections, symbols })
+        let replacements = section(&file, ".altinstr_replacement")?;
+        Ok(Image { table, text, replacements, sections, symbols, exported_callbacks: None })
     }
 
     /// The layout the validator checks.
@@ -157,7 +163,12 @@ impl Image {
 
     /// Validates the table as the kernel does.
     pub fn validate(&self, current: &CapList, history: &[CapList]) -> Result<ValidTable<'_>, Vec<Defect>> {
-        validate::validate(&self.layout(), current, history, &|a| self.symbolize(a))
+        match &self.exported_callbacks {
+            None => validate::validate(&self.layout(), current, history, &|a| self.symbolize(a)),
+            Some(callbacks) => {
+                validate::validate_module(&self.layout(), current, history, &|a| self.symbolize(a), callbacks)
+            }
+        }
     }
 }
 

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use altcheck::Image;
 use arm64_caps::caps;
 
-const USAGE: &str = "usage: altcheck verify ELF | dump ELF | simulate (--cpu MODEL | --caps A,B,...) ELF";
+const USAGE: &str = "usage: altcheck verify ELF | dump ELF | simulate (--cpu MODEL | --caps A,B,...) ELF\n\
+                     (for a module: --kernel KERNEL_ELF before MODULE_OBJECT in place of ELF)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,6 +28,12 @@ fn load(path: &str) -> Result<Image, String> {
 fn run(args: &[String]) -> Result<ExitCode, String> {
     let current = &caps::LIST;
     let history = caps::history::LISTS;
+    let (args, kernel) = altcheck::module::split_kernel_arg(args);
+    let load = |path: &str| match &kernel {
+        Some(kernel) => altcheck::module::load(kernel, path, current),
+        None => load(path),
+    };
+    let args = args.as_slice();
     match args {
         [cmd, elf] if cmd == "verify" => {
             let lines = altcheck::verify(&load(elf)?, current, history);
