@@ -99,7 +99,9 @@ fn early_init(dtb: u64, entry_el: u64) -> (dtb::BootInfo, BootOptions) {
     console::init(unsafe { driver::pl011::Pl011::new(info.machine.uart.start as usize) });
     cpu::enable_event_stream();
     let windows = [memory::mmu::MODULE_AREA, modules::STAGING];
-    let in_ram = |w: &core::ops::Range<u64>| info.machine.ram.as_slice().iter().any(|r| r.start <= w.start && w.end <= r.end);
+    let in_ram = |w: &core::ops::Range<u64>| {
+        info.machine.ram.as_slice().iter().any(|r| r.start <= w.start && w.end <= r.end)
+    };
     modules::set_available(windows.iter().all(in_ram));
     let taken = [layout.image.clone(), info.dtb.clone(), windows[0].clone(), windows[1].clone()];
     let Some(free) = heap::largest_free(info.machine.ram.as_slice(), &taken) else {

@@ -343,8 +343,11 @@ pub fn serve(index: usize) -> ! {
     // look here still answers that call, which counted it in. A CPU back from CPU_OFF was
     // accepted between calls: it answers every call after its acceptance (`cpu_up` marks the
     // calls before as answered), however late it gets here.
-    let mut calls_seen =
-        if CPUS[index].returning.load(Ordering::Acquire) { CPUS[index].answered.load(Ordering::Acquire) } else { 0 };
+    let mut calls_seen = if CPUS[index].returning.load(Ordering::Acquire) {
+        CPUS[index].answered.load(Ordering::Acquire)
+    } else {
+        0
+    };
     loop {
         if CPUS[index].offline_request.swap(false, Ordering::AcqRel) {
             go_offline(index);

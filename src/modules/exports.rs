@@ -47,12 +47,32 @@ pub fn table() -> [Export; 10] {
             altpatch_on_each_cpu as extern "C" fn(extern "C" fn(usize) -> bool) -> usize as usize,
         ),
         export("altpatch_online_cpus", Function, altpatch_online_cpus as extern "C" fn() -> usize as usize),
-        export("altpatch_cpus_have_cap", Function, altpatch_cpus_have_cap as extern "C" fn(u16) -> bool as usize),
-        export("altpatch_dcache_line_size", Function, altpatch_dcache_line_size as extern "C" fn() -> u64 as usize),
+        export(
+            "altpatch_cpus_have_cap",
+            Function,
+            altpatch_cpus_have_cap as extern "C" fn(u16) -> bool as usize,
+        ),
+        export(
+            "altpatch_dcache_line_size",
+            Function,
+            altpatch_dcache_line_size as extern "C" fn() -> u64 as usize,
+        ),
         export("memset", Function, memset as unsafe extern "C" fn(*mut u8, i32, usize) -> *mut u8 as usize),
-        export("memcpy", Function, memcpy as unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8 as usize),
-        export("memmove", Function, memmove as unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8 as usize),
-        export("memcmp", Function, memcmp as unsafe extern "C" fn(*const u8, *const u8, usize) -> i32 as usize),
+        export(
+            "memcpy",
+            Function,
+            memcpy as unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8 as usize,
+        ),
+        export(
+            "memmove",
+            Function,
+            memmove as unsafe extern "C" fn(*mut u8, *const u8, usize) -> *mut u8 as usize,
+        ),
+        export(
+            "memcmp",
+            Function,
+            memcmp as unsafe extern "C" fn(*const u8, *const u8, usize) -> i32 as usize,
+        ),
         export(
             "altpatch_cb_dcache_line_size",
             Callback,

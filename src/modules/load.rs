@@ -5,8 +5,9 @@
 use super::{area, exports};
 use crate::{
     alternative::{self, KernelCaps, PassError},
-    cache, cpu, println, smp,
+    cache, cpu,
     memory::mmu::{self, MapKind},
+    println, smp,
 };
 use alloc::{format, string::String, string::ToString, vec::Vec};
 use altpatch_aarch64::{Defect, Layout, Region, Symbol};
@@ -89,9 +90,9 @@ fn place_and_run(
 ) -> Result<(Mapping, extern "C" fn() -> bool), String> {
     let elf = altpatch_modload::parse(object).map_err(|e| e.to_string())?;
     let layout = ModuleLayout::plan(&elf).map_err(|e| e.to_string())?;
-    let mapping = Mapping::new(layout.size())?;
+    let mut mapping = Mapping::new(layout.size())?;
     let base = mapping.pages.start;
-    relocate(&elf, &layout, &mapping)?;
+    relocate(&elf, &layout, &mut mapping)?;
     let init = init_address(&layout, base)?;
     mapping.seal(&layout);
     apply_alternatives(&layout, base, name, system, timeout_us, quiet)?;
@@ -114,13 +115,14 @@ fn place_and_run(
 }
 
 /// Copies the sections into the (read-write) image and applies the relocations.
-fn relocate(elf: &ModuleElf<'_>, layout: &ModuleLayout, mapping: &Mapping) -> Result<(), String> {
+fn relocate(elf: &ModuleElf<'_>, layout: &ModuleLayout, mapping: &mut Mapping) -> Result<(), String> {
+    let base = mapping.pages.start;
     // SAFETY: the mapping's pages are mapped read-write (not yet sealed), belong to this
     // load alone, and nothing else references them.
     let image = unsafe { mapping.bytes_mut() };
     image.fill(0);
     layout.copy_sections(elf, image).map_err(|e| e.to_string())?;
-    altpatch_modload::relocate(elf, layout, mapping.pages.start, image, &exports::resolve).map_err(|errors| {
+    altpatch_modload::relocate(elf, layout, base, image, &exports::resolve).map_err(|errors| {
         let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
         all.join("; ")
     })
@@ -132,7 +134,10 @@ fn init_address(layout: &ModuleLayout, base: u64) -> Result<u64, String> {
     let at = base + header.offset;
     // SAFETY: the header section lies in the mapped, relocated image.
     let (magic, init) = unsafe {
-        (core::ptr::read(at as *const [u8; 8]), core::ptr::read_unaligned((at + 8 + NAME_LEN as u64) as *const u64))
+        (
+            core::ptr::read(at as *const [u8; 8]),
+            core::ptr::read_unaligned((at + 8 + NAME_LEN as u64) as *const u64),
+        )
     };
     let text = layout.area(Area::Text);
     if magic != HEADER_MAGIC || header.size < 8 + NAME_LEN as u64 + 8 {
@@ -155,27 +160,33 @@ fn apply_alternatives(
     timeout_us: u64,
     quiet: bool,
 ) -> Result<(), String> {
-    let region = |section: &str| {
-        layout.by_name(section).map_or((base, 0), |p| (base + p.offset, p.size as usize))
-    };
+    let region =
+        |section: &str| layout.by_name(section).map_or((base, 0), |p| (base + p.offset, p.size as usize));
     let text = layout.area(Area::Text);
-    let spans = [region(".altinstructions"), (base + text.start, (text.end - text.start) as usize), region(".altinstr_replacement")];
+    let spans = [
+        region(".altinstructions"),
+        (base + text.start, (text.end - text.start) as usize),
+        region(".altinstr_replacement"),
+    ];
     let symbolize = |addr: u64| {
-        layout.placements.iter().find(|p| (base + p.offset..base + p.offset + p.size).contains(&addr)).map(|p| {
-            Symbol { name: p.name.clone(), offset: addr - base - p.offset }
-        })
+        layout
+            .placements
+            .iter()
+            .find(|p| (base + p.offset..base + p.offset + p.size).contains(&addr))
+            .map(|p| Symbol { name: p.name.clone(), offset: addr - base - p.offset })
     };
     let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
     let pass = {
-        // SAFETY: the three spans lie in the module's mapped, readable image; text changes
-        // only in the apply below, after these slices are gone.
         let [table, text, replacements] = spans.map(|(addr, len)| Region {
             addr,
+            // SAFETY: the three spans lie in the module's mapped, readable image; text
+            // changes only in the apply below, after these slices are gone.
             bytes: unsafe { core::slice::from_raw_parts(addr as *const u8, len) },
         });
         let layout = Layout { table, text, replacements };
-        let checked = altpatch_aarch64::check_module::<KernelCaps>(&layout, &symbolize, &exports::callbacks())
-            .map_err(|defects| refusal(&defects, quiet))?;
+        let checked =
+            altpatch_aarch64::check_module::<KernelCaps>(&layout, &symbolize, &exports::callbacks())
+                .map_err(|defects| refusal(&defects, quiet))?;
         checked.prepare(&layout, &enabled, system.ctr_el0())
     };
     let done = alternative::apply(&pass, smp::online(), timeout_us).map_err(|error| match error {
@@ -230,7 +241,8 @@ struct Mapping {
 impl Mapping {
     /// `bytes` of module area, mapped read-write (never executable).
     fn new(bytes: u64) -> Result<Self, String> {
-        let pages = area::alloc(bytes).ok_or_else(|| format!("the module area has no room for {bytes} bytes"))?;
+        let pages =
+            area::alloc(bytes).ok_or_else(|| format!("the module area has no room for {bytes} bytes"))?;
         // SAFETY: the loader lock serialises page-table changes; the pages are freshly
         // allocated and unmapped.
         unsafe { mmu::map_module_pages(pages.clone(), MapKind::ReadWrite) };
@@ -242,7 +254,7 @@ impl Mapping {
     /// # Safety
     ///
     /// The pages are still mapped read-write, and no other reference to them is alive.
-    unsafe fn bytes_mut(&self) -> &mut [u8] {
+    unsafe fn bytes_mut(&mut self) -> &mut [u8] {
         let len = (self.pages.end - self.pages.start) as usize;
         // SAFETY: the caller's promise.
         unsafe { core::slice::from_raw_parts_mut(self.pages.start as *mut u8, len) }

@@ -192,11 +192,9 @@ impl Defect {
             DefectKind::ReplacementMisaligned => write!(f, "replacement is not 4-byte aligned"),
             DefectKind::CallbackOutsideText => write!(f, "callback is outside the kernel text"),
             DefectKind::CallbackMisaligned => write!(f, "callback is not 4-byte aligned"),
-            DefectKind::CallbackNotExported => write!(
-                f,
-                "callback {:#x} is not one the kernel exports for modules",
-                e.map_or(0, |e| e.alt)
-            ),
+            DefectKind::CallbackNotExported => {
+                write!(f, "callback {:#x} is not one the kernel exports for modules", e.map_or(0, |e| e.alt))
+            }
             DefectKind::Overlaps { other, other_site } => {
                 write!(f, "site overlaps the site of entry {other} at {other_site:#x}")
             }

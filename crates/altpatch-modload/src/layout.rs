@@ -51,7 +51,7 @@ impl ModuleLayout {
     pub fn plan(elf: &ModuleElf<'_>) -> Result<Self, LoadError> {
         let mut layout = ModuleLayout::default();
         let mut cursor = [0u64; 3];
-        let mut sections: [Vec<(usize, String, u64, u64, bool)>; 3] = Default::default();
+        let mut sections: [Vec<Placement>; 3] = Default::default();
         for section in elf.sections() {
             let SectionFlags::Elf { sh_flags } = section.flags() else { continue };
             if sh_flags & u64::from(object::elf::SHF_ALLOC) == 0 || section.size() == 0 {
@@ -64,7 +64,7 @@ impl ModuleLayout {
             } else {
                 Area::ReadOnly
             };
-            let name = String::from(section.name().map_err(|e| LoadError::object(e))?);
+            let name = String::from(section.name().map_err(LoadError::object)?);
             let align = section.align().max(1);
             if !align.is_power_of_two() || align > PAGE_SIZE {
                 return Err(LoadError::Malformed("a section alignment beyond a page"));
@@ -73,14 +73,22 @@ impl ModuleLayout {
             cursor[area as usize] = at + section.size();
             let nobits = section.kind() == SectionKind::UninitializedData
                 || section.kind() == SectionKind::UninitializedTls;
-            sections[area as usize].push((section.index().0, name, at, section.size(), nobits));
+            let index = section.index().0;
+            sections[area as usize].push(Placement {
+                index,
+                name,
+                area,
+                offset: at,
+                size: section.size(),
+                nobits,
+            });
         }
         let mut base = 0;
         for area in [Area::Text, Area::ReadOnly, Area::ReadWrite] {
             let size = cursor[area as usize].next_multiple_of(PAGE_SIZE);
             layout.area_sizes[area as usize] = size;
-            for (index, name, at, size, nobits) in core::mem::take(&mut sections[area as usize]) {
-                layout.placements.push(Placement { index, name, area, offset: base + at, size, nobits });
+            for placement in core::mem::take(&mut sections[area as usize]) {
+                layout.placements.push(Placement { offset: base + placement.offset, ..placement });
             }
             base += size;
         }
@@ -112,10 +120,8 @@ impl ModuleLayout {
     /// Copies every section's bytes into `image` (zeroed by the caller; BSS stays zero).
     pub fn copy_sections(&self, elf: &ModuleElf<'_>, image: &mut [u8]) -> Result<(), LoadError> {
         for p in self.placements.iter().filter(|p| !p.nobits) {
-            let section = elf
-                .section_by_index(object::SectionIndex(p.index))
-                .map_err(|e| LoadError::object(e))?;
-            let data = section.data().map_err(|e| LoadError::object(e))?;
+            let section = elf.section_by_index(object::SectionIndex(p.index)).map_err(LoadError::object)?;
+            let data = section.data().map_err(LoadError::object)?;
             let at = p.offset as usize;
             image
                 .get_mut(at..at + data.len())

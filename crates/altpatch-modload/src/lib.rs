@@ -15,7 +15,7 @@ mod layout;
 mod reloc;
 
 pub use error::LoadError;
-pub use layout::{Area, ModuleLayout, Placement, PAGE_SIZE};
+pub use layout::{Area, ModuleLayout, PAGE_SIZE, Placement};
 pub use reloc::{relocate, relocation_name};
 
 /// The object file type a module is: a 64-bit little-endian ELF.
@@ -24,7 +24,7 @@ pub type ModuleElf<'data> = object::read::elf::ElfFile64<'data, object::LittleEn
 /// Parses `bytes` as a module: a relocatable AArch64 ELF object.
 pub fn parse(bytes: &[u8]) -> Result<ModuleElf<'_>, LoadError> {
     use object::read::elf::FileHeader;
-    let elf = ModuleElf::parse(bytes).map_err(|e| LoadError::object(e))?;
+    let elf = ModuleElf::parse(bytes).map_err(LoadError::object)?;
     let header = elf.elf_header();
     let e_type = header.e_type(object::LittleEndian);
     if e_type != object::elf::ET_REL {

@@ -64,17 +64,19 @@ fn symbol_value(
     let index = match target {
         RelocationTarget::Symbol(index) => index,
         RelocationTarget::Section(index) => {
-            let p = layout.placement(index.0).ok_or(LoadError::Malformed("relocation to an unloaded section"))?;
+            let p =
+                layout.placement(index.0).ok_or(LoadError::Malformed("relocation to an unloaded section"))?;
             return Ok((p.name.clone(), base + p.offset));
         }
         RelocationTarget::Absolute => return Ok((String::from("*ABS*"), 0)),
         _ => return Err(LoadError::Malformed("relocation target")),
     };
-    let symbol = elf.symbol_by_index(index).map_err(|e| LoadError::object(e))?;
+    let symbol = elf.symbol_by_index(index).map_err(LoadError::object)?;
     let name = String::from(symbol.name().unwrap_or("?"));
     match symbol.section() {
         SymbolSection::Section(section) => {
-            let p = layout.placement(section.0).ok_or(LoadError::Malformed("symbol in an unloaded section"))?;
+            let p =
+                layout.placement(section.0).ok_or(LoadError::Malformed("symbol in an unloaded section"))?;
             let name = if name.is_empty() { p.name.clone() } else { name };
             Ok((name, base + p.offset + symbol.address()))
         }
@@ -222,10 +224,13 @@ fn apply(r_type: u32, at: &Site<'_>, symbol: &str, value: u64, field: &mut [u8])
         }
         R_AARCH64_ADR_PREL_PG_HI21 | R_AARCH64_ADR_PREL_PG_HI21_NC => {
             let pages = ((value & !0xfff) as i64).wrapping_sub((at.addr & !0xfff) as i64) >> 12;
-            let pages = if r_type == R_AARCH64_ADR_PREL_PG_HI21 { signed(pages, 21, "±4 GiB")? } else { pages };
+            let pages =
+                if r_type == R_AARCH64_ADR_PREL_PG_HI21 { signed(pages, 21, "±4 GiB")? } else { pages };
             adr_immediate(field, pages as u32);
         }
-        R_AARCH64_ADD_ABS_LO12_NC | R_AARCH64_LDST8_ABS_LO12_NC => patch(field, 0xfff, 10, (value & 0xfff) as u32),
+        R_AARCH64_ADD_ABS_LO12_NC | R_AARCH64_LDST8_ABS_LO12_NC => {
+            patch(field, 0xfff, 10, (value & 0xfff) as u32)
+        }
         R_AARCH64_LDST16_ABS_LO12_NC
         | R_AARCH64_LDST32_ABS_LO12_NC
         | R_AARCH64_LDST64_ABS_LO12_NC

@@ -6,10 +6,15 @@
 
 #![no_std]
 
+#[cfg(any(
+    feature = "unknown-reloc",
+    feature = "undefined-symbol",
+    feature = "bad-callback",
+    feature = "far-branch"
+))]
+mod defects;
 mod sites;
 mod text;
-#[cfg(any(feature = "unknown-reloc", feature = "undefined-symbol", feature = "bad-callback", feature = "far-branch"))]
-mod defects;
 
 use altpatch_module as kernel;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -58,7 +63,12 @@ extern "C" fn test_on_cpu(_cpu: usize) -> bool {
 
 /// Runs the self-test on every CPU and reports it.
 extern "C" fn init() -> bool {
-    #[cfg(any(feature = "unknown-reloc", feature = "undefined-symbol", feature = "bad-callback", feature = "far-branch"))]
+    #[cfg(any(
+        feature = "unknown-reloc",
+        feature = "undefined-symbol",
+        feature = "bad-callback",
+        feature = "far-branch"
+    ))]
     defects::run();
     COUNTER.store(0, Ordering::Relaxed);
     let failed = kernel::on_each_cpu(test_on_cpu);
