@@ -269,3 +269,6 @@ fn adr_immediate(field: &mut [u8], imm: u32) {
     patch(field, 0b11, 29, imm & 0b11);
     patch(field, 0x7ffff, 5, imm >> 2);
 }
+
+#[cfg(test)]
+mod tests;
