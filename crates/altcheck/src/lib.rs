@@ -46,6 +46,9 @@ pub struct Image {
     /// For a module ([`module::load`]): the kernel's exported callbacks, the only ones its
     /// callback entries may name. `None` for a kernel image.
     exported_callbacks: Option<Vec<u64>>,
+    /// For a module: why the kernel's loader would refuse it before its table (a relocation,
+    /// an undefined symbol), one line each; `verify` reports them.
+    refusals: Vec<String>,
 }
 
 /// A named section's address and bytes.
@@ -114,7 +117,15 @@ impl Image {
             _ => section(&file, ".altinstructions")?,
         };
         let replacements = section(&file, ".altinstr_replacement")?;
-        Ok(Image { table, text, replacements, sections, symbols, exported_callbacks: None })
+        Ok(Image {
+            table,
+            text,
+            replacements,
+            sections,
+            symbols,
+            exported_callbacks: None,
+            refusals: Vec::new(),
+        })
     }
 
     /// The layout the validator checks.
@@ -206,10 +217,11 @@ fn read(file: &object::File<'_>, addr: u64, len: u64) -> Result<Vec<u8>, String>
 
 /// `verify`: the report lines (empty when the table is valid).
 pub fn verify(image: &Image, current: &CapList, history: &[CapList]) -> Vec<String> {
-    match image.validate(current, history) {
-        Ok(_) => Vec::new(),
-        Err(defects) => defects.iter().map(ToString::to_string).collect(),
+    let mut lines = image.refusals.clone();
+    if let Err(defects) = image.validate(current, history) {
+        lines.extend(defects.iter().map(ToString::to_string));
     }
+    lines
 }
 
 /// The identifier of capability `index`, or `#index (out of range)`.

@@ -30,9 +30,10 @@ pub fn split_kernel_arg(args: &[String]) -> (Vec<String>, Option<String>) {
     }
 }
 
-/// Reads module `module` for kernel `kernel` (paths): the module's image, as loaded. Err:
-/// unreadable input, a kernel built against another list than `current`, or the reasons
-/// the kernel's loader would refuse the module before its table (relocations, symbols).
+/// Reads module `module` for kernel `kernel` (paths): the module's image, as loaded, with
+/// the reasons the kernel's loader would refuse it before its table (relocations, symbols),
+/// which `verify` reports. Err: unreadable input, or a kernel built against another list
+/// than `current`.
 pub fn load(kernel: &str, module: &str, current: &CapList) -> Result<Image, String> {
     let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
     let (kernel_bytes, module_bytes) = (read(kernel)?, read(module)?);
@@ -65,10 +66,12 @@ fn place(bytes: &[u8], exports: &dyn Fn(&str) -> Option<u64>, callbacks: Vec<u64
     let base = MODULE_AREA_BASE;
     let mut image = vec![0u8; layout.size() as usize];
     layout.copy_sections(&elf, &mut image).map_err(|e| e.to_string())?;
-    altpatch_modload::relocate(&elf, &layout, base, &mut image, exports).map_err(|errors| {
-        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        format!("the kernel would refuse it: {}", all.join("; "))
-    })?;
+    // Every relocation that can be applied is: the table is checked even when the loader
+    // would refuse the module for another reason, so that one run names every defect.
+    let refusals = match altpatch_modload::relocate(&elf, &layout, base, &mut image, exports) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.iter().map(|e| format!("module refused by the loader: {e}")).collect(),
+    };
     let span = |name: &str| {
         layout.by_name(name).map_or((base, Vec::new()), |p| {
             (base + p.offset, image[p.offset as usize..(p.offset + p.size) as usize].to_vec())
@@ -99,5 +102,6 @@ fn place(bytes: &[u8], exports: &dyn Fn(&str) -> Option<u64>, callbacks: Vec<u64
         sections: layout.placements.iter().map(|p| (base + p.offset, base + p.offset + p.size)).collect(),
         symbols,
         exported_callbacks: Some(callbacks),
+        refusals,
     })
 }
