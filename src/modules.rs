@@ -32,7 +32,10 @@ pub fn load_all(system: &SystemCaps, timeout_us: u64) {
         }
     }
     let loaded = LOADED.lock();
-    let names: Vec<&str> = loaded.iter().map(|m| m.name.as_str()).collect();
+    let mut names: Vec<&str> = loaded.iter().map(|m| m.name.as_str()).collect();
+    if names.is_empty() {
+        names.push("none");
+    }
     crate::println!(
         "modules: {} of {} staged modules loaded ({}); {} pages of the module area in use",
         loaded.len(),

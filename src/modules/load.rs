@@ -168,13 +168,7 @@ fn apply_alternatives(
         (base + text.start, (text.end - text.start) as usize),
         region(".altinstr_replacement"),
     ];
-    let symbolize = |addr: u64| {
-        layout
-            .placements
-            .iter()
-            .find(|p| (base + p.offset..base + p.offset + p.size).contains(&addr))
-            .map(|p| Symbol { name: p.name.clone(), offset: addr - base - p.offset })
-    };
+    let symbolize = |addr: u64| symbolize(layout, base, addr);
     let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
     let pass = {
         let [table, text, replacements] = spans.map(|(addr, len)| Region {
@@ -203,6 +197,38 @@ fn apply_alternatives(
         );
     }
     Ok(())
+}
+
+/// Names a site of the module: the source line its macro recorded in `.altinstr_where`
+/// (as the kernel's own sites are named), else its section and offset.
+fn symbolize(layout: &ModuleLayout, base: u64, addr: u64) -> Option<Symbol> {
+    let records =
+        layout.by_name(".altinstr_where").map_or(0..0, |p| base + p.offset..base + p.offset + p.size);
+    let recorded = records.step_by(8).find_map(|record| {
+        // SAFETY: `record` and `record + 4` are aligned words of the module's relocated,
+        // mapped `.altinstr_where` section.
+        let (to_site, to_text) =
+            unsafe { (core::ptr::read(record as *const i32), core::ptr::read((record + 4) as *const i32)) };
+        if record.wrapping_add_signed(to_site.into()) != addr {
+            return None;
+        }
+        let text = (record + 4).wrapping_add_signed(to_text.into());
+        let strings = layout.by_name(".rodata.altinstr_where")?;
+        let strings = base + strings.offset..base + strings.offset + strings.size;
+        if !strings.contains(&text) {
+            return None;
+        }
+        // SAFETY: `text` lies in the module's mapped string section, whose strings the macros
+        // NUL-terminate; the section ends within the mapped image.
+        let bytes = unsafe { core::slice::from_raw_parts(text as *const u8, (strings.end - text) as usize) };
+        let len = bytes.iter().position(|&b| b == 0)?;
+        core::str::from_utf8(&bytes[..len]).ok().map(|name| Symbol { name: name.into(), offset: 0 })
+    });
+    recorded.or_else(|| {
+        let p =
+            layout.placements.iter().find(|p| (base + p.offset..base + p.offset + p.size).contains(&addr))?;
+        Some(Symbol { name: p.name.clone(), offset: addr - base - p.offset })
+    })
 }
 
 /// Prints every defect (unless `quiet`) and says why the module is refused: the first

@@ -33,6 +33,7 @@ macro_rules! alternative_kernel_cb {
             ".byte 0",
             ".word {alt_fingerprint}",
             ".popsection",
+            $crate::alternative_where!(),
             alt_cap = const $crate::cap_index!($list, $cap) | $crate::CALLBACK_FLAG,
             alt_fingerprint = const $crate::fingerprint!($list),
             alt_callback = sym $cb,
@@ -42,4 +43,4 @@ macro_rules! alternative_kernel_cb {
 }
 
 #[doc(hidden)]
-pub use altpatch_aarch64::{CALLBACK_FLAG, cap_index, fingerprint};
+pub use altpatch_aarch64::{CALLBACK_FLAG, alternative_where, cap_index, fingerprint};
