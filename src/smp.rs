@@ -2,7 +2,8 @@
 //!
 //! Each CPU's state is one [`PerCpu`] slot: where it is in its life ([`Life`]), the ID
 //! registers it read coming up, and its answer to the latest [`on_each_cpu`] call. The
-//! system's CPUs (online, and for late CPUs accepted) are an [`AtomicCpuSet`].
+//! system's CPUs (online, and for late CPUs accepted) are an [`AtomicCpuSet`]. After boot a
+//! secondary may go offline and come back ([`hotplug`]).
 
 use crate::{
     boot, cpu,
@@ -16,6 +17,10 @@ use altpatch_rendezvous::{CpuSet, MAX_CPUS as SET_CAPACITY, Outcome, Participant
 use arm64_caps::caps::{IdRegs, SystemCaps, overrides::Overrides};
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use spin::{Mutex, Once};
+
+mod hotplug;
+use hotplug::go_offline;
+pub use hotplug::hotplug_cycles;
 
 /// How long the boot CPU waits for the secondaries to come online, in microseconds of
 /// generic-timer time.
@@ -391,89 +396,4 @@ pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
     }
     cpu::context_sync();
     crate::secondary_main(index)
-}
-
-/// This CPU leaves (the boot CPU took it out of the online set first): it marks itself
-/// offline and powers down with PSCI CPU_OFF.
-fn go_offline(index: usize) -> ! {
-    cpu::mask_exceptions();
-    CPUS[index].set_life(Life::Offline);
-    cpu::send_event();
-    let error = CONDUIT.get().map(|&conduit| psci::cpu_off(conduit));
-    crate::println!("SMP: CPU{index}: PSCI CPU_OFF failed: {error:?}; parked");
-    cpu::park()
-}
-
-/// Takes secondary `cpu` offline: out of the online set (no rendezvous or call counts it),
-/// then CPU_OFF from its own service loop; waits until PSCI reports it off.
-pub fn cpu_down(info: &BootInfo, cpu: usize) -> bool {
-    let mpidr = info.machine.mpidrs[cpu];
-    SYSTEM_CPUS.remove(cpu);
-    CPUS[cpu].offline_request.store(true, Ordering::Release);
-    cpu::send_event();
-    let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
-    while CPUS[cpu].life() != Life::Offline || !psci::is_off(info.machine.psci, mpidr) {
-        if Instant::now().0 >= deadline {
-            crate::println!("CPU{cpu}: did not go offline within {} ms", ONLINE_TIMEOUT_US / 1000);
-            return false;
-        }
-        cpu::relax();
-    }
-    crate::println!("CPU{cpu}: offline");
-    true
-}
-
-/// Brings `cpu` back with CPU_ON and checks it against the final capabilities (Linux's
-/// `verify_local_cpu_capabilities`) before it runs any patched code: it joins the online
-/// set, or is refused, named and parked.
-pub fn cpu_up(info: &BootInfo, system: &SystemCaps, cpu: usize) -> bool {
-    let mpidr = info.machine.mpidrs[cpu];
-    CPUS[cpu].returning.store(true, Ordering::Release);
-    *CPUS[cpu].returned_regs.lock() = None;
-    if let Err(error) = psci::cpu_on(info.machine.psci, mpidr, boot::secondary_entry_address(), cpu as u64) {
-        crate::println!("CPU{cpu}: PSCI CPU_ON failed: {error}");
-        return false;
-    }
-    let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
-    let regs = wait_online(cpu, deadline).then(|| *CPUS[cpu].returned_regs.lock()).flatten();
-    let Some(regs) = regs else {
-        crate::println!("CPU{cpu}: failed to come back online");
-        return false;
-    };
-    let verdict = check_late_cpu(&regs, system);
-    match &verdict {
-        Ok(()) => {
-            // No call is in flight (this CPU runs them): the CPU owes none made before now.
-            CPUS[cpu].answered.store(CALL_GENERATION.load(Ordering::Acquire), Ordering::Release);
-            SYSTEM_CPUS.insert(cpu);
-            CPUS[cpu].set_life(Life::Accepted);
-            crate::println!("CPU{cpu}: online, has every system capability");
-        }
-        Err(refusal) => {
-            CPUS[cpu].set_life(Life::Refused);
-            crate::println!("CPU{cpu}: refused and parked: {refusal}");
-        }
-    }
-    cpu::send_event();
-    verdict.is_ok()
-}
-
-/// `hotplug.cycles=N`: N times, every online secondary offline and back, one at a time.
-pub fn hotplug_cycles(info: &BootInfo, system: &SystemCaps, cycles: usize) {
-    let (mut cycled, mut refused) = (0, 0);
-    for _ in 0..cycles {
-        for cpu in online().iter().filter(|&cpu| cpu != 0) {
-            if !cpu_down(info, cpu) {
-                return;
-            }
-            cycled += 1;
-            if !cpu_up(info, system, cpu) {
-                refused += 1;
-            }
-        }
-    }
-    crate::println!(
-        "hotplug: {cycles} cycles: {cycled} CPUs taken offline and brought back, {refused} refused; {} CPUs online",
-        online().len()
-    );
 }
