@@ -96,7 +96,7 @@ impl fmt::Display for LoadError {
                 )
             }
             LoadError::Misaligned { name, section, offset, value } => {
-                write!(f, "{name} at {section}+{offset:#x}: target {value:#x} misaligned for the access")
+                write!(f, "{name} at {section}+{offset:#x}: target {value:#x} misaligned for the instruction")
             }
             LoadError::BadPlace { section, offset } => {
                 write!(f, "relocation at {section}+{offset:#x} is outside its section")

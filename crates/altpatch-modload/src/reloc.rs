@@ -22,6 +22,10 @@ pub fn relocate(
         let Some(place) = layout.placement(section.index().0) else { continue };
         for (offset, reloc) in section.relocations() {
             let RelocationFlags::Elf { r_type } = reloc.flags() else { continue };
+            if reloc.has_implicit_addend() {
+                errors.push(LoadError::Malformed("SHT_REL relocations (AArch64 objects use SHT_RELA)"));
+                continue;
+            }
             let at = Site { section: &place.name, offset, addr: base + place.offset + offset };
             let symbol = match symbol_value(elf, layout, base, reloc.target(), resolve) {
                 Ok(symbol) => symbol,
@@ -205,6 +209,15 @@ fn apply(r_type: u32, at: &Site<'_>, symbol: &str, value: u64, field: &mut [u8])
         R_AARCH64_PREL32 => {
             let v = signed(relative, 32, "±2 GiB")?;
             field[..4].copy_from_slice(&(v as i32).to_le_bytes());
+        }
+        R_AARCH64_CALL26
+        | R_AARCH64_JUMP26
+        | R_AARCH64_CONDBR19
+        | R_AARCH64_TSTBR14
+        | R_AARCH64_LD_PREL_LO19
+            if relative & 3 != 0 =>
+        {
+            return Err(misaligned());
         }
         R_AARCH64_CALL26 | R_AARCH64_JUMP26 => {
             let v = signed(relative, 28, "±128 MiB")?;

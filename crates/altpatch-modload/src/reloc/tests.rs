@@ -23,6 +23,8 @@ fn call26_encodes_the_word_offset_and_refuses_beyond_128_mib() {
     assert_eq!(run(R_AARCH64_CALL26, 0x4200_0000, 0x41ff_fffc, BL), Ok(BL | 0x03ff_ffff));
     let far = run(R_AARCH64_CALL26, 0x4200_0000, 0x4200_0000 + (128 << 20), BL).unwrap_err();
     assert!(matches!(far, LoadError::OutOfRange { limit: "±128 MiB", .. }), "{far}");
+    let odd = run(R_AARCH64_CALL26, 0x4200_0000, 0x4200_1002, BL).unwrap_err();
+    assert!(matches!(odd, LoadError::Misaligned { .. }), "{odd}");
 }
 
 #[test]
