@@ -6,7 +6,8 @@
 //!   crate's macros with `list:` fixed to [`KernelCaps`].
 //! - [`AltRegion`]: a table with the text its sites lie in and its own replacements; the
 //!   kernel's, or a late region's. [`AltRegion::check`] validates it once;
-//!   [`AltRegion::prepare`] plans a pass before the stop window; [`apply`] runs it inside.
+//!   [`AltRegion::prepare`] plans a pass before the stop window; [`apply`] runs it inside
+//!   ([`apply_audited`] for a module's table, whose text lies outside the image).
 
 use crate::{cpu, memory, println, rendezvous::RENDEZVOUS, semihosting::ExitStatus, time};
 use alloc::vec::Vec;
@@ -181,6 +182,18 @@ pub fn apply(
     online: CpuSet,
     timeout_us: u64,
 ) -> Result<Completed<Applied>, PassError> {
+    apply_audited(pass, online, timeout_us, &|pass| region.with_layout(|layout| pass.audit(&layout.text)))
+}
+
+/// [`apply`] for text outside the kernel image (a module's, in the module area): `audit`
+/// compares the written sites with what was meant, after the stop window, reading the text
+/// only then.
+pub fn apply_audited(
+    pass: &Prepared,
+    online: CpuSet,
+    timeout_us: u64,
+    audit: &dyn Fn(&Prepared) -> Result<(), Vec<altpatch_aarch64::Mismatch>>,
+) -> Result<Completed<Applied>, PassError> {
     let daif = cpu::mask_exceptions();
     let result =
         RENDEZVOUS.stop_machine(cpu::cpu_index(), online, time::micros_to_ticks(timeout_us), |stopped| {
@@ -199,7 +212,7 @@ pub fn apply(
     })?;
     let applied = done.output;
     TEXT_BYTES_WRITTEN.fetch_add(applied.bytes_written as u64, Ordering::Relaxed);
-    region.with_layout(|layout| pass.audit(&layout.text)).map_err(PassError::Audit)?;
+    audit(pass).map_err(PassError::Audit)?;
     Ok(Completed { output: applied, stats: done.stats })
 }
 

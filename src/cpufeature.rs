@@ -42,3 +42,8 @@ pub fn cpus_have_final_cap(cap: Cap) -> bool {
         None => crate::bug!(),
     }
 }
+
+/// The final system capabilities, once decided.
+pub fn system() -> Option<&'static SystemCaps> {
+    SYSTEM_CAPS.get()
+}

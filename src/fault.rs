@@ -32,6 +32,12 @@ pub fn accept(
         "fault.oops_everywhere" => flag(&mut faults.oops_everywhere)?,
         "fault.stack_overflow" => faults.stack_overflow = Some(cpu()?),
         "fault.rendezvous_wedge" => faults.rendezvous_wedge = Some(cpu()?),
+        key if key.starts_with("fault.hotplug:") => {
+            let inner = BootArg { key: &key["fault.hotplug:".len()..], value: arg.value };
+            if !faults.hotplug_overrides.accept(&inner)? {
+                return Err(Malformed("fault.hotplug:cpuN:REG.FIELD=VALUE"));
+            }
+        }
         "fault.corrupt" => {
             let kind = arg.value.ok_or(ArgError::MissingValue)?;
             let known = CORRUPTIONS.iter().find(|&&k| k == kind);

@@ -38,3 +38,8 @@ pub unsafe fn init(region: Range<u64>) {
 pub fn size() -> usize {
     ALLOCATOR.lock().size()
 }
+
+/// Bytes of the heap in use.
+pub fn used() -> usize {
+    ALLOCATOR.lock().used()
+}

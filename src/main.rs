@@ -26,6 +26,7 @@ mod fault;
 mod heap;
 mod late_region;
 mod memory;
+mod modules;
 mod options;
 mod psci;
 mod rendezvous;
@@ -107,9 +108,14 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) 
     // the console is the only user.
     console::init(unsafe { driver::pl011::Pl011::new(info.machine.uart.start as usize) });
     cpu::enable_event_stream();
-    let Some(free) =
-        heap::largest_free(info.machine.ram.as_slice(), &[layout.image.clone(), info.dtb.clone()])
-    else {
+    // The module area and the staging window are no heap: modules load there after boot.
+    let windows = [memory::mmu::MODULE_AREA, modules::STAGING];
+    let in_ram = |w: &core::ops::Range<u64>| {
+        info.machine.ram.as_slice().iter().any(|r| r.start <= w.start && w.end <= r.end)
+    };
+    modules::set_available(windows.iter().all(in_ram));
+    let taken = [layout.image.clone(), info.dtb.clone(), windows[0].clone(), windows[1].clone()];
+    let Some(free) = heap::largest_free(info.machine.ram.as_slice(), &taken) else {
         println!("altpatch: no free RAM for the heap");
         bug!();
     };
@@ -303,7 +309,8 @@ fn system_alternatives(
 /// After boot: late regions (Linux's module alternatives: the same checks, a later
 /// generation of the rendezvous; a bad region is refused and the kernel goes on), then the
 /// CPUs `maxcpus=` held back, checked against the final capabilities, and a rendezvous of
-/// every CPU that proves the accepted ones serve it. Returns how many late CPUs failed.
+/// every CPU that proves the accepted ones serve it; then the staged modules, and CPU hotplug
+/// when asked. Returns how many late CPUs failed.
 fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) -> usize {
     let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
     apply_late_region(&late_region::region(), &enabled, system, options);
@@ -315,6 +322,19 @@ fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) -
     if let Err(failure) = rendezvous::RENDEZVOUS.stop_machine(0, smp::online(), ticks, |_| ()) {
         println!("SMP: rendezvous with the late CPUs failed: {failure}");
         semihosting::exit(ExitStatus::CpuBringUp);
+    }
+    // Modules (README, "Modules and hotplug"), then CPU hotplug: each module's
+    // alternatives under a later generation of the rendezvous, every online CPU in it.
+    modules::load_all(system, options.rendezvous_timeout_us);
+    if let Some(loads) = options.module_stress {
+        modules::stress(loads, system, options.rendezvous_timeout_us);
+    }
+    if options.hotplug_cycles > 0 {
+        smp::hotplug_cycles(info, system, options.hotplug_cycles);
+        if !modules::retest_loaded() {
+            println!("modules: a module's self-test failed after CPU hotplug");
+            semihosting::exit(ExitStatus::SelfTestFailed);
+        }
     }
     failed
 }

@@ -1,4 +1,5 @@
-//! What the command line asks of the kernel: Linux's ID-register overrides, `maxcpus=`, and
+//! What the command line asks of the kernel: Linux's ID-register overrides, `maxcpus=`,
+//! `modules.stress=` and `hotplug.cycles=` (README, "Modules and hotplug"), and
 //! in a `fault-injection` kernel the `fault.*` arguments. Nothing is dropped in silence: an
 //! argument no part of the kernel takes, one that is not UTF-8, one aimed at a CPU the
 //! machine lacks, and overrides that contradict each other each get a line.
@@ -23,6 +24,10 @@ pub struct BootOptions {
     pub max_cpus: Option<usize>,
     /// The rendezvous's check-in and departure timeout.
     pub rendezvous_timeout_us: u64,
+    /// `modules.stress=N`: N module loads in a row after boot.
+    pub module_stress: Option<usize>,
+    /// `hotplug.cycles=N`: every secondary taken offline and back N times after boot.
+    pub hotplug_cycles: usize,
 }
 
 impl BootOptions {
@@ -34,6 +39,8 @@ impl BootOptions {
             faults: smp::Faults::default(),
             max_cpus: None,
             rendezvous_timeout_us: RENDEZVOUS_TIMEOUT_US,
+            module_stress: None,
+            hotplug_cycles: 0,
         };
         for arg in cmdline::parse_bytes(cmdline) {
             let arg = match arg {
@@ -66,6 +73,8 @@ impl BootOptions {
         }
         match arg.key {
             "maxcpus" => self.max_cpus = Some(max_cpus(number)?),
+            "modules.stress" => self.module_stress = Some(count(number, 10_000)?),
+            "hotplug.cycles" => self.hotplug_cycles = count(number, 100)?,
             _ => return Err(ArgError::Unknown),
         }
         Ok(())
@@ -115,6 +124,16 @@ fn max_cpus(number: Option<Result<u64, ArgError>>) -> Result<usize, ArgError> {
     match number {
         Some(Ok(n)) if n as usize <= cpu::MAX_CPUS => Ok(n as usize),
         Some(Ok(_)) => Err(ArgError::Malformed("a CPU count up to the kernel's limit of 512")),
+        Some(Err(e)) => Err(e),
+        None => Err(ArgError::MissingValue),
+    }
+}
+
+/// A count from 0 to `most` (`modules.stress=N`, `hotplug.cycles=N`).
+fn count(number: Option<Result<u64, ArgError>>, most: u64) -> Result<usize, ArgError> {
+    match number {
+        Some(Ok(n)) if n <= most => Ok(n as usize),
+        Some(Ok(_)) => Err(ArgError::Malformed("a smaller count")),
         Some(Err(e)) => Err(e),
         None => Err(ArgError::MissingValue),
     }

@@ -2,7 +2,8 @@
 //!
 //! Each CPU's state is one [`PerCpu`] slot: where it is in its life ([`Life`]), the ID
 //! registers it read coming up, and its answer to the latest [`on_each_cpu`] call. The
-//! system's CPUs (online, and for late CPUs accepted) are an [`AtomicCpuSet`].
+//! system's CPUs (online, and for late CPUs accepted) are an [`AtomicCpuSet`]. After boot a
+//! secondary may go offline and come back ([`hotplug`]).
 
 use crate::{
     boot, cpu,
@@ -13,9 +14,16 @@ use crate::{
 };
 use altpatch_core::plan::CacheGeometry;
 use altpatch_rendezvous::{CpuSet, MAX_CPUS as SET_CAPACITY, Outcome, Participant};
-use arm64_caps::caps::{IdRegs, SystemCaps, overrides::Overrides};
+use arm64_caps::caps::{
+    IdRegs, SystemCaps,
+    overrides::{Ignored, Overrides},
+};
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use spin::{Mutex, Once};
+
+mod hotplug;
+use hotplug::go_offline;
+pub use hotplug::hotplug_cycles;
 
 /// How long the boot CPU waits for the secondaries to come online, in microseconds of
 /// generic-timer time.
@@ -44,6 +52,13 @@ enum Life {
 struct PerCpu {
     life: AtomicU8,
     id_regs: Once<IdRegs>,
+    /// The boot CPU asks this CPU to go offline (PSCI CPU_OFF) from its service loop.
+    offline_request: AtomicBool,
+    /// The CPU is coming back after CPU_OFF: it snapshots its registers afresh and waits
+    /// for the verdict against the final capabilities.
+    returning: AtomicBool,
+    /// The registers it read when it last came back.
+    returned_regs: Mutex<Option<IdRegs>>,
     /// The last [`on_each_cpu`] call this CPU answered, and whether its test failed.
     answered: AtomicU64,
     failed: AtomicBool,
@@ -54,6 +69,9 @@ impl PerCpu {
         Self {
             life: AtomicU8::new(Life::Offline as u8),
             id_regs: Once::new(),
+            offline_request: AtomicBool::new(false),
+            returning: AtomicBool::new(false),
+            returned_regs: Mutex::new(None),
             answered: AtomicU64::new(0),
             failed: AtomicBool::new(false),
         }
@@ -88,6 +106,11 @@ impl AtomicCpuSet {
         self.0[cpu / 64].fetch_or(1 << (cpu % 64), Ordering::Release);
     }
 
+    /// Removes `cpu`.
+    fn remove(&self, cpu: usize) {
+        self.0[cpu / 64].fetch_and(!(1 << (cpu % 64)), Ordering::Release);
+    }
+
     /// The members now.
     pub fn load(&self) -> CpuSet {
         (0..SET_CAPACITY)
@@ -102,6 +125,8 @@ static SYSTEM_CPUS: AtomicCpuSet = AtomicCpuSet::new();
 static OVERRIDES: Once<Overrides> = Once::new();
 /// The first CPU index that [`bring_up_late`] starts; set before any CPU_ON.
 static LATE_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// How PSCI calls reach the firmware, for CPU_OFF from the CPU going down.
+static CONDUIT: Once<psci::Conduit> = Once::new();
 /// The faults the command line injects (`fault-injection` kernels only).
 static FAULTS: Once<Faults> = Once::new();
 
@@ -133,6 +158,10 @@ pub struct Faults {
     /// `fault.callback_output`: the D-line callback writes a branch out of the kernel text.
     #[cfg(feature = "fault-injection")]
     pub callback_output: bool,
+    /// `fault.hotplug:cpuN:REG.FIELD=VALUE`: overrides a CPU's registers when it comes back
+    /// from CPU_OFF, so that it lacks a capability the system has.
+    #[cfg(feature = "fault-injection")]
+    pub hotplug_overrides: Overrides,
     /// `fault.corrupt=KIND`: validate a copy of the kernel table with one entry corrupted.
     #[cfg(feature = "fault-injection")]
     pub corrupt: Option<&'static str>,
@@ -154,19 +183,32 @@ pub fn faults() -> Faults {
     FAULTS.get().copied().unwrap_or_default()
 }
 
-/// Records the running CPU's ID registers and marks it online.
+/// Records the running CPU's ID registers and marks it online. A CPU coming back from
+/// CPU_OFF reads them afresh (the hotplug fault applies to those).
 pub fn register_this_cpu(index: usize) {
-    CPUS[index].id_regs.call_once(|| {
+    let returning = CPUS[index].returning.load(Ordering::Acquire);
+    let read = || {
         let mut regs = cpu::read_id_regs();
         if let Some(overrides) = OVERRIDES.get() {
-            // A CPU-wide override is reported once, by the boot CPU; a `cpuN:` one by CPU N.
-            for ignored in overrides.ignored(index, &regs).filter(|i| i.cpu == Some(index) || index == 0) {
+            // A CPU-wide override is reported once, by the boot CPU; a `cpuN:` one by CPU N,
+            // when it first comes up (not again on each return from CPU_OFF).
+            let first = |i: &Ignored| !returning && (i.cpu == Some(index) || index == 0);
+            for ignored in overrides.ignored(index, &regs).filter(first) {
                 crate::println!("CPU features: {ignored}");
             }
             overrides.apply(index, &mut regs);
         }
         regs
-    });
+    };
+    if returning {
+        #[allow(unused_mut, reason = "changed by the hotplug fault, in fault-injection kernels only")]
+        let mut regs = read();
+        #[cfg(feature = "fault-injection")]
+        faults().hotplug_overrides.apply(index, &mut regs);
+        *CPUS[index].returned_regs.lock() = Some(regs);
+    } else {
+        CPUS[index].id_regs.call_once(read);
+    }
     CPUS[index].set_life(Life::Online);
 }
 
@@ -194,6 +236,7 @@ pub fn bring_up(info: &BootInfo, max_cpus: Option<usize>) -> Result<usize, alloc
     // `maxcpus=0` still runs the boot CPU (reported when the argument was read).
     let count = max_cpus.unwrap_or(info.machine.cpu_count).clamp(1, info.machine.cpu_count.max(1));
     LATE_FROM.store(count, Ordering::Release);
+    CONDUIT.call_once(|| info.machine.psci);
     SYSTEM_CPUS.insert(0);
     let mut errors = alloc::vec::Vec::new();
     let entry = boot::secondary_entry_address();
@@ -351,9 +394,18 @@ pub fn serve(index: usize) -> ! {
     }
     let mut participant = Participant::new(index);
     // Calls are counted from 0: a CPU that joins between the boot CPU's call and its first
-    // look here still answers that call, which counted it in.
-    let mut calls_seen = 0;
+    // look here still answers that call, which counted it in. A CPU back from CPU_OFF was
+    // accepted between calls: it answers every call after its acceptance (`cpu_up` marks the
+    // calls before as answered), however late it gets here.
+    let mut calls_seen = if CPUS[index].returning.load(Ordering::Acquire) {
+        CPUS[index].answered.load(Ordering::Acquire)
+    } else {
+        0
+    };
     loop {
+        if CPUS[index].offline_request.swap(false, Ordering::AcqRel) {
+            go_offline(index);
+        }
         if crate::rendezvous::RENDEZVOUS.is_pending(&participant) {
             let daif = cpu::mask_exceptions();
             let outcome = crate::rendezvous::RENDEZVOUS
@@ -399,8 +451,10 @@ pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
         cpu::park();
     }
     register_this_cpu(index);
-    // A late CPU waits here, running no patched code, until the capability check decides.
-    while LATE_FROM.load(Ordering::Acquire) <= index && CPUS[index].life() != Life::Accepted {
+    // A late CPU, or one back from CPU_OFF, waits here, running no patched code, until the
+    // capability check decides.
+    let checked = LATE_FROM.load(Ordering::Acquire) <= index || CPUS[index].returning.load(Ordering::Acquire);
+    while checked && CPUS[index].life() != Life::Accepted {
         if CPUS[index].life() == Life::Refused {
             cpu::park();
         }

@@ -2,6 +2,7 @@
 //! validator and planner on it, exactly as the kernel will at boot.
 
 pub mod linux;
+pub mod module;
 
 use std::fmt::Write as _;
 
@@ -48,6 +49,12 @@ pub struct Image {
     sections: Vec<(u64, u64)>,
     /// Named symbols, ascending by address.
     symbols: Vec<ImageSymbol>,
+    /// For a module ([`module::load`]): the kernel's exported callbacks, the only ones its
+    /// callback entries may name. `None` for a kernel image.
+    exported_callbacks: Option<Vec<u64>>,
+    /// For a module: why the kernel's loader would refuse it before its table (a relocation,
+    /// an undefined symbol), one line each; `verify` reports them.
+    refusals: Vec<String>,
 }
 
 /// A named section's address and bytes: it must hold data in the file (not NOBITS), and
@@ -189,6 +196,8 @@ impl Image {
             callbacks,
             sections,
             symbols,
+            exported_callbacks: None,
+            refusals: Vec::new(),
         })
     }
 
@@ -239,7 +248,12 @@ impl Image {
 
     /// Validates the table as the kernel does.
     pub fn validate(&self, current: &CapList, history: &[CapList]) -> Result<ValidTable<'_>, Vec<Defect>> {
-        validate::validate(&self.layout(), current, history, &|a| self.symbolize(a))
+        match &self.exported_callbacks {
+            None => validate::validate(&self.layout(), current, history, &|a| self.symbolize(a)),
+            Some(callbacks) => {
+                validate::validate_module(&self.layout(), current, history, &|a| self.symbolize(a), callbacks)
+            }
+        }
     }
 }
 
@@ -277,10 +291,11 @@ fn read(file: &object::File<'_>, file_len: u64, addr: u64, len: u64) -> Result<V
 
 /// `verify`: the report lines (empty when the table is valid).
 pub fn verify(image: &Image, current: &CapList, history: &[CapList]) -> Vec<String> {
-    match image.validate(current, history) {
-        Ok(_) => Vec::new(),
-        Err(defects) => defects.iter().map(ToString::to_string).collect(),
+    let mut lines = image.refusals.clone();
+    if let Err(defects) = image.validate(current, history) {
+        lines.extend(defects.iter().map(ToString::to_string));
     }
+    lines
 }
 
 /// The identifier of capability `index`, or `#index (out of range)`.

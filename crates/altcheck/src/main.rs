@@ -1,7 +1,7 @@
 //! `altcheck`: verify, dump and simulate an altpatch kernel's alternatives table
 //! (README, "altcheck"), or a Linux arm64 kernel's and its modules' (`--linux`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use altcheck::Image;
@@ -12,6 +12,7 @@ use arm64_caps::caps;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const USAGE: &str = "usage: altcheck verify ELF | dump ELF | simulate (--cpu MODEL | --caps A,B,...) ELF\n       \
+                     (for a module: --kernel KERNEL_ELF MODULE_OBJECT in place of ELF)\n       \
                      altcheck verify|dump [OPTIONS] --linux IMAGE | simulate (--cpu MODEL | --caps A,B,...) [OPTIONS] --linux IMAGE\n       \
                      (OPTIONS: --cpucaps FILE, --system-map FILE, --modules DIR, --format text|json)";
 
@@ -47,9 +48,13 @@ enum Cmd {
 /// What to check.
 #[derive(Args)]
 struct Target {
-    /// An altpatch kernel ELF.
+    /// An altpatch kernel ELF (with --kernel: a module object for that kernel).
     #[arg(required_unless_present = "linux", conflicts_with = "linux")]
     elf: Option<PathBuf>,
+    /// The altpatch kernel ELF the module (ELF) will load into: the module is laid out and
+    /// relocated as the kernel's loader does, its callbacks checked against the kernel's exports.
+    #[arg(long, value_name = "KERNEL_ELF", requires = "elf")]
+    kernel: Option<PathBuf>,
     /// A Linux arm64 kernel: raw Image (Debian's vmlinuz), gzip'd Image, EFI zboot, or ELF vmlinux.
     #[arg(long, value_name = "IMAGE")]
     linux: Option<PathBuf>,
@@ -114,18 +119,18 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
     match cmd {
         Cmd::Verify(t) => match t.linux {
             Some(_) => linux(&t, Mode::Verify),
-            None => elf_verify(&elf_path(&t)?),
+            None => elf_verify(&t),
         },
         Cmd::Dump(t) => match t.linux {
             Some(_) => linux(&t, Mode::Dump),
             None => {
-                print!("{}", altcheck::dump(&load(&elf_path(&t)?)?, &caps::LIST));
+                print!("{}", altcheck::dump(&load(&t)?, &caps::LIST));
                 Ok(ExitCode::SUCCESS)
             }
         },
         Cmd::Simulate { cpu, caps: names, target } => match target.linux {
             Some(_) => linux(&target, Mode::Simulate { cpu, names }),
-            None => elf_simulate(cpu, names, &elf_path(&target)?),
+            None => elf_simulate(cpu, names, &target),
         },
     }
 }
@@ -134,21 +139,26 @@ fn elf_path(t: &Target) -> Result<PathBuf, String> {
     t.elf.clone().ok_or_else(|| USAGE.to_owned())
 }
 
-fn load(path: &Path) -> Result<Image, String> {
-    let path = path.display();
+/// The target's image: the kernel ELF, or (`--kernel`) the module as its kernel loads it.
+fn load(t: &Target) -> Result<Image, String> {
+    let elf = elf_path(t)?;
+    if let Some(kernel) = &t.kernel {
+        return altcheck::module::load(&kernel.to_string_lossy(), &elf.to_string_lossy(), &caps::LIST);
+    }
+    let path = elf.display();
     let data = std::fs::read(path.to_string()).map_err(|e| format!("cannot read {path}: {e}"))?;
     Image::parse(&data).map_err(|e| format!("{path}: {e}"))
 }
 
-fn elf_verify(elf: &Path) -> Result<ExitCode, String> {
-    let lines = altcheck::verify(&load(elf)?, &caps::LIST, caps::history::LISTS);
+fn elf_verify(t: &Target) -> Result<ExitCode, String> {
+    let lines = altcheck::verify(&load(t)?, &caps::LIST, caps::history::LISTS);
     for l in &lines {
         println!("{l}");
     }
     Ok(if lines.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn elf_simulate(cpu: Option<String>, names: Option<String>, elf: &Path) -> Result<ExitCode, String> {
+fn elf_simulate(cpu: Option<String>, names: Option<String>, t: &Target) -> Result<ExitCode, String> {
     let current = &caps::LIST;
     let enabled: Vec<u16> = match (cpu, names) {
         (None, Some(names)) => names
@@ -172,7 +182,7 @@ fn elf_simulate(cpu: Option<String>, names: Option<String>, elf: &Path) -> Resul
         }
         _ => return Err(USAGE.into()),
     };
-    match altcheck::simulate(&load(elf)?, current, caps::history::LISTS, &|i| enabled.contains(&i)) {
+    match altcheck::simulate(&load(t)?, current, caps::history::LISTS, &|i| enabled.contains(&i)) {
         Ok(text) => {
             print!("{text}");
             Ok(ExitCode::SUCCESS)

@@ -89,6 +89,26 @@ pub fn check<L: CapabilityList>(
     })
 }
 
+/// [`check`] for a loadable module's table: a callback entry's callback must be one of
+/// `exported_callbacks` (the kernel's callbacks for modules, in the kernel's text), never the
+/// module's own; that list stands in for `.altinstr_callbacks` (`layout.callbacks` is not
+/// read). Everything else is checked as [`check`] does.
+pub fn check_module<L: CapabilityList>(
+    layout: &Layout<'_>,
+    symbolize: &dyn Fn(u64) -> Option<Symbol>,
+    exported_callbacks: &[u64],
+) -> Result<Checked, Vec<Defect>> {
+    let valid = validate::validate_module(layout, &L::LIST, L::HISTORY, symbolize, exported_callbacks)?;
+    Ok(Checked {
+        entries: valid.entries,
+        ncaps: L::LIST.ncaps(),
+        fingerprint: L::LIST.fingerprint,
+        table: span(&layout.table),
+        text: span(&layout.text),
+        replacements: span(&layout.replacements),
+    })
+}
+
 fn span(region: &validate::Region<'_>) -> Range<u64> {
     region.addr..region.end()
 }
@@ -166,10 +186,11 @@ fn words(bytes: &[u8]) -> Vec<u32> {
 /// Calls the callback at text address `callback`.
 fn run_callback(callback: u64, context: &CallbackContext<'_>, dest: &mut [u32]) {
     // SAFETY: [`check`] accepted the entry only with the consumer's fingerprint and its
-    // callback inside the region's text, 4-byte aligned. Of the macros that stamp a
-    // fingerprint, only `alternative_cb!` sets CALLBACK_FLAG with a target in text (every
-    // other entry points into its replacements), and it type-checks its function as an
-    // `AltCallback`.
+    // callback inside the region's text, 4-byte aligned and declared in
+    // `.altinstr_callbacks`, which only `alternative_cb!` writes, beside a use that
+    // type-checks its function as an `AltCallback`. [`check_module`] accepted it only as one
+    // of the callbacks the kernel exports for modules, each an `AltCallback` by the export
+    // table's type.
     let callback: AltCallback = unsafe { core::mem::transmute::<usize, AltCallback>(callback as usize) };
     callback(context, dest);
 }

@@ -64,4 +64,6 @@ pub use altpatch_core::{
     validate::{Defect, Layout, Region, Symbol},
 };
 pub use altpatch_rendezvous::Stopped;
-pub use apply::{AltCallback, Applied, CallbackContext, Checked, MaintenanceOps, Prepared, TextAlias, check};
+pub use apply::{
+    AltCallback, Applied, CallbackContext, Checked, MaintenanceOps, Prepared, TextAlias, check, check_module,
+};

@@ -144,6 +144,9 @@ pub enum DefectKind {
     /// The callback is not one the kernel declares (`.altinstr_callbacks`): a corrupted or
     /// forged target, which would run arbitrary kernel code inside the stop window.
     CallbackNotDeclared,
+    /// A module's callback entry names a callback the kernel does not export for modules
+    /// (for a module, the export list stands in for `.altinstr_callbacks`).
+    CallbackNotExported,
     /// The site overlaps the site of another entry.
     Overlaps {
         /// The other entry's index.
@@ -234,8 +237,11 @@ impl Defect {
                 write!(
                     f,
                     "callback {:#x} is not a declared callback (.altinstr_callbacks)",
-                    self.entry.map_or(0, |e| e.alt)
+                    e.map_or(0, |e| e.alt)
                 )
+            }
+            DefectKind::CallbackNotExported => {
+                write!(f, "callback {:#x} is not one the kernel exports for modules", e.map_or(0, |e| e.alt))
             }
             DefectKind::Overlaps { other, other_site } => {
                 write!(f, "site overlaps the site of entry {other} at {other_site:#x}")
@@ -338,6 +344,48 @@ pub fn validate<'a>(
     history: &[CapList],
     symbolize: &dyn Fn(u64) -> Option<Symbol>,
 ) -> Result<ValidTable<'a>, Vec<Defect>> {
+    let mut declared: Vec<u64> = layout.declared_callbacks().collect();
+    declared.sort_unstable();
+    declared.dedup();
+    validate_region(layout, current, history, symbolize, Callbacks::Declared(&declared))
+}
+
+/// [`validate`] for a module's table: a callback entry's callback must be one of
+/// `exported_callbacks` (the callbacks the kernel exports for modules, in kernel text), never
+/// code of the module's own, as Linux checks since 2025. The export list replaces both the
+/// `.altinstr_callbacks` declaration check and the "callback inside the region's text" check
+/// (an exported callback lies in the kernel's text, not the module's): `layout.callbacks` is
+/// not read.
+pub fn validate_module<'a>(
+    layout: &Layout<'a>,
+    current: &CapList,
+    history: &[CapList],
+    symbolize: &dyn Fn(u64) -> Option<Symbol>,
+    exported_callbacks: &[u64],
+) -> Result<ValidTable<'a>, Vec<Defect>> {
+    let mut exported = exported_callbacks.to_vec();
+    exported.sort_unstable();
+    exported.dedup();
+    validate_region(layout, current, history, symbolize, Callbacks::Exported(&exported))
+}
+
+/// Which callbacks a callback entry may name; each list sorted and deduplicated, so each
+/// callback entry's check is a binary search.
+#[derive(Clone, Copy)]
+enum Callbacks<'c> {
+    /// The kernel's own table: a callback declared in `.altinstr_callbacks`, inside the text.
+    Declared(&'c [u64]),
+    /// A module's table: a callback the kernel exports for modules (in the kernel's text).
+    Exported(&'c [u64]),
+}
+
+fn validate_region<'a>(
+    layout: &Layout<'a>,
+    current: &CapList,
+    history: &[CapList],
+    symbolize: &dyn Fn(u64) -> Option<Symbol>,
+    callbacks: Callbacks<'_>,
+) -> Result<ValidTable<'a>, Vec<Defect>> {
     let table = Table { addr: layout.table.addr, bytes: layout.table.bytes };
     let ncaps = current.ncaps();
     let mut entries: Vec<AltEntry> = Vec::with_capacity(table.len());
@@ -346,12 +394,8 @@ pub fn validate<'a>(
     let mut kinds = Vec::new();
     let mut ascending = true;
     let mut last_site = 0;
-    // Sorted once, so each callback entry's check is a binary search.
-    let mut declared: Vec<u64> = layout.declared_callbacks().collect();
-    declared.sort_unstable();
-    declared.dedup();
     for e in table.entries() {
-        check(&e, layout, current, history, &declared, &mut kinds);
+        check(&e, layout, current, history, callbacks, &mut kinds);
         if !kinds.is_empty() {
             bad.push((e.index, core::mem::take(&mut kinds)));
         }
@@ -456,7 +500,7 @@ fn check(
     layout: &Layout<'_>,
     current: &CapList,
     history: &[CapList],
-    declared: &[u64],
+    callbacks: Callbacks<'_>,
     out: &mut Vec<DefectKind>,
 ) {
     let cap = e.cap_index();
@@ -492,14 +536,22 @@ fn check(
         out.push(DefectKind::SiteMisaligned);
     }
     if e.is_callback() {
-        if !layout.text.contains(e.alt, 4) {
+        if let Callbacks::Declared(_) = callbacks
+            && !layout.text.contains(e.alt, 4)
+        {
             out.push(DefectKind::CallbackOutsideText);
         }
         if !e.alt.is_multiple_of(4) {
             out.push(DefectKind::CallbackMisaligned);
         }
-        if declared.binary_search(&e.alt).is_err() {
-            out.push(DefectKind::CallbackNotDeclared);
+        match callbacks {
+            Callbacks::Declared(declared) if declared.binary_search(&e.alt).is_err() => {
+                out.push(DefectKind::CallbackNotDeclared);
+            }
+            Callbacks::Exported(exported) if exported.binary_search(&e.alt).is_err() => {
+                out.push(DefectKind::CallbackNotExported);
+            }
+            _ => {}
         }
     } else {
         let inside = layout.replacements.contains(e.alt, u64::from(e.alt_len).max(1));

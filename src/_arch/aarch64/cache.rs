@@ -54,8 +54,9 @@ const MOVZ_X: u32 = 0xd280_0000;
 const NOP: u32 = 0xd503_201f;
 
 /// Rewrites [`dcache_line_size`]'s site as `MOVZ Xd, #line` (Xd taken from the site's first
-/// instruction, an MRS whose Rt is bits 4:0) followed by NOPs.
-fn encode_dcache_line_size(site: &CallbackContext<'_>, dest: &mut [u32]) {
+/// instruction, an MRS whose Rt is bits 4:0) followed by NOPs. Exported to modules as
+/// `altpatch_cb_dcache_line_size`.
+pub fn encode_dcache_line_size(site: &CallbackContext<'_>, dest: &mut [u32]) {
     let rd = site.original[0] & 0x1f;
     let line = site.geometry.dline as u32;
     #[cfg(feature = "fault-injection")]

@@ -35,6 +35,10 @@ const TABLE: u64 = 0x0030_0000;
 /// The declared callbacks: the first eight words of text, as self-relative words here.
 const CALLBACKS: u64 = 0x0040_0000;
 const DECLARED_CALLBACKS: u64 = 8;
+/// A module's case: the callbacks the kernel exports for modules, four words of the
+/// kernel's text, which lies outside the (module's) synthetic text.
+const EXPORTED: u64 = 0x0008_0000;
+const EXPORTED_CALLBACKS: u64 = 4;
 
 const NOP: u32 = 0xd503_201f;
 
@@ -129,9 +133,11 @@ struct Intent {
 }
 
 /// A random case: the table's address, its entries, stray bytes after them, the
-/// replacement section's words, and the enabled capabilities (bit `i`: cap `i`).
+/// replacement section's words, the enabled capabilities (bit `i`: cap `i`), and whether
+/// the table is a module's (checked by `validate_module` against [`EXPORTED`]).
 #[derive(Clone, Debug)]
 struct Case {
+    module: bool,
     table_addr: u64,
     entries: Vec<Intent>,
     trailing: Vec<u8>,
@@ -191,7 +197,16 @@ fn model_entry(case: &Case, raw: &RawEntry, index: usize) -> ModelEntry {
     }
     let mut unmovable_at = None;
     let mut moved = None;
-    if callback {
+    if callback && case.module {
+        // A module may name only an exported callback: the export list stands in for both
+        // the declaration and the inside-text rule.
+        if !alt.is_multiple_of(4) {
+            add("CallbackMisaligned");
+        }
+        if !(alt.is_multiple_of(4) && inside(alt, 4, EXPORTED, 4 * EXPORTED_CALLBACKS)) {
+            add("CallbackNotExported");
+        }
+    } else if callback {
         if !inside(alt, 4, TEXT, TEXT_LEN) {
             add("CallbackOutsideText");
         }
@@ -284,6 +299,7 @@ fn kind_name(k: &DefectKind) -> &'static str {
         DefectKind::CallbackOutsideText => "CallbackOutsideText",
         DefectKind::CallbackMisaligned => "CallbackMisaligned",
         DefectKind::CallbackNotDeclared => "CallbackNotDeclared",
+        DefectKind::CallbackNotExported => "CallbackNotExported",
         DefectKind::BranchOutsideText { .. } => "BranchOutsideText",
         DefectKind::BadCallbackOutput { .. } => "BadCallbackOutput",
         DefectKind::Overlaps { .. } => "Overlaps",
@@ -327,8 +343,9 @@ fn word() -> impl Strategy<Value = u32> {
         .prop_map(|w| if yax(w).is_some() { w } else { NOP })
 }
 
-/// A well-formed entry in the 16-byte text slot `slot` (so well-formed entries never overlap).
-fn good_entry(slot: u64) -> impl Strategy<Value = Intent> {
+/// A well-formed entry in the 16-byte text slot `slot` (so well-formed entries never overlap);
+/// a module's callbacks name exported callbacks, the kernel's declared ones.
+fn good_entry(slot: u64, module: bool) -> impl Strategy<Value = Intent> {
     (0..NCAPS, 1u8..=4, 0..REPL_WORDS - 4, prop::bool::weighted(0.15), 0..TEXT_LEN / 4).prop_map(
         move |(cap, words, alt_word, callback, cb_word)| {
             let len = 4 * words;
@@ -338,7 +355,11 @@ fn good_entry(slot: u64) -> impl Strategy<Value = Intent> {
                 Intent {
                     cap,
                     site,
-                    alt: TEXT + 4 * (cb_word % DECLARED_CALLBACKS),
+                    alt: if module {
+                        EXPORTED + 4 * (cb_word % EXPORTED_CALLBACKS)
+                    } else {
+                        TEXT + 4 * (cb_word % DECLARED_CALLBACKS)
+                    },
                     orig_len: len,
                     alt_len: 0,
                     fingerprint: CURRENT.fingerprint,
@@ -363,6 +384,7 @@ fn any_entry() -> impl Strategy<Value = Intent> {
     let alt = prop_oneof![
         6 => (0..REPL_WORDS).prop_map(|w| REPL + 4 * w),
         2 => (0..TEXT_LEN / 4).prop_map(|w| TEXT + 4 * w),
+        1 => (0..4 * EXPORTED_CALLBACKS + 8).prop_map(|b| EXPORTED + b - 4),
         1 => (0..4 * REPL_WORDS + 32).prop_map(|b| REPL + b - 16),
         1 => (-(1i64 << 30)..(1i64 << 30)).prop_map(|d| REPL.wrapping_add(d as u64)),
     ];
@@ -384,10 +406,10 @@ fn any_entry() -> impl Strategy<Value = Intent> {
 fn case() -> impl Strategy<Value = Case> {
     // Well-formed tables in slot order (the sort-free path) or shuffled; corrupted tables
     // sorted by site half the time.
-    let well_formed =
+    let well_formed = |module: bool| {
         (prop::sample::subsequence((0..TEXT_LEN / 16).collect::<Vec<_>>(), 0..10), any::<bool>())
-            .prop_flat_map(|(slots, shuffle)| {
-                let entries: Vec<_> = slots.into_iter().map(good_entry).collect();
+            .prop_flat_map(move |(slots, shuffle)| {
+                let entries: Vec<_> = slots.into_iter().map(|slot| good_entry(slot, module)).collect();
                 entries.prop_shuffle().prop_map(move |e| (e, shuffle))
             })
             .prop_map(|(mut e, shuffle)| {
@@ -395,19 +417,27 @@ fn case() -> impl Strategy<Value = Case> {
                     e.sort_by_key(|i| i.site);
                 }
                 e
-            });
-    let corrupted = (prop::collection::vec(any_entry(), 0..10), any::<bool>()).prop_map(|(mut e, sort)| {
-        if sort {
-            e.sort_by_key(|i| i.site);
-        }
-        e
+            })
+    };
+    let corrupted = (prop::collection::vec(any_entry(), 0..10), any::<bool>())
+        .prop_map(|(mut e, sort)| {
+            if sort {
+                e.sort_by_key(|i| i.site);
+            }
+            e
+        })
+        .boxed();
+    // A module's table one case in four.
+    let module = prop::bool::weighted(0.25);
+    let entries = module.prop_flat_map(move |module| {
+        prop_oneof![3 => well_formed(module), 2 => corrupted.clone()].prop_map(move |e| (module, e))
     });
-    let entries = prop_oneof![3 => well_formed, 2 => corrupted];
     let table_addr = prop_oneof![15 => Just(TABLE), 1 => (1u64..4).prop_map(|m| TABLE + m)];
     let trailing = prop_oneof![15 => Just(vec![]), 1 => prop::collection::vec(any::<u8>(), 1..16)];
     let repl = prop::collection::vec(word(), REPL_WORDS as usize);
     (table_addr, entries, trailing, repl, any::<u32>()).prop_map(
-        |(table_addr, entries, trailing, repl, enabled)| Case {
+        |(table_addr, (module, entries), trailing, repl, enabled)| Case {
+            module,
             table_addr,
             entries,
             trailing,
@@ -475,7 +505,13 @@ proptest! {
         }
         expected.sort();
 
-        match validate(&layout, &CURRENT, &HISTORY, &|_| None) {
+        let exported: Vec<u64> = (0..EXPORTED_CALLBACKS).map(|k| EXPORTED + 4 * k).collect();
+        let verdict = if c.module {
+            validate_module(&layout, &CURRENT, &HISTORY, &|_| None, &exported)
+        } else {
+            validate(&layout, &CURRENT, &HISTORY, &|_| None)
+        };
+        match verdict {
             Err(defects) => {
                 let mut got: Vec<(usize, bool, BTreeSet<&str>)> = defects
                     .iter()

@@ -89,7 +89,9 @@ const BLOCK_SIZE: u64 = 2 << 20;
 /// 256 GiB once a machine has more than 123 CPUs, and the high PCIe ECAM after it).
 pub const TEXT_ALIAS_BASE: u64 = 0x7f_0000_0000;
 /// Tables the kernel can allocate: level 1, and level 2/3 tables for RAM, devices and the alias.
-const POOL_TABLES: usize = 64;
+/// 64 for the image, its per-CPU stacks page by page (guard pages between them), RAM,
+/// devices and the alias; 16 more for the module area, mapped page by page as modules load.
+const POOL_TABLES: usize = 80;
 
 #[repr(C, align(4096))]
 struct Table([u64; ENTRIES]);
@@ -285,13 +287,16 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
     map_stacks(tables, &k.stacks);
     for ram in map.ram {
         let ram = page_round(ram);
-        for part in [
-            ram.start..k.image.start.clamp(ram.start, ram.end),
-            k.image.end.clamp(ram.start, ram.end)..ram.end,
-        ] {
-            if part.start < part.end {
-                tables.map(part.start, part.start, part.end - part.start, MapKind::ReadWrite);
+        // RAM less the image (mapped above) and the module area (mapped page by page as
+        // modules load: see `map_module_pages`).
+        let holes = [k.image.clone(), MODULE_AREA];
+        let mut start = ram.start;
+        for hole in holes.iter().chain(core::iter::once(&(ram.end..ram.end))) {
+            let end = hole.start.clamp(start, ram.end);
+            if start < end {
+                tables.map(start, start, end - start, MapKind::ReadWrite);
             }
+            start = start.max(hole.end.min(ram.end));
         }
     }
     for device in map.devices {
@@ -345,6 +350,72 @@ pub fn clean_dcache_to_poc(addr: u64, len: u64) {
         at += line;
     }
     barrier::dsb(barrier::SY);
+}
+
+/// The module area: RAM that the identity map leaves out and the heap never uses, where a
+/// module's sections are mapped page by page with their own permissions (identity mapped:
+/// virtual = physical, so the text alias reaches module text as it reaches kernel text).
+/// 2 MiB aligned, so that it splits no block of the identity map but its own; within 128 MiB
+/// of kernel text, so that a module's BL/B (R_AARCH64_CALL26/JUMP26) reaches the kernel.
+pub const MODULE_AREA: Range<u64> = 0x4200_0000..0x4300_0000;
+
+/// Maps the module-area pages `pages` (identity) as `kind`. The pages were unmapped: a new
+/// valid entry replaces an invalid one, so only the table writes need ordering.
+///
+/// # Safety
+///
+/// No other CPU changes the page tables meanwhile (the module loader runs on the boot CPU
+/// alone, serialised by its lock); `pages` lies in [`MODULE_AREA`], page aligned, unmapped.
+pub unsafe fn map_module_pages(pages: Range<u64>, kind: MapKind) {
+    assert!(MODULE_AREA.start <= pages.start && pages.end <= MODULE_AREA.end);
+    // SAFETY: the caller promises exclusive use of the tables.
+    let tables = unsafe { &mut *TABLES.0.get() };
+    tables.map_pages(pages.start, pages.start, pages.end - pages.start, kind);
+    barrier::dsb(barrier::ISHST);
+    barrier::isb(barrier::SY);
+}
+
+/// Unmaps the module-area pages `pages` and invalidates their TLB entries on every CPU.
+///
+/// # Safety
+///
+/// As [`map_module_pages`]; and no CPU uses the pages any more.
+pub unsafe fn unmap_module_pages(pages: Range<u64>) {
+    assert!(MODULE_AREA.start <= pages.start && pages.end <= MODULE_AREA.end);
+    // SAFETY: the caller promises exclusive use of the tables.
+    let tables = unsafe { &mut *TABLES.0.get() };
+    tables.unmap_pages(pages.start, pages.end - pages.start);
+    invalidate_tlb(pages);
+}
+
+/// Changes the permissions of mapped module-area pages to `kind`, break-before-make (Arm
+/// ARM D8.16.1): unmapped and their TLB entries invalidated on every CPU first, so no CPU
+/// ever holds the old and the new permission at once (never writable and executable).
+///
+/// # Safety
+///
+/// As [`unmap_module_pages`]: nothing may access the pages while they are briefly unmapped.
+pub unsafe fn protect_module_pages(pages: Range<u64>, kind: MapKind) {
+    // SAFETY: the caller's promises are these functions' own.
+    unsafe {
+        unmap_module_pages(pages.clone());
+        map_module_pages(pages, kind);
+    }
+}
+
+/// TLBI VAAE1IS for every page of `pages`, completed on every CPU.
+fn invalidate_tlb(pages: Range<u64>) {
+    barrier::dsb(barrier::ISHST);
+    let mut page = pages.start;
+    while page < pages.end {
+        // SAFETY: invalidating TLB entries for pages just unmapped; nothing else uses them.
+        unsafe {
+            core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags))
+        };
+        page += PAGE_SIZE;
+    }
+    barrier::dsb(barrier::ISH);
+    barrier::isb(barrier::SY);
 }
 
 /// A writable view of kernel text, alive only inside [`with_text_alias`].

@@ -1,0 +1,107 @@
+//! Why a module is refused, each reason naming what is wrong.
+
+use alloc::string::String;
+use core::fmt;
+
+/// One reason a module cannot be loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadError {
+    /// Not a well-formed ELF object: what `object` said.
+    Malformed(&'static str),
+    /// What the ELF reader said of a malformed object.
+    Object(String),
+    /// An ELF file, but not a relocatable object.
+    NotRelocatable {
+        /// Its `e_type`.
+        e_type: u16,
+    },
+    /// A relocation type this loader does not apply.
+    UnknownRelocation {
+        /// The type's name (or number).
+        name: String,
+        /// Where: section name and offset.
+        section: String,
+        /// Offset in the section.
+        offset: u64,
+    },
+    /// An undefined symbol that the kernel's export table does not hold.
+    UndefinedSymbol {
+        /// The symbol's name.
+        name: String,
+    },
+    /// A relocated value does not fit its field.
+    OutOfRange {
+        /// The relocation type's name.
+        name: &'static str,
+        /// Where: section name and offset.
+        section: String,
+        /// Offset in the section.
+        offset: u64,
+        /// The symbol it refers to.
+        symbol: String,
+        /// The value that does not fit (a byte offset for a branch).
+        value: i64,
+        /// What fits.
+        limit: &'static str,
+    },
+    /// A relocation's target is not aligned as its instruction needs.
+    Misaligned {
+        /// The relocation type's name.
+        name: &'static str,
+        /// Where: section name and offset.
+        section: String,
+        /// Offset in the section.
+        offset: u64,
+        /// The value.
+        value: u64,
+    },
+    /// A relocation whose place lies outside its section.
+    BadPlace {
+        /// Section name.
+        section: String,
+        /// Offset in the section.
+        offset: u64,
+    },
+    /// A section the module must have is missing.
+    MissingSection(&'static str),
+}
+
+impl LoadError {
+    /// The ELF reader's error.
+    pub fn object(error: object::Error) -> Self {
+        LoadError::Object(alloc::format!("{error}"))
+    }
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Malformed(what) => write!(f, "malformed ELF object: {what}"),
+            LoadError::Object(what) => write!(f, "malformed ELF object: {what}"),
+            LoadError::NotRelocatable { e_type } => {
+                write!(f, "not a relocatable object (e_type {e_type}; modules are ET_REL, 1)")
+            }
+            LoadError::UnknownRelocation { name, section, offset } => {
+                write!(f, "unknown relocation {name} at {section}+{offset:#x}")
+            }
+            LoadError::UndefinedSymbol { name } => {
+                write!(f, "undefined symbol {name} (not in the kernel's export table)")
+            }
+            LoadError::OutOfRange { name, section, offset, symbol, value, limit } => {
+                let sign = if *value < 0 { "-" } else { "+" };
+                write!(
+                    f,
+                    "{name} at {section}+{offset:#x} to {symbol}: {sign}{:#x} out of range ({limit})",
+                    value.unsigned_abs()
+                )
+            }
+            LoadError::Misaligned { name, section, offset, value } => {
+                write!(f, "{name} at {section}+{offset:#x}: target {value:#x} misaligned for the instruction")
+            }
+            LoadError::BadPlace { section, offset } => {
+                write!(f, "relocation at {section}+{offset:#x} is outside its section")
+            }
+            LoadError::MissingSection(name) => write!(f, "no {name} section"),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Loadable modules (README, "Modules and hotplug"): relocatable AArch64 ELF objects that
+//! QEMU places in the staging window, loaded after boot into the module area with their own
+//! page permissions, relocated against the kernel's export table, their alternatives checked
+//! with the kernel's own checks and applied under a new rendezvous generation, then their
+//! init run. A refused module leaves nothing mapped or allocated; the kernel goes on.
+
+mod area;
+mod exports;
+mod load;
+mod staging;
+mod stress;
+
+pub use load::{load, unload};
+pub use staging::{STAGING, set_available, staged};
+pub use stress::stress;
+
+use alloc::vec::Vec;
+use arm64_caps::caps::SystemCaps;
+
+/// The modules loaded at boot: they stay mapped for the kernel's life.
+static LOADED: spin::Mutex<Vec<load::Loaded>> = spin::Mutex::new(Vec::new());
+
+/// Loads every staged module, in slot order; each loaded module stays loaded.
+pub fn load_all(system: &SystemCaps, timeout_us: u64) {
+    let staged: Vec<_> = staged().collect();
+    if staged.is_empty() {
+        return;
+    }
+    for (slot, object) in &staged {
+        if let Ok(module) = load(object, *slot, system, timeout_us, false) {
+            LOADED.lock().push(module);
+        }
+    }
+    let loaded = LOADED.lock();
+    let mut names: Vec<&str> = loaded.iter().map(|m| m.name.as_str()).collect();
+    if names.is_empty() {
+        names.push("none");
+    }
+    crate::println!(
+        "modules: {} of {} staged modules loaded ({}); {} pages of the module area in use",
+        loaded.len(),
+        staged.len(),
+        names.join(", "),
+        area::pages_in_use()
+    );
+}
+
+/// Runs every loaded module's self-test again (after CPU hotplug); whether all passed.
+pub fn retest_loaded() -> bool {
+    LOADED.lock().iter().all(|module| module.retest())
+}

@@ -1,0 +1,47 @@
+//! The module area's pages: a bitmap allocator of contiguous runs (first fit).
+
+use crate::memory::{PAGE_SIZE, mmu::MODULE_AREA};
+use core::ops::Range;
+use spin::Mutex;
+
+/// Pages in the module area.
+const PAGES: usize = ((MODULE_AREA.end - MODULE_AREA.start) / PAGE_SIZE) as usize;
+
+/// Bit `i`: page `i` of the area is allocated.
+static USED: Mutex<[u64; PAGES / 64]> = Mutex::new([0; PAGES / 64]);
+
+/// A run of `bytes` (rounded up to pages) of the module area, or `None` when no run fits.
+pub fn alloc(bytes: u64) -> Option<Range<u64>> {
+    let count = bytes.div_ceil(PAGE_SIZE).max(1) as usize;
+    let mut used = USED.lock();
+    let is_free = |used: &[u64; PAGES / 64], page: usize| used[page / 64] & (1 << (page % 64)) == 0;
+    let mut start = 0;
+    while start + count <= PAGES {
+        match (start..start + count).find(|&page| !is_free(&used, page)) {
+            Some(taken) => start = taken + 1,
+            None => {
+                for page in start..start + count {
+                    used[page / 64] |= 1 << (page % 64);
+                }
+                let base = MODULE_AREA.start + start as u64 * PAGE_SIZE;
+                return Some(base..base + count as u64 * PAGE_SIZE);
+            }
+        }
+    }
+    None
+}
+
+/// Returns the run `pages` (from [`alloc()`]) to the area.
+pub fn free(pages: Range<u64>) {
+    let mut used = USED.lock();
+    let first = ((pages.start - MODULE_AREA.start) / PAGE_SIZE) as usize;
+    let count = ((pages.end - pages.start) / PAGE_SIZE) as usize;
+    for page in first..first + count {
+        used[page / 64] &= !(1 << (page % 64));
+    }
+}
+
+/// Pages of the module area in use.
+pub fn pages_in_use() -> usize {
+    USED.lock().iter().map(|word| word.count_ones() as usize).sum()
+}

@@ -1,0 +1,35 @@
+//! The staging window: where QEMU places module objects (`-device loader,...,force-raw=on`,
+//! from `scripts/run --module PATH`), one per 1 MiB slot. The kernel keeps the window out of
+//! its heap and reads each slot that starts with an ELF header; the object's length comes
+//! from its own section headers.
+
+use core::{
+    ops::Range,
+    sync::atomic::{AtomicBool, Ordering},
+};
+
+/// The window: 16 slots of 1 MiB, in RAM above the module area.
+pub const STAGING: Range<u64> = 0x4300_0000..0x4400_0000;
+/// Bytes per slot: the most a module object may take.
+pub const SLOT_SIZE: u64 = 1 << 20;
+
+/// Whether RAM covers the window and the module area (`-m` large enough).
+static AVAILABLE: AtomicBool = AtomicBool::new(false);
+
+/// Records whether RAM covers the staging window and the module area.
+pub fn set_available(available: bool) {
+    AVAILABLE.store(available, Ordering::Relaxed);
+}
+
+/// Every staged object, with its slot number, in slot order.
+pub fn staged() -> impl Iterator<Item = (usize, &'static [u8])> {
+    let slots = if AVAILABLE.load(Ordering::Relaxed) { (STAGING.end - STAGING.start) / SLOT_SIZE } else { 0 };
+    (0..slots as usize).filter_map(|slot| {
+        let start = STAGING.start + slot as u64 * SLOT_SIZE;
+        // SAFETY: the window is RAM, identity mapped, that nothing but QEMU's loader writes
+        // (the heap excludes it), and it is only read.
+        let bytes = unsafe { core::slice::from_raw_parts(start as *const u8, SLOT_SIZE as usize) };
+        let size = altpatch_modload::elf_size(bytes)?;
+        bytes.get(..size).map(|object| (slot, object))
+    })
+}

@@ -1,0 +1,105 @@
+//! CPU hotplug after boot: a secondary taken offline with PSCI CPU_OFF and brought back
+//! with CPU_ON, checked against the final capabilities before it runs patched code (Linux's
+//! `verify_local_cpu_capabilities`); the online set shrinks and grows with it.
+
+use super::{
+    CALL_GENERATION, CONDUIT, CPUS, Life, ONLINE_TIMEOUT_US, SYSTEM_CPUS, check_late_cpu, online, wait_online,
+};
+use crate::{
+    boot, cpu,
+    dtb::BootInfo,
+    psci,
+    time::{Instant, micros_to_ticks},
+};
+use arm64_caps::caps::SystemCaps;
+use core::sync::atomic::Ordering;
+
+/// This CPU leaves (the boot CPU took it out of the online set first): it marks itself
+/// offline and powers down with PSCI CPU_OFF.
+pub(super) fn go_offline(index: usize) -> ! {
+    cpu::mask_exceptions();
+    CPUS[index].set_life(Life::Offline);
+    cpu::send_event();
+    match CONDUIT.get() {
+        Some(&conduit) => {
+            let error = psci::cpu_off(conduit);
+            crate::println!("SMP: CPU{index}: PSCI CPU_OFF failed: {error}; parked");
+        }
+        None => crate::println!("SMP: CPU{index}: no PSCI conduit for CPU_OFF; parked"),
+    }
+    cpu::park()
+}
+
+/// Takes secondary `cpu` offline: out of the online set (no rendezvous or call counts it),
+/// then CPU_OFF from its own service loop; waits until PSCI reports it off.
+fn cpu_down(info: &BootInfo, cpu: usize) -> bool {
+    let mpidr = info.machine.mpidrs[cpu];
+    SYSTEM_CPUS.remove(cpu);
+    CPUS[cpu].offline_request.store(true, Ordering::Release);
+    cpu::send_event();
+    let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
+    while CPUS[cpu].life() != Life::Offline || !psci::is_off(info.machine.psci, mpidr) {
+        if Instant::now().0 >= deadline {
+            crate::println!("CPU{cpu}: did not go offline within {} ms", ONLINE_TIMEOUT_US / 1000);
+            return false;
+        }
+        cpu::relax();
+    }
+    crate::println!("CPU{cpu}: offline");
+    true
+}
+
+/// Brings `cpu` back with CPU_ON and checks it against the final capabilities (Linux's
+/// `verify_local_cpu_capabilities`) before it runs any patched code: it joins the online
+/// set, or is refused, named and parked.
+fn cpu_up(info: &BootInfo, system: &SystemCaps, cpu: usize) -> bool {
+    let mpidr = info.machine.mpidrs[cpu];
+    CPUS[cpu].returning.store(true, Ordering::Release);
+    *CPUS[cpu].returned_regs.lock() = None;
+    if let Err(error) = psci::cpu_on(info.machine.psci, mpidr, boot::secondary_entry_address(), cpu as u64) {
+        crate::println!("CPU{cpu}: PSCI CPU_ON failed: {error}");
+        return false;
+    }
+    let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
+    let regs = wait_online(cpu, deadline).then(|| *CPUS[cpu].returned_regs.lock()).flatten();
+    let Some(regs) = regs else {
+        crate::println!("CPU{cpu}: failed to come back online");
+        return false;
+    };
+    let verdict = check_late_cpu(&regs, system);
+    match &verdict {
+        Ok(()) => {
+            // No call is in flight (this CPU runs them): the CPU owes none made before now.
+            CPUS[cpu].answered.store(CALL_GENERATION.load(Ordering::Acquire), Ordering::Release);
+            SYSTEM_CPUS.insert(cpu);
+            CPUS[cpu].set_life(Life::Accepted);
+            crate::println!("CPU{cpu}: online, has every system capability");
+        }
+        Err(refusal) => {
+            CPUS[cpu].set_life(Life::Refused);
+            crate::println!("CPU{cpu}: refused and parked: {refusal}");
+        }
+    }
+    cpu::send_event();
+    verdict.is_ok()
+}
+
+/// `hotplug.cycles=N`: N times, every online secondary offline and back, one at a time.
+pub fn hotplug_cycles(info: &BootInfo, system: &SystemCaps, cycles: usize) {
+    let (mut cycled, mut refused) = (0, 0);
+    for _ in 0..cycles {
+        for cpu in online().iter().filter(|&cpu| cpu != 0) {
+            if !cpu_down(info, cpu) {
+                return;
+            }
+            cycled += 1;
+            if !cpu_up(info, system, cpu) {
+                refused += 1;
+            }
+        }
+    }
+    crate::println!(
+        "hotplug: {cycles} cycles: {cycled} CPUs taken offline and brought back, {refused} refused; {} CPUs online",
+        online().len()
+    );
+}
