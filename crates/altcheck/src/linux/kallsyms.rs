@@ -4,7 +4,7 @@
 //! How the detector works (scripts/kallsyms.c writes the arrays; every label is 8-aligned):
 //!
 //! 1. **Token index.** `kallsyms_token_index` is 256 `u16`s: 0 first, then strictly
-//!    increasing by the length of each token plus its NUL (2..=[`MAX_TOKEN`] + 1). 512 bytes
+//!    increasing by the length of each token plus its NUL (2..=`MAX_TOKEN` + 1). 512 bytes
 //!    that climb like that are rare; each such run is a candidate.
 //! 2. **Token table.** `kallsyms_token_table` ends just before the index (at most 7 bytes of
 //!    padding): 256 non-empty printable strings, each ending with a NUL exactly where the

@@ -27,7 +27,7 @@ pub struct Kernel {
     /// The relocations of a relocatable image.
     pub rela: Option<Rela>,
     /// Text ranges `[start, end)`, link addresses: `_stext.._etext`, `_sinittext.._einittext`
-    /// and the other code Linux patches (see [`text_ranges`]).
+    /// and the other code Linux patches (see `text_ranges`).
     pub text: Vec<(u64, u64)>,
     /// The alternatives table `[start, end)`, link addresses, and how it was found.
     pub table: (u64, u64, &'static str),

@@ -9,7 +9,7 @@
 //! the EL1&0 descriptor format, two VA ranges (TTBR0/TTBR1) and EL1's TCR layout, and the
 //! names MAIR_EL1, TCR_EL1, TTBR0_EL1 and SCTLR_EL1 used at EL2 access MAIR_EL2, TCR_EL2,
 //! TTBR0_EL2 and SCTLR_EL2 (Arm ARM "Behavior of HCR_EL2.E2H", and D8.1's translation
-//! regimes). AP[2:1] then means EL2 read-write/read-only, PXN applies to EL2 and UXN to EL0,
+//! regimes). AP bits 2:1 then means EL2 read-write/read-only, PXN applies to EL2 and UXN to EL0,
 //! exactly as at EL1; every mapping here is global (nG = 0), so no ASID matters.
 //!
 //! TLB maintenance: TLBI VMALLE1 and TLBI VAAE1IS executed at EL2 with HCR_EL2.{E2H, TGE} =
