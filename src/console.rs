@@ -2,11 +2,11 @@
 //! between CPUs, and whole oopses.
 //!
 //! One lock word records which CPU owns the console (its index + 1, or 0). A CPU prints a
-//! line, or a dying CPU its whole report, while it owns it. A dying CPU never deadlocks on
-//! the console: if it already owns it (it died while printing) it goes on; if another CPU
-//! holds it past [`STEAL_AFTER_US`] (that CPU is wedged or dying itself, with exceptions
-//! masked) it takes it over from that CPU by name, so at worst the line the stuck CPU was
-//! writing is cut, and every line of the report is whole.
+//! line, or a dying CPU its whole report, while it owns it. No CPU waits for the console
+//! without a deadline, and none deadlocks on it: if it already owns it (it died while
+//! printing) it goes on; if another CPU holds it past [`STEAL_AFTER_US`] (that CPU is wedged,
+//! or dying itself with exceptions masked) it takes it over from that CPU by name, so at
+//! worst the line the stuck CPU was writing is cut, and every line printed after is whole.
 
 use crate::{cpu, driver::pl011::Pl011, time};
 use core::{
@@ -19,9 +19,10 @@ use spin::Once;
 static UART: Once<Pl011> = Once::new();
 /// The CPU that owns the console, plus one; 0 when nobody does.
 static OWNER: AtomicUsize = AtomicUsize::new(0);
-/// How long a dying CPU waits for the console before it takes it over: far longer than any
-/// line takes, so only a CPU that stopped inside one loses it.
-const STEAL_AFTER_US: u64 = 200_000;
+/// How long a CPU waits for the console before it takes it over: far longer than any line
+/// takes, even on a host thread that runs hundreds of vCPUs in turn, so only a CPU that
+/// stopped inside one loses it.
+const STEAL_AFTER_US: u64 = 2_000_000;
 
 /// Installs the UART that `println!` writes to.
 pub fn init(uart: Pl011) {
@@ -58,8 +59,8 @@ impl Drop for Owned {
     }
 }
 
-/// Takes the console for this CPU; with `steal`, from a CPU that keeps it too long.
-fn own(steal: bool) -> Owned {
+/// Takes the console for this CPU, from a CPU that keeps it past [`STEAL_AFTER_US`] if need be.
+fn own() -> Owned {
     let me = cpu::cpu_index() + 1;
     let mut since: Option<(usize, time::Instant)> = None;
     loop {
@@ -67,7 +68,7 @@ fn own(steal: bool) -> Owned {
         match OWNER.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => return Owned { nested: false },
             Err(owner) if owner == me => return Owned { nested: true },
-            Err(owner) if steal => {
+            Err(owner) => {
                 let (holder, from) = *since.get_or_insert((owner, time::Instant::now()));
                 if holder != owner {
                     since = Some((owner, time::Instant::now()));
@@ -77,7 +78,6 @@ fn own(steal: bool) -> Owned {
                     return Owned { nested: false };
                 }
             }
-            Err(_) => {}
         }
         core::hint::spin_loop();
     }
@@ -86,7 +86,7 @@ fn own(steal: bool) -> Owned {
 /// Writes one line: `[%5u.%06u] ` (seconds since reset), the text, a newline; while this
 /// CPU owns the console, so lines from different CPUs never interleave.
 pub fn print_line(args: fmt::Arguments<'_>) {
-    let _owned = own(false);
+    let _owned = own();
     write_line(args);
 }
 
@@ -94,7 +94,7 @@ pub fn print_line(args: fmt::Arguments<'_>) {
 /// its lines come out together, each whole, and it cannot deadlock on the console (see the
 /// module documentation). `report` prints with [`print_line`] as usual.
 pub fn urgent(report: impl FnOnce()) {
-    let _owned = own(true);
+    let _owned = own();
     report();
 }
 

@@ -79,14 +79,7 @@ pub fn check<L: CapabilityList>(
     symbolize: &dyn Fn(u64) -> Option<Symbol>,
 ) -> Result<Checked, Vec<Defect>> {
     let valid = validate::validate(layout, &L::LIST, L::HISTORY, symbolize)?;
-    Ok(Checked {
-        entries: valid.entries,
-        ncaps: L::LIST.ncaps(),
-        fingerprint: L::LIST.fingerprint,
-        table: span(&layout.table),
-        text: span(&layout.text),
-        replacements: span(&layout.replacements),
-    })
+    Ok(Checked::of::<L>(valid.entries, layout))
 }
 
 /// [`check`] for a loadable module's table: a callback entry's callback must be one of
@@ -99,14 +92,7 @@ pub fn check_module<L: CapabilityList>(
     exported_callbacks: &[u64],
 ) -> Result<Checked, Vec<Defect>> {
     let valid = validate::validate_module(layout, &L::LIST, L::HISTORY, symbolize, exported_callbacks)?;
-    Ok(Checked {
-        entries: valid.entries,
-        ncaps: L::LIST.ncaps(),
-        fingerprint: L::LIST.fingerprint,
-        table: span(&layout.table),
-        text: span(&layout.text),
-        replacements: span(&layout.replacements),
-    })
+    Ok(Checked::of::<L>(valid.entries, layout))
 }
 
 fn span(region: &validate::Region<'_>) -> Range<u64> {
@@ -114,6 +100,18 @@ fn span(region: &validate::Region<'_>) -> Range<u64> {
 }
 
 impl Checked {
+    /// The checked `entries` of `layout`'s table, against list `L`.
+    fn of<L: CapabilityList>(entries: Vec<AltEntry>, layout: &Layout<'_>) -> Self {
+        Checked {
+            entries,
+            ncaps: L::LIST.ncaps(),
+            fingerprint: L::LIST.fingerprint,
+            table: span(&layout.table),
+            text: span(&layout.text),
+            replacements: span(&layout.replacements),
+        }
+    }
+
     /// The number of entries in the table.
     pub fn entries(&self) -> usize {
         self.entries.len()

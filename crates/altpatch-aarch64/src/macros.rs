@@ -130,6 +130,26 @@ macro_rules! alternative_where {
 macro_rules! alternative_cb {
     (list: $list:ty, old: [$($old:literal),+ $(,)?], callback: $cb:path, cap: $cap:ident $(, $($rest:tt)*)?) => {{
         const _: $crate::AltCallback = $cb;
+        $crate::alternative_cb_entry!(
+            declare: [
+                ".pushsection .altinstr_callbacks, \"a\"",
+                ".balign 4",
+                ".word {alt_callback} - .",
+                ".popsection",
+            ],
+            list: $list, old: [$($old),+], callback: $cb, cap: $cap $(, $($rest)*)?
+        )
+    }};
+}
+
+/// The one place a callback entry is spelled: [`alternative_cb!`](crate::alternative_cb)
+/// with the lines that declare the callback given (`declare: [...]`), or none for a callback
+/// declared elsewhere (a module naming a kernel export, whose export list stands in for the
+/// declaration).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! alternative_cb_entry {
+    (declare: [$($declare:literal),* $(,)?], list: $list:ty, old: [$($old:literal),+ $(,)?], callback: $cb:path, cap: $cap:ident $(, $($rest:tt)*)?) => {
         core::arch::asm!(
             "661:",
             $($old,)+
@@ -144,16 +164,13 @@ macro_rules! alternative_cb {
             ".word {alt_fingerprint}",
             ".popsection",
             $crate::alternative_where!(),
-            ".pushsection .altinstr_callbacks, \"a\"",
-            ".balign 4",
-            ".word {alt_callback} - .",
-            ".popsection",
+            $($declare,)*
             alt_cap = const $crate::cap_index!($list, $cap) | $crate::CALLBACK_FLAG,
             alt_fingerprint = const $crate::fingerprint!($list),
             alt_callback = sym $cb,
             $($($rest)*)?
         )
-    }};
+    };
 }
 
 /// Whether capability `cap` of `list` is detected, as a static branch (Linux's

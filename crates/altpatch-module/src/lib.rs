@@ -21,27 +21,11 @@ pub use header::{HEADER_MAGIC, HEADER_SECTION, ModuleHeader, NAME_LEN};
 #[macro_export]
 macro_rules! alternative_kernel_cb {
     (list: $list:ty, old: [$($old:literal),+ $(,)?], callback: $cb:path, cap: $cap:ident $(, $($rest:tt)*)?) => {
-        core::arch::asm!(
-            "661:",
-            $($old,)+
-            "662:",
-            ".pushsection .altinstructions, \"a\"",
-            ".balign 4",
-            ".word 661b - .",
-            ".word {alt_callback} - .",
-            ".hword {alt_cap}",
-            ".byte 662b - 661b",
-            ".byte 0",
-            ".word {alt_fingerprint}",
-            ".popsection",
-            $crate::alternative_where!(),
-            alt_cap = const $crate::cap_index!($list, $cap) | $crate::CALLBACK_FLAG,
-            alt_fingerprint = const $crate::fingerprint!($list),
-            alt_callback = sym $cb,
-            $($($rest)*)?
+        $crate::alternative_cb_entry!(
+            declare: [], list: $list, old: [$($old),+], callback: $cb, cap: $cap $(, $($rest)*)?
         )
     };
 }
 
 #[doc(hidden)]
-pub use altpatch_aarch64::{CALLBACK_FLAG, alternative_where, cap_index, fingerprint};
+pub use altpatch_aarch64::{CALLBACK_FLAG, alternative_cb_entry, alternative_where, cap_index, fingerprint};
