@@ -101,6 +101,7 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) 
         ram: info.machine.ram.as_slice(),
         devices: devices.as_slice(),
         kernel: &layout,
+        cpus: info.machine.cpu_count,
     };
     // SAFETY: one CPU, MMU off; the map covers the image, its stacks and RAM.
     unsafe { memory::mmu::enable(&map) };
