@@ -217,14 +217,19 @@ impl PageTables {
                 continue;
             }
             let l3 = self.next_table(l2, l2_index);
-            // SAFETY: `l3` is a pool table.
-            unsafe {
-                (*l3).0[(va >> 12) as usize % ENTRIES] =
-                    (DESCRIPTOR::ADDR.val(pa >> 12) + DESCRIPTOR::TYPE::TableOrPage).value
-                        | kind.attributes();
+            // Every page up to the end of this 2 MiB region (one level-3 table) in one go:
+            // the walk from level 1 is done once per table, not once per page.
+            let region_end = end.min((va | (BLOCK_SIZE - 1)) + 1);
+            let attributes = DESCRIPTOR::TYPE::TableOrPage.value | kind.attributes();
+            while va < region_end {
+                // SAFETY: `l3` is a pool table.
+                unsafe {
+                    (*l3).0[(va >> 12) as usize % ENTRIES] =
+                        DESCRIPTOR::ADDR.val(pa >> 12).value | attributes;
+                }
+                va += PAGE_SIZE;
+                pa += PAGE_SIZE;
             }
-            va += PAGE_SIZE;
-            pa += PAGE_SIZE;
         }
     }
 
