@@ -5,8 +5,8 @@
 //!   its floor, the patch alone (the writes and maintenance every window must contain), and the
 //!   goal's line (the 8-CPU window plus 0.2 us per added CPU);
 //! - `validation.svg`: validation + planning per entry against table size (host, criterion),
-//!   beside its floors, copying every byte validation reads and copying the table alone, and
-//!   the goal (10x the first).
+//!   beside its floors, copying every byte validation reads and copying the table alone, the
+//!   cost of only decoding the entries, and the goal (10x the first).
 //!
 //! `bench-plot ROWS OUT_DIR`. A figure whose rows are missing (a narrowed run) is skipped with
 //! a line on stderr.
@@ -58,7 +58,7 @@ fn draw(
     title: &str,
     x_desc: &str,
     y_desc: &str,
-    log_y: bool,
+    (log_y, legend): (bool, SeriesLabelPosition),
     curves: &[Curve],
 ) -> Result<(), Box<dyn Error>> {
     let all = curves.iter().flat_map(|c| c.points.iter());
@@ -78,11 +78,11 @@ fn draw(
     if log_y {
         let mut c = chart.build_cartesian_2d(x_range, (y0..y1 * 2.0).log_scale())?;
         c.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw()?;
-        plot(&mut c, curves)?;
+        plot(&mut c, curves, legend)?;
     } else {
         let mut c = chart.build_cartesian_2d(x_range, y0..y1 * 1.15)?;
         c.configure_mesh().x_desc(x_desc).y_desc(y_desc).draw()?;
-        plot(&mut c, curves)?;
+        plot(&mut c, curves, legend)?;
     }
     root.present()?;
     Ok(())
@@ -91,6 +91,7 @@ fn draw(
 fn plot<'a, X, Y>(
     chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
     curves: &[Curve],
+    legend: SeriesLabelPosition,
 ) -> Result<(), Box<dyn Error>>
 where
     X: Ranged<ValueType = f64>,
@@ -116,7 +117,7 @@ where
         .configure_series_labels()
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend)
         .draw()?;
     Ok(())
 }
@@ -149,7 +150,7 @@ fn stop_window(rows: &Rows, out: &Path) -> Result<bool, Box<dyn Error>> {
         "Stop window against CPUs (QEMU virt, -icount shift=0)",
         "CPUs",
         "guest us",
-        false,
+        (false, SeriesLabelPosition::UpperLeft),
         &curves,
     )?;
     Ok(true)
@@ -159,6 +160,7 @@ fn validation(rows: &Rows, out: &Path) -> Result<bool, Box<dyn Error>> {
     let vp = series(rows, "host.validate_plan.", "");
     let inputs = series(rows, "host.copy_inputs.", "");
     let table = series(rows, "host.copy_table.", "");
+    let decode = series(rows, "host.decode.", "");
     if vp.len() < 2 {
         return Ok(false);
     }
@@ -172,6 +174,12 @@ fn validation(rows: &Rows, out: &Path) -> Result<bool, Box<dyn Error>> {
             dashed: false,
         },
         Curve { label: "copy the table (16 B/entry)", color: GREEN, points: table, dashed: false },
+        Curve {
+            label: "decoding the entries alone",
+            color: RGBColor(255, 140, 0),
+            points: decode,
+            dashed: false,
+        },
         Curve { label: "goal: 10x the copy of the inputs", color: BLACK, points: goal, dashed: true },
     ];
     draw(
@@ -179,7 +187,7 @@ fn validation(rows: &Rows, out: &Path) -> Result<bool, Box<dyn Error>> {
         "Validation cost against table size (host, criterion)",
         "entries",
         "ns per entry",
-        true,
+        (true, SeriesLabelPosition::LowerRight),
         &curves,
     )?;
     Ok(true)
