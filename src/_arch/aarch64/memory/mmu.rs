@@ -429,6 +429,14 @@ fn invalidate_tlb(pages: Range<u64>) {
     barrier::isb(barrier::SY);
 }
 
+/// Above this many alias pages, [`with_text_alias`] removes the alias's TLB entries with one
+/// broadcast invalidate of the whole regime instead of one per page (as Linux's
+/// `flush_tlb_kernel_range` does above its own threshold). The alias spans every page from the
+/// first write to the last, inside the stop window with every other CPU held: each broadcast
+/// TLBI is a message to every CPU, and under QEMU's single-threaded TCG each one hands every
+/// waiting CPU a turn.
+const ALIAS_TLBI_PAGES: u64 = 4;
+
 /// A writable view of kernel text, alive only inside [`with_text_alias`].
 pub struct TextAlias {
     /// The text pages the alias maps.
@@ -469,15 +477,21 @@ pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(&TextAlias
     let result = write(&TextAlias { pages: text.clone() });
     tables.unmap_pages(TEXT_ALIAS_BASE, size);
     barrier::dsb(barrier::ISHST);
-    let mut page = TEXT_ALIAS_BASE;
-    while page < TEXT_ALIAS_BASE + size {
-        // SAFETY: invalidating TLB entries for the alias removes a mapping nothing else uses.
-        // At EL2 under VHE (E2H and TGE set) VAAE1IS invalidates the EL2&0 regime's entries:
-        // the module documentation.
-        unsafe {
-            core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags))
-        };
-        page += PAGE_SIZE;
+    if size <= ALIAS_TLBI_PAGES * PAGE_SIZE {
+        let mut page = TEXT_ALIAS_BASE;
+        while page < TEXT_ALIAS_BASE + size {
+            // SAFETY: invalidating TLB entries for the alias removes a mapping nothing else
+            // uses. At EL2 under VHE (E2H and TGE set) VAAE1IS invalidates the EL2&0 regime's
+            // entries: the module documentation.
+            unsafe {
+                core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags))
+            };
+            page += PAGE_SIZE;
+        }
+    } else {
+        // SAFETY: invalidating every entry of this regime on every CPU only costs refills; at
+        // EL2 under VHE VMALLE1IS applies to the EL2&0 regime (as VAAE1IS above).
+        unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack, preserves_flags)) };
     }
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
