@@ -18,6 +18,17 @@ _start:
     add     x1, x1, :lo12:__bss_start
     adrp    x2, __bss_end
     add     x2, x2, :lo12:__bss_end
+    // 64 bytes an iteration while they fit (the BSS is mostly the 512 CPUs' per-CPU
+    // state: a quarter of the loop's instructions, ~20 us under -icount), then 16.
+    sub     x3, x2, #64
+3:  cmp     x1, x3
+    b.hi    1f
+    stp     xzr, xzr, [x1]
+    stp     xzr, xzr, [x1, #16]
+    stp     xzr, xzr, [x1, #32]
+    stp     xzr, xzr, [x1, #48]
+    add     x1, x1, #64
+    b       3b
 1:  cmp     x1, x2
     b.hs    2f
     stp     xzr, xzr, [x1], #16             // the linker script aligns both ends to 16

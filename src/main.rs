@@ -55,7 +55,9 @@ static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
 /// The boot CPU's Rust entry, from `boot/entry.s`: MMU off, BSS zeroed, on CPU 0's stack.
 /// Linux's boot, phase by phase.
 extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
-    let (info, options) = early_init(dtb, entry_el);
+    let t_entry = time::Instant::now();
+    let (info, options, early) = early_init(dtb, entry_el);
+    let early = [t_entry, early[0], early[1], early[2]];
     let options = OPTIONS.call_once(|| options);
     let t_detect = time::Instant::now();
     let (mut features, boot_caps) = boot_cpu_features(info);
@@ -64,18 +66,22 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let boot_us = [t_detect, t_boot_alternatives, time::Instant::now()];
     smp_bring_up(info, options, boot_caps, &mut features, entry_el);
     let system = system_features(features, boot_caps);
-    system_alternatives(&kernel, system, boot_caps, boot_us, options.rendezvous_timeout_us);
+    system_alternatives(&kernel, system, boot_caps, boot_us, early, options.rendezvous_timeout_us);
     let late_failures = late_work(info, system, options);
     self_tests(system, late_failures)
 }
 
-/// The device tree, the MMU, the console, the heap and the command line.
-fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) {
+/// The device tree, the MMU, the console, the heap and the command line. Also returns the
+/// instants the tree was parsed, the MMU turned on and the first line about to be printed,
+/// for the timing line (kept in locals: a static written with the MMU off could be read
+/// stale through the caches once they are on).
+fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, [time::Instant; 3]) {
     // SAFETY: x0 is 0 for a bare ELF, or the tree's address in RAM under the Linux protocol.
     let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { qemu_virt::BARE_METAL_DTB };
     // Kept in a static: the machine description (512 MPIDRs) would weigh on the boot stack.
     // SAFETY: the tree QEMU hands over stays in RAM untouched: the heap excludes it below.
     let parsed = unsafe { dtb::parse(dtb, cpu::mpidr_affinity()) };
+    let t_tree = time::Instant::now();
     let info: &'static dtb::BootInfo = match parsed {
         Ok(info) => BOOT_INFO.call_once(|| info),
         Err(error) => {
@@ -101,9 +107,11 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) 
         ram: info.machine.ram.as_slice(),
         devices: devices.as_slice(),
         kernel: &layout,
+        cpus: info.machine.cpu_count,
     };
     // SAFETY: one CPU, MMU off; the map covers the image, its stacks and RAM.
     unsafe { memory::mmu::enable(&map) };
+    let t_mmu = time::Instant::now();
     // SAFETY: the UART's registers are identity mapped as Device memory from here on, and
     // the console is the only user.
     console::init(unsafe { driver::pl011::Pl011::new(info.machine.uart.start as usize) });
@@ -121,6 +129,7 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) 
     };
     // SAFETY: `free` is mapped read-write and overlaps neither the image nor the tree.
     unsafe { heap::init(free) };
+    let t_first_line = time::Instant::now();
     println!("Booting altpatch on CPU 0 (MPIDR {:#x}) at EL{entry_el}", info.machine.mpidrs[0]);
     println!(
         "Machine: {} CPUs in the device tree, PSCI via {:?}, heap {} KiB",
@@ -138,7 +147,7 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions) 
     if options.faults.bug {
         bug!();
     }
-    (info, options)
+    (info, options, [t_tree, t_mmu, t_first_line])
 }
 
 /// The boot CPU's ID registers, and the capabilities decided from it alone.
@@ -257,12 +266,14 @@ fn system_features(features: CpuFeatures, boot_caps: CapSet) -> &'static SystemC
 /// The system capabilities' entries, prepared before and applied under the rendezvous of
 /// every online CPU.
 /// `boot` holds the instants the boot CPU's detection started, its boot pass started and
-/// ended, for the timing line.
+/// ended, `early` those `kernel_init` was entered, the tree parsed, the MMU turned on and
+/// the first console line printed, for the timing line.
 fn system_alternatives(
     kernel: &(AltRegion, Checked),
     system: &SystemCaps,
     boot_caps: CapSet,
     boot: [time::Instant; 3],
+    early: [time::Instant; 4],
     timeout_us: u64,
 ) {
     let (region, checked) = kernel;
@@ -295,13 +306,20 @@ fn system_alternatives(
     );
     let us = |from: time::Instant, to: time::Instant| time::ticks_to_micros(to.0 - from.0);
     println!(
-        "altpatch: timing: detect {} us, boot alternatives {} us, rendezvous+system patch {} us, stop window {} us, patch {} us, prepare {} us",
+        "altpatch: timing: detect {} us, boot alternatives {} us, rendezvous+system patch {} us, stop window {} us, patch {} us, prepare {} us; \
+         reset to kernel_init {} us, device tree {} us, identity map {} us, console+heap {} us, \
+         first line to system alternatives {} us",
         us(boot[0], boot[1]),
         us(boot[1], boot[2]),
         us(t_prepared, t_end),
         time::ticks_to_micros(done.stats.stop_window()),
         time::ticks_to_micros(done.stats.patch_time()),
         us(t_start, t_prepared),
+        early[0].as_micros(),
+        us(early[0], early[1]),
+        us(early[1], early[2]),
+        us(early[2], early[3]),
+        us(early[3], t_start),
     );
     print_caps(system.caps());
 }

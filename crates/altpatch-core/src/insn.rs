@@ -243,7 +243,21 @@ impl fmt::Display for RelocError {
 /// `len` bytes at `from`, for execution at `to + at`.
 #[inline]
 pub fn relocate_one(word: u32, from: u64, to: u64, len: usize, at: usize) -> Result<u32, RelocError> {
-    let (kind, offset) = match decode(word) {
+    relocate_decoded(word, decode(word), from, to, len, at)
+}
+
+/// [`relocate_one`] for a `word` the caller has already decoded (`decoded` must be
+/// `decode(word)`): a caller that also inspects the decoded form decodes each word once.
+#[inline]
+pub fn relocate_decoded(
+    word: u32,
+    decoded: Decoded,
+    from: u64,
+    to: u64,
+    len: usize,
+    at: usize,
+) -> Result<u32, RelocError> {
+    let (kind, offset) = match decoded {
         Decoded::PositionIndependent => return Ok(word),
         Decoded::Unmovable => {
             return Err(RelocError { offset: at, word, kind: RelocErrorKind::Unmovable });

@@ -180,13 +180,27 @@ pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan 
 /// The replacement of `e` relocated to its site. Validation already checked that every
 /// sequence moves; a failure here would mean the table changed after validation.
 fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
-    let mut bytes = SiteBytes::zeroed(usize::from(e.alt_len));
-    let seq = table.layout.replacements.read(e.alt, usize::from(e.alt_len));
-    match seq.map(|s| insn::relocate_into(s, e.alt, e.site, &mut bytes)) {
-        Some(Ok(())) => bytes,
-        // Unreachable for a `ValidTable`: its layout is borrowed immutably and was checked.
-        _ => panic!("alternatives: entry {} changed after validation", e.index),
-    }
+    let len = usize::from(e.alt_len);
+    let moved = match table.layout.replacements.read(e.alt, len) {
+        // The usual site (up to four instructions): relocated straight into the inline bytes.
+        Some(seq) if len <= SiteBytes::INLINE && len.is_multiple_of(4) => {
+            let mut bytes = [0; SiteBytes::INLINE];
+            let all = seq.chunks_exact(4).enumerate().all(|(i, w)| {
+                let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                insn::relocate_one(word, e.alt, e.site, len, 4 * i)
+                    .map(|moved| bytes[4 * i..4 * i + 4].copy_from_slice(&moved.to_le_bytes()))
+                    .is_ok()
+            });
+            all.then_some(SiteBytes(Store::Inline { len: len as u8, bytes }))
+        }
+        Some(seq) => {
+            let mut bytes = SiteBytes::zeroed(len);
+            insn::relocate_into(seq, e.alt, e.site, &mut bytes).ok().map(|()| bytes)
+        }
+        None => None,
+    };
+    // Unreachable for a `ValidTable`: its layout is borrowed immutably and was checked.
+    moved.unwrap_or_else(|| panic!("alternatives: entry {} changed after validation", e.index))
 }
 
 /// The cache geometry and coherence properties from CTR_EL0 (Arm ARM D23.2.39).

@@ -568,10 +568,7 @@ fn check(
             && words_ok
             && let Some(seq) = layout.replacements.read(e.alt, usize::from(e.alt_len))
         {
-            if let Err(err) = insn::check_movable(seq, e.alt, e.site) {
-                out.push(DefectKind::Unmovable(err));
-            }
-            check_branch_targets(e, seq, layout, out);
+            check_replacement(e, seq, layout, out);
         }
     }
     if e.fingerprint != current.fingerprint {
@@ -611,17 +608,38 @@ pub fn check_callback_output(site: u64, words: &[u32], text: &Region<'_>) -> Vec
     out
 }
 
-/// Where each branch of `e`'s replacement `seq` goes once moved: within the sequence (its
-/// end included: the instruction after the site), or into kernel text. A branch that stays
-/// behind in the replacement section would jump into code that is never executable; one
-/// that leaves text would run data or fault. (Loads and ADR/ADRP may point anywhere
-/// readable: they are not checked here.)
-fn check_branch_targets(e: &AltEntry, seq: &[u8], layout: &Layout<'_>, out: &mut Vec<DefectKind>) {
+/// The checks of `e`'s replacement `seq`, in one pass that decodes each word once:
+///
+/// - it must move to the site ([`insn::check_movable`]: the first word that cannot is
+///   reported, as [`DefectKind::Unmovable`], before the branch defects);
+/// - where each branch goes once moved: within the sequence (its end included: the
+///   instruction after the site), or into kernel text. A branch that stays behind in the
+///   replacement section would jump into code that is never executable; one that leaves text
+///   would run data or fault. (Loads and ADR/ADRP may point anywhere readable: they are not
+///   checked here.)
+fn check_replacement(e: &AltEntry, seq: &[u8], layout: &Layout<'_>, out: &mut Vec<DefectKind>) {
+    let first = out.len();
+    let words = seq.chunks_exact(4);
+    // As `check_movable`: a partial word fails the move before any word is relocated.
+    let mut unmovable = (!words.remainder().is_empty()).then(|| insn::RelocError {
+        offset: seq.len() - words.remainder().len(),
+        word: 0,
+        kind: insn::RelocErrorKind::Truncated,
+    });
     let own = e.alt..e.alt + u64::from(e.alt_len) + 1;
-    for (i, word) in seq.chunks_exact(4).enumerate() {
+    for (i, word) in words.enumerate() {
         let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+        let decoded = insn::decode(word);
+        if decoded == insn::Decoded::PositionIndependent {
+            continue;
+        }
+        if unmovable.is_none()
+            && let Err(err) = insn::relocate_decoded(word, decoded, e.alt, e.site, seq.len(), i * 4)
+        {
+            unmovable = Some(err);
+        }
         let pc = e.alt + (i * 4) as u64;
-        let insn::Decoded::PcRel { kind, offset } = insn::decode(word) else { continue };
+        let insn::Decoded::PcRel { kind, offset } = decoded else { continue };
         let target = pc.wrapping_add_signed(offset);
         if !kind.is_branch() || own.contains(&target) {
             continue;
@@ -632,6 +650,9 @@ fn check_branch_targets(e: &AltEntry, seq: &[u8], layout: &Layout<'_>, out: &mut
         } else if !layout.text.contains(target, 4) {
             out.push(DefectKind::BranchOutsideText { offset, target });
         }
+    }
+    if let Some(err) = unmovable {
+        out.insert(first, DefectKind::Unmovable(err));
     }
 }
 

@@ -217,14 +217,19 @@ impl PageTables {
                 continue;
             }
             let l3 = self.next_table(l2, l2_index);
-            // SAFETY: `l3` is a pool table.
-            unsafe {
-                (*l3).0[(va >> 12) as usize % ENTRIES] =
-                    (DESCRIPTOR::ADDR.val(pa >> 12) + DESCRIPTOR::TYPE::TableOrPage).value
-                        | kind.attributes();
+            // Every page up to the end of this 2 MiB region (one level-3 table) in one go:
+            // the walk from level 1 is done once per table, not once per page.
+            let region_end = end.min((va | (BLOCK_SIZE - 1)) + 1);
+            let attributes = DESCRIPTOR::TYPE::TableOrPage.value | kind.attributes();
+            while va < region_end {
+                // SAFETY: `l3` is a pool table.
+                unsafe {
+                    (*l3).0[(va >> 12) as usize % ENTRIES] =
+                        DESCRIPTOR::ADDR.val(pa >> 12).value | attributes;
+                }
+                va += PAGE_SIZE;
+                pa += PAGE_SIZE;
             }
-            va += PAGE_SIZE;
-            pa += PAGE_SIZE;
         }
     }
 
@@ -250,18 +255,24 @@ pub struct MemoryMap<'a> {
     pub devices: &'a [Range<u64>],
     /// The kernel image.
     pub kernel: &'a KernelLayout,
+    /// How many CPUs the device tree lists: only their stacks are mapped.
+    pub cpus: usize,
 }
 
 fn page_round(range: &Range<u64>) -> Range<u64> {
     (range.start & !(PAGE_SIZE - 1))..range.end.next_multiple_of(PAGE_SIZE)
 }
 
-/// Maps each CPU's stack and exception stack read-write, in pages, and leaves its guard
-/// pages unmapped (see `cpu::STACK_SLOT`).
-fn map_stacks(tables: &mut PageTables, stacks: &Range<u64>) {
+/// Maps the stack and exception stack of each of the first `cpus` CPUs read-write, in pages,
+/// and leaves their guard pages unmapped (see `cpu::STACK_SLOT`). The slots of CPUs the
+/// device tree does not list stay unmapped: no CPU can run on them (CPUs are brought up and
+/// hot-plugged from the tree's list only), and mapping all 512 slots page by page was 6144
+/// page-table walks, the largest part of the time before the first console line.
+fn map_stacks(tables: &mut PageTables, stacks: &Range<u64>, cpus: usize) {
     use crate::cpu::{EXCEPTION_STACK_SIZE, GUARD_SIZE, STACK_SIZE, STACK_SLOT};
     let mut slot = stacks.start;
-    while slot + STACK_SLOT as u64 <= stacks.end {
+    let end = stacks.end.min(stacks.start.saturating_add((cpus.max(1) * STACK_SLOT) as u64));
+    while slot + STACK_SLOT as u64 <= end {
         let stack = slot + GUARD_SIZE as u64;
         tables.map_pages(stack, stack, STACK_SIZE as u64, MapKind::ReadWrite);
         let exception_stack = stack + (STACK_SIZE + GUARD_SIZE) as u64;
@@ -284,7 +295,7 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
     tables.map(k.text.start, k.text.start, k.text.end - k.text.start, MapKind::Text);
     tables.map(k.rodata.start, k.rodata.start, k.rodata.end - k.rodata.start, MapKind::ReadOnly);
     tables.map(k.data.start, k.data.start, k.data.end - k.data.start, MapKind::ReadWrite);
-    map_stacks(tables, &k.stacks);
+    map_stacks(tables, &k.stacks, map.cpus);
     for ram in map.ram {
         let ram = page_round(ram);
         // RAM less the image (mapped above) and the module area (mapped page by page as
@@ -418,6 +429,14 @@ fn invalidate_tlb(pages: Range<u64>) {
     barrier::isb(barrier::SY);
 }
 
+/// Above this many alias pages, [`with_text_alias`] removes the alias's TLB entries with one
+/// broadcast invalidate of the whole regime instead of one per page (as Linux's
+/// `flush_tlb_kernel_range` does above its own threshold). The alias spans every page from the
+/// first write to the last, inside the stop window with every other CPU held: each broadcast
+/// TLBI is a message to every CPU, and under QEMU's single-threaded TCG each one hands every
+/// waiting CPU a turn.
+const ALIAS_TLBI_PAGES: u64 = 4;
+
 /// A writable view of kernel text, alive only inside [`with_text_alias`].
 pub struct TextAlias {
     /// The text pages the alias maps.
@@ -458,15 +477,21 @@ pub unsafe fn with_text_alias<R>(text: Range<u64>, write: impl FnOnce(&TextAlias
     let result = write(&TextAlias { pages: text.clone() });
     tables.unmap_pages(TEXT_ALIAS_BASE, size);
     barrier::dsb(barrier::ISHST);
-    let mut page = TEXT_ALIAS_BASE;
-    while page < TEXT_ALIAS_BASE + size {
-        // SAFETY: invalidating TLB entries for the alias removes a mapping nothing else uses.
-        // At EL2 under VHE (E2H and TGE set) VAAE1IS invalidates the EL2&0 regime's entries:
-        // the module documentation.
-        unsafe {
-            core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags))
-        };
-        page += PAGE_SIZE;
+    if size <= ALIAS_TLBI_PAGES * PAGE_SIZE {
+        let mut page = TEXT_ALIAS_BASE;
+        while page < TEXT_ALIAS_BASE + size {
+            // SAFETY: invalidating TLB entries for the alias removes a mapping nothing else
+            // uses. At EL2 under VHE (E2H and TGE set) VAAE1IS invalidates the EL2&0 regime's
+            // entries: the module documentation.
+            unsafe {
+                core::arch::asm!("tlbi vaae1is, {}", in(reg) page >> 12, options(nostack, preserves_flags))
+            };
+            page += PAGE_SIZE;
+        }
+    } else {
+        // SAFETY: invalidating every entry of this regime on every CPU only costs refills; at
+        // EL2 under VHE VMALLE1IS applies to the EL2&0 regime (as VAAE1IS above).
+        unsafe { core::arch::asm!("tlbi vmalle1is", options(nostack, preserves_flags)) };
     }
     barrier::dsb(barrier::ISH);
     barrier::isb(barrier::SY);
