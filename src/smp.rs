@@ -113,8 +113,11 @@ impl AtomicCpuSet {
 
     /// The members now.
     pub fn load(&self) -> CpuSet {
-        (0..SET_CAPACITY)
-            .filter(|&cpu| self.0[cpu / 64].load(Ordering::Acquire) & (1 << (cpu % 64)) != 0)
+        // One load per word, not one per CPU.
+        let words = self.0.iter().map(|word| word.load(Ordering::Acquire));
+        words
+            .enumerate()
+            .flat_map(|(w, bits)| (0..64).filter(move |b| bits & (1 << b) != 0).map(move |b| w * 64 + b))
             .collect()
     }
 }

@@ -72,11 +72,6 @@ impl Layout<'_> {
             self.callbacks.addr.wrapping_add(4 * i as u64).wrapping_add_signed(offset.into())
         })
     }
-
-    /// Whether `target` is one of the declared callbacks.
-    pub fn declares_callback(&self, target: u64) -> bool {
-        self.declared_callbacks().any(|declared| declared == target)
-    }
 }
 
 /// A symbol and the offset of an address from it, for reports (`name+0x14`).
