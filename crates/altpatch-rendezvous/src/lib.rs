@@ -58,7 +58,7 @@ extern crate std;
 
 mod cpuset;
 
-pub use cpuset::{CpuSet, MAX_CPUS};
+pub use cpuset::{CpuSet, MAX_CPUS, Members};
 
 use core::fmt;
 use core::marker::PhantomData;
@@ -110,19 +110,26 @@ pub trait Atomic: Sized {
     ) -> Result<u64, u64>;
 }
 
+// Inlined: the orderings are constants at every call, and the waits in the stop window
+// should cost a load, not a call and a match on the ordering.
 impl Atomic for core::sync::atomic::AtomicU64 {
+    #[inline]
     fn new(value: u64) -> Self {
         core::sync::atomic::AtomicU64::new(value)
     }
+    #[inline]
     fn load(&self, order: Ordering) -> u64 {
         self.load(order)
     }
+    #[inline]
     fn store(&self, value: u64, order: Ordering) {
         self.store(value, order)
     }
+    #[inline]
     fn fetch_max(&self, value: u64, order: Ordering) -> u64 {
         self.fetch_max(value, order)
     }
+    #[inline]
     fn compare_exchange(
         &self,
         current: u64,
@@ -305,9 +312,10 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
         }
         self.platform.send_event();
 
+        let mut waiting = expected;
         loop {
-            let arrived = self.cpus_at(expected, slot(generation, false));
-            if arrived == expected {
+            waiting = self.cpus_not_at(waiting, slot(generation, false));
+            if waiting.is_empty() {
                 break;
             }
             if self.platform.now().saturating_sub(first_in) >= timeout {
@@ -316,11 +324,7 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
                 self.state.store(state(generation, Phase::Aborted), Release);
                 self.platform.send_event();
                 self.platform.context_sync();
-                return Err(Failure::Missing(Missing {
-                    generation,
-                    cpus: expected.difference(&arrived),
-                    timeout,
-                }));
+                return Err(Failure::Missing(Missing { generation, cpus: waiting, timeout }));
             }
             self.platform.wait_for_event();
         }
@@ -339,29 +343,41 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
         self.last_out.fetch_max(self.platform.now(), Relaxed);
 
         let released_at = self.platform.now();
+        let mut leaving = expected;
         loop {
-            let departed = self.cpus_at(expected, slot(generation, true));
-            if departed == expected {
+            leaving = self.cpus_not_at(leaving, slot(generation, true));
+            if leaving.is_empty() {
                 break;
             }
             if self.platform.now().saturating_sub(released_at) >= timeouts.departure {
-                let cpus = expected.difference(&departed);
+                let cpus = leaving;
                 return Err(Failure::NotDeparted { output, generation, cpus, timeout: timeouts.departure });
             }
             self.platform.wait_for_event();
         }
         // Relaxed: each secondary's `fetch_max` precedes its Release departure, which the
-        // Acquire loads in `cpus_at` observed.
+        // Acquire loads in `cpus_not_at` observed.
         let last_out = self.last_out.load(Relaxed);
         Ok(Completed { output, stats: Stats { generation, first_in, patch_start, patch_end, last_out } })
     }
 
-    /// The CPUs of `cpus` whose slot reads `value`.
-    fn cpus_at(&self, cpus: CpuSet, value: u64) -> CpuSet {
-        // Acquire pairs with the CPU's Release store of its slot: what it did before
-        // checking in (stopped running code the work patches) happens before the work;
-        // what it did before departing (its `last_out`) happens before we read it.
-        cpus.iter().filter(|&cpu| self.slots[cpu].load(Acquire) == value).collect()
+    /// The CPUs of `cpus` whose slot does not yet read `value`.
+    ///
+    /// Within a generation a slot only moves forward (checked in, then departed), so a CPU
+    /// seen at `value` stays there until the primary opens the next generation: each wait
+    /// rescans only the CPUs it has not seen yet, and the stop window grows with the CPUs
+    /// still to come, not with every CPU at every wake-up.
+    fn cpus_not_at(&self, cpus: CpuSet, value: u64) -> CpuSet {
+        let mut waiting = cpus;
+        for cpu in cpus.iter() {
+            // Acquire pairs with the CPU's Release store of its slot: what it did before
+            // checking in (stopped running code the work patches) happens before the work;
+            // what it did before departing (its `last_out`) happens before we read it.
+            if self.slots[cpu].load(Acquire) == value {
+                waiting.remove(cpu);
+            }
+        }
+        waiting
     }
 
     /// Serves one generation on a secondary CPU: waits for a generation `cpu` has not seen,
@@ -394,7 +410,7 @@ impl<P: Platform, const CPUS: usize> Rendezvous<P, CPUS> {
             return Outcome::Missed { generation };
         }
 
-        // Release pairs with the primary's Acquire scan (see `cpus_at`).
+        // Release pairs with the primary's Acquire scan (see `cpus_not_at`).
         self.slots[index].store(slot(generation, false), Release);
         self.platform.send_event();
         let checked_in = self.platform.now();
