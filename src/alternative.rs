@@ -202,14 +202,9 @@ pub fn apply_audited(
             pass.apply(stopped, &KernelTextAlias)
         });
     cpu::restore_exceptions(daif);
-    let done = result.map_err(|failure| {
-        PassError::Rendezvous(match failure {
-            Failure::Missing(missing) => Failure::Missing(missing),
-            Failure::NotDeparted { generation, cpus, timeout, .. } => {
-                Failure::NotDeparted { output: (), generation, cpus, timeout }
-            }
-        })
-    })?;
+    // The output of a pass whose CPUs did not leave is not needed to report it, and would
+    // make every `PassError` as large as an `Applied`.
+    let done = result.map_err(|failure| PassError::Rendezvous(failure.map_output(drop)))?;
     let applied = done.output;
     TEXT_BYTES_WRITTEN.fetch_add(applied.bytes_written as u64, Ordering::Relaxed);
     audit(pass).map_err(PassError::Audit)?;

@@ -114,11 +114,7 @@ impl AtomicCpuSet {
     /// The members now.
     pub fn load(&self) -> CpuSet {
         // One load per word, not one per CPU.
-        let words = self.0.iter().map(|word| word.load(Ordering::Acquire));
-        words
-            .enumerate()
-            .flat_map(|(w, bits)| (0..64).filter(move |b| bits & (1 << b) != 0).map(move |b| w * 64 + b))
-            .collect()
+        CpuSet::from_words(core::array::from_fn(|w| self.0[w].load(Ordering::Acquire)))
     }
 }
 

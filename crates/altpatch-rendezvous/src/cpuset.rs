@@ -40,6 +40,12 @@ impl CpuSet {
         set
     }
 
+    /// The set whose members are the set bits of `words` ([`MAX_CPUS`] / 64 of them), CPU
+    /// `64 * w + b` for bit `b` of word `w`: how a machine that keeps its CPUs in atomic words reads them at once.
+    pub const fn from_words(words: [u64; WORDS]) -> CpuSet {
+        CpuSet(words)
+    }
+
     /// Whether `cpu` is in the set (false for any index at or above [`MAX_CPUS`]).
     pub const fn contains(&self, cpu: usize) -> bool {
         cpu < MAX_CPUS && self.0[cpu / 64] & (1 << (cpu % 64)) != 0
@@ -96,7 +102,6 @@ impl CpuSet {
     pub fn iter(&self) -> Members {
         Members { set: *self, word: 0 }
     }
-
 }
 
 /// The members of a [`CpuSet`], ascending: [`CpuSet::iter`]. Steps from member to member
@@ -180,6 +185,17 @@ mod tests {
             set.without(64).difference(&CpuSet::from_mask(1 << 3)).iter().collect::<Vec<_>>(),
             [200, 511]
         );
+    }
+
+    #[test]
+    fn words_name_cpus_64_to_a_word_low_bit_first() {
+        let mut words = [0; WORDS];
+        words[0] = 1 << 5;
+        words[1] = 1;
+        words[WORDS - 1] = 1 << 63;
+        let set = CpuSet::from_words(words);
+        assert_eq!(set.iter().collect::<Vec<_>>(), [5, 64, MAX_CPUS - 1]);
+        assert_eq!(set, [5, 64, MAX_CPUS - 1].into_iter().collect());
     }
 
     #[test]

@@ -544,6 +544,17 @@ impl<R> Failure<R> {
             Failure::NotDeparted { .. } => None,
         }
     }
+
+    /// The same failure with the work's output passed through `f`: a caller that keeps
+    /// the output elsewhere (or not at all) reports the failure without it.
+    pub fn map_output<T>(self, f: impl FnOnce(R) -> T) -> Failure<T> {
+        match self {
+            Failure::Missing(missing) => Failure::Missing(missing),
+            Failure::NotDeparted { output, generation, cpus, timeout } => {
+                Failure::NotDeparted { output: f(output), generation, cpus, timeout }
+            }
+        }
+    }
 }
 
 impl<R> fmt::Display for Failure<R> {
@@ -784,6 +795,18 @@ mod tests {
         let s = done.stats;
         assert_eq!((s.first_in, s.patch_start, s.patch_end, s.last_out), (1000, 1000, 1250, 1250));
         assert_eq!((s.patch_time(), s.stop_window()), (250, 250));
+    }
+
+    #[test]
+    fn mapping_the_output_keeps_who_failed_and_when() {
+        let cpus = CpuSet::from_mask(0b110);
+        let failure = Failure::NotDeparted { output: 7u32, generation: 3, cpus, timeout: 9 };
+        assert_eq!(
+            failure.map_output(|n| n * 2),
+            Failure::NotDeparted { output: 14, generation: 3, cpus, timeout: 9 }
+        );
+        let missing = Missing { generation: 4, cpus, timeout: 1 };
+        assert_eq!(Failure::<u32>::Missing(missing).map_output(drop), Failure::Missing(missing));
     }
 
     #[test]
