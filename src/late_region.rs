@@ -61,7 +61,7 @@ pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
     // SAFETY: both sequences read-modify-write the `AtomicU64` only; the LL/SC loop branches
     // within itself.
     unsafe {
-        crate::fetch_add_alternative!(
+        altpatch_aarch64::fetch_add_lse!(
             table: ".altinstructions.late",
             replacement: ".altinstr_replacement.late",
             cap: crate::cap_index!(HAS_LSE_ATOMICS),

@@ -39,7 +39,7 @@ fn stale_fetch_add(target: &AtomicU64, value: u64) -> u64 {
     // SAFETY: both sequences read-modify-write the `AtomicU64` only (never reached: the
     // table that holds this entry is refused before anything runs or is patched).
     unsafe {
-        crate::fetch_add_alternative!(
+        altpatch_aarch64::fetch_add_lse!(
             table: ".altinstructions",
             replacement: ".altinstr_replacement",
             cap: v0_index("HAS_LSE_ATOMICS"),

@@ -15,7 +15,7 @@
 //!    ```
 //!
 //! 2. **Sites.** [`alternative!`], [`alternative_cb!`] and [`has_cap!`] in Rust (each takes
-//!    `list: MyCaps`); [`asm_macros!`] gives assembly files `alternative_if_not CAP, FP` /
+//!    `list: MyCaps`), and ready-made ones such as [`fetch_add_lse!`]; [`asm_macros!`] gives assembly files `alternative_if_not CAP, FP` /
 //!    `alternative_else` / `alternative_endif`, with the numbers from [`cap_index!`] and
 //!    [`fingerprint!`] as `global_asm!` operands.
 //!
@@ -56,6 +56,7 @@ extern crate alloc;
 mod apply;
 mod cache;
 mod macros;
+mod sites;
 
 pub use altpatch_core::plan::{CacheGeometry, Mismatch};
 pub use altpatch_core::{

@@ -23,25 +23,9 @@ pub const INCREMENTS_PER_CPU: u64 = 2000;
 /// LL/SC loop (Armv8.0), patched to one LDADDAL on systems with FEAT_LSE.
 #[inline(never)]
 pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
-    let old: u64;
     // SAFETY: both sequences read-modify-write the 8 aligned bytes that `target` owns and
-    // touch no other memory; the LL/SC loop branches only within itself. `out` registers are
-    // never allocated to an input, so the loop cannot clobber `ptr` or `value`.
-    unsafe {
-        alternative!(
-            list: MiniCaps,
-            old: ["3: ldaxr {old}, [{ptr}]", "add {new}, {old}, {value}", "stlxr {fail:w}, {new}, [{ptr}]", "cbnz {fail:w}, 3b"],
-            new: [".arch_extension lse", "ldaddal {value}, {old}, [{ptr}]", "nop", "nop", "nop"],
-            cap: HAS_LSE,
-            ptr = in(reg) target.as_ptr(),
-            value = in(reg) value,
-            old = out(reg) old,
-            new = out(reg) _,
-            fail = out(reg) _,
-            options(nostack)
-        );
-    }
-    old
+    // touch no other memory.
+    unsafe { altpatch_aarch64::fetch_add_lse!(list: MiniCaps, cap: HAS_LSE, target, value) }
 }
 
 /// One byte into a CRC-32 (the reflected 0x04C11DB7 polynomial) by the CRC32B instruction,

@@ -28,24 +28,9 @@ pub const KERNEL_CRC32: u16 = altpatch_aarch64::cap_index!(arm64_caps::caps::Arm
 /// Atomically adds `value` to `target`: an LL/SC loop, patched to LDADDAL with LSE.
 #[inline(never)]
 pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
-    let old: u64;
     // SAFETY: both sequences read-modify-write the 8 aligned bytes `target` owns and nothing
-    // else; the LL/SC loop only branches within itself.
-    unsafe {
-        altpatch_aarch64::alternative!(
-            list: SiteList,
-            old: ["3: ldaxr {old}, [{ptr}]", "add {new}, {old}, {value}", "stlxr {fail:w}, {new}, [{ptr}]", "cbnz {fail:w}, 3b"],
-            new: [".arch_extension lse", "ldaddal {value}, {old}, [{ptr}]", "nop", "nop", "nop"],
-            cap: HAS_LSE_ATOMICS,
-            ptr = in(reg) target.as_ptr(),
-            value = in(reg) value,
-            old = out(reg) old,
-            new = out(reg) _,
-            fail = out(reg) _,
-            options(nostack)
-        );
-    }
-    old
+    // else.
+    unsafe { altpatch_aarch64::fetch_add_lse!(list: SiteList, cap: HAS_LSE_ATOMICS, target, value) }
 }
 
 /// One CRC32X step on a CPU with CRC32 (the site, once patched); `None` before, or without.

@@ -2,32 +2,6 @@
 
 use core::sync::atomic::AtomicU64;
 
-/// The atomic add with its alternative: an LL/SC loop (LDAXR/STLXR, Armv8.0), replaced by one
-/// LDADDAL on CPUs with FEAT_LSE. The table, capability index and fingerprint are parameters
-/// so that the kernel's own [`fetch_add`], the late region's and the stale object's are one
-/// sequence. Evaluates to the previous value; used inside `unsafe`.
-#[macro_export]
-macro_rules! fetch_add_alternative {
-    (table: $table:literal, replacement: $repl:literal, cap: $cap:expr, fingerprint: $fp:expr, $target:expr, $value:expr) => {{
-        let old: u64;
-        $crate::alternative_entry!(
-            table: $table,
-            replacement: $repl,
-            old: ["3: ldaxr {old}, [{ptr}]", "add {new}, {old}, {value}", "stlxr {fail:w}, {new}, [{ptr}]", "cbnz {fail:w}, 3b"],
-            new: [".arch_extension lse", "ldaddal {value}, {old}, [{ptr}]", "nop", "nop", "nop"],
-            cap: $cap,
-            fingerprint: $fp,
-            ptr = in(reg) $target.as_ptr(),
-            value = in(reg) $value,
-            old = out(reg) old,
-            new = out(reg) _,
-            fail = out(reg) _,
-            options(nostack)
-        );
-        old
-    }};
-}
-
 /// Atomically adds `value` to `target` and returns the previous value, with acquire and
 /// release semantics (like `AtomicU64::fetch_add(_, AcqRel)`). Built as an LL/SC loop
 /// (LDAXR/STLXR, Armv8.0); patched to one LDADDAL on CPUs with FEAT_LSE
@@ -37,7 +11,7 @@ pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
     // SAFETY: both sequences read-modify-write the 8 aligned bytes of `target`, which an
     // `AtomicU64` owns, and touch no other memory; the LL/SC loop only branches within itself.
     unsafe {
-        crate::fetch_add_alternative!(
+        altpatch_aarch64::fetch_add_lse!(
             table: ".altinstructions",
             replacement: ".altinstr_replacement",
             cap: crate::cap_index!(HAS_LSE_ATOMICS),
