@@ -22,7 +22,7 @@ use std::collections::BTreeSet;
 use altcheck::Image;
 use altpatch_core::plan::{self, PatchPlan};
 use altpatch_core::validate::ValidTable;
-use arm64_caps::caps::{self, Cap, CpuFeatures, Platform, effective_ctr, models};
+use arm64_caps::caps::{self, Cap, effective_ctr, models};
 
 #[path = "../../altpatch-core/benches/synthetic/mod.rs"]
 mod synthetic;
@@ -110,9 +110,7 @@ fn main() {
             match image.validate(&caps::LIST, caps::history::LISTS) {
                 Ok(valid) => {
                     report("kernel.all", &valid, &|_| true, ctr);
-                    let system =
-                        CpuFeatures::new(&max.regs, &Platform { gicv3: true, ..Platform::default() })
-                            .finalise();
+                    let system = max.system_caps();
                     let has = |i: u16| Cap::from_index(i).is_some_and(|c| system.has(c));
                     report("kernel.max", &valid, &has, ctr);
                 }

@@ -171,13 +171,7 @@ fn elf_simulate(cpu: Option<String>, names: Option<String>, t: &Target) -> Resul
             })
             .collect::<Result<_, _>>()?,
         (Some(model), None) => {
-            let m = caps::models::by_name(&model).ok_or_else(|| {
-                let names: Vec<&str> = caps::models::MODELS.iter().map(|m| m.name).collect();
-                format!("unknown CPU model {model}; valid: {}", names.join(", "))
-            })?;
-            let system =
-                caps::CpuFeatures::new(&m.regs, &caps::Platform { gicv3: true, ..caps::Platform::default() })
-                    .finalise();
+            let system = caps::models::by_name(&model).map_err(|e| e.to_string())?.system_caps();
             system.caps().iter().map(caps::Cap::index).collect()
         }
         _ => return Err(USAGE.into()),

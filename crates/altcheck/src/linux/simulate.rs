@@ -25,13 +25,7 @@ const RENAMED: &[(&str, &str)] = &[("HAS_SYSREG_GIC_CPUIF", "HAS_GIC_CPUIF_SYSRE
 /// The capabilities present on QEMU model `model`, as Linux numbers in `list`; and the
 /// names altpatch detected that the list lacks.
 pub fn enabled_on(model: &str, list: &LinuxCaps) -> Result<(Vec<u16>, Vec<&'static str>), String> {
-    let m = caps::models::by_name(model).ok_or_else(|| {
-        let names: Vec<&str> = caps::models::MODELS.iter().map(|m| m.name).collect();
-        format!("unknown CPU model {model}; valid: {}", names.join(", "))
-    })?;
-    let system =
-        caps::CpuFeatures::new(&m.regs, &caps::Platform { gicv3: true, ..caps::Platform::default() })
-            .finalise();
+    let system = caps::models::by_name(model).map_err(|e| e.to_string())?.system_caps();
     let idents: Vec<&'static str> = system.caps().iter().map(caps::Cap::ident).collect();
     let mut on = Vec::new();
     let mut missing = Vec::new();

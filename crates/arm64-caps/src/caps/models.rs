@@ -14,8 +14,10 @@
 //!
 //! Registers a model's init function leaves unset are zero (QEMU zero-initialises `isar`).
 
-use super::IdRegs;
+use core::fmt;
+
 use super::fields::{Field, id_aa64pfr0, id_aa64pfr1};
+use super::{CpuFeatures, IdRegs, Platform, SystemCaps};
 
 /// A QEMU CPU model and the ID registers its guest sees.
 #[derive(Clone, Copy, Debug)]
@@ -293,17 +295,38 @@ impl QemuModel {
     pub const fn at_el2(&self) -> IdRegs {
         IdRegs { current_el: 2 << 2, ..self.regs }
     }
+
+    /// What altpatch detects on this model at EL1 on `virt,gic-version=3`, the board these
+    /// registers describe: the system-wide capabilities of a machine of such CPUs.
+    pub fn system_caps(&self) -> SystemCaps {
+        CpuFeatures::new(&self.regs, &Platform { gicv3: true, ..Platform::default() }).finalise()
+    }
 }
 
 /// The model named `name` (`-cpu` spelling).
-pub fn by_name(name: &str) -> Option<&'static QemuModel> {
-    MODELS.iter().find(|m| m.name == name)
+pub fn by_name(name: &str) -> Result<&'static QemuModel, UnknownModel<'_>> {
+    MODELS.iter().find(|m| m.name == name).ok_or(UnknownModel(name))
+}
+
+/// A `-cpu` name no model here has; shown, it lists the names that are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnknownModel<'a>(pub &'a str);
+
+impl fmt::Display for UnknownModel<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown CPU model {}; valid:", self.0)?;
+        for (n, model) in MODELS.iter().enumerate() {
+            write!(f, "{} {}", if n == 0 { "" } else { "," }, model.name)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::caps::fields::{id_aa64isar0, id_aa64mmfr2};
+    use std::string::ToString;
 
     #[test]
     fn guest_view_drops_el2_and_el3_and_shows_the_gic() {
@@ -326,10 +349,12 @@ mod tests {
     }
 
     #[test]
-    fn every_model_is_found_by_name() {
+    fn every_model_is_found_by_name_and_an_unknown_one_lists_them_all() {
         for m in MODELS {
             assert_eq!(by_name(m.name).unwrap().name, m.name);
         }
-        assert!(by_name("cortex-a15").is_none());
+        let unknown = by_name("cortex-a15").unwrap_err().to_string();
+        assert!(unknown.starts_with("unknown CPU model cortex-a15; valid: cortex-a35, "), "{unknown}");
+        assert!(MODELS.iter().all(|m| unknown.contains(m.name)), "{unknown}");
     }
 }
