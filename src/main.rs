@@ -47,8 +47,6 @@ use arm64_caps::cmdline;
 use options::BootOptions;
 use semihosting::ExitStatus;
 
-/// What the device tree says, read once.
-static BOOT_INFO: spin::Once<dtb::BootInfo> = spin::Once::new();
 /// What the command line asks for, read once.
 static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
 
@@ -78,12 +76,11 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
 fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, [time::Instant; 3]) {
     // SAFETY: x0 is 0 for a bare ELF, or the tree's address in RAM under the Linux protocol.
     let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { qemu_virt::BARE_METAL_DTB };
-    // Kept in a static: the machine description (512 MPIDRs) would weigh on the boot stack.
     // SAFETY: the tree QEMU hands over stays in RAM untouched: the heap excludes it below.
     let parsed = unsafe { dtb::parse(dtb, cpu::mpidr_affinity()) };
     let t_tree = time::Instant::now();
     let info: &'static dtb::BootInfo = match parsed {
-        Ok(info) => BOOT_INFO.call_once(|| info),
+        Ok(info) => info,
         Err(error) => {
             // No console without the tree: report through the debugger's.
             let mut message = semihosting::Message::new();

@@ -72,6 +72,18 @@ impl Pl011 {
         }
         self.regs.DR.set(u32::from(byte));
     }
+
+    /// Sends `text`, each `\n` as `\r\n` (a terminal's new line). One loop over the bytes
+    /// with the register block's address held: the console's lines are most of the boot's
+    /// instructions before the first rendezvous, a few per byte.
+    pub fn write_text(&self, text: &[u8]) {
+        for &byte in text {
+            if byte == b'\n' {
+                self.put(b'\r');
+            }
+            self.put(byte);
+        }
+    }
 }
 
 // SAFETY: the registers are MMIO; concurrent access is serialised by the console lock.
