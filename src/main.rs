@@ -109,6 +109,8 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, 
     // SAFETY: one CPU, MMU off; the map covers the image, its stacks and RAM.
     unsafe { memory::mmu::enable(&map) };
     let t_mmu = time::Instant::now();
+    // SAFETY: the boot CPU, before any secondary starts.
+    unsafe { smp::init_slots(info.machine.cpu_count) };
     // SAFETY: the UART's registers are identity mapped as Device memory from here on, and
     // the console is the only user.
     console::init(unsafe { driver::pl011::Pl011::new(info.machine.uart.start as usize) });

@@ -232,6 +232,7 @@ pub fn read_machine<'a>(blob: &'a [u8], machine: &mut Machine<'a>) -> Result<(),
     machine.gicv3 = false;
     machine.bootargs = &[];
     let mut found = Found::default();
+    let mut names = PropNames::new();
     let mut stack = [NodeProps::EMPTY; MAX_DEPTH];
     let mut depth = 0usize; // nodes open
     let mut at = 0usize;
@@ -251,7 +252,10 @@ pub fn read_machine<'a>(blob: &'a [u8], machine: &mut Machine<'a>) -> Result<(),
                 let name_off = be32(structure, at + 4)? as usize;
                 let value = structure.get(at + 8..(at + 8).saturating_add(len)).ok_or(FdtError::Truncated)?;
                 at = (at + 8 + len).next_multiple_of(4);
-                let name = prop_name(strings.get(name_off..).ok_or(FdtError::Truncated)?);
+                if name_off > strings.len() {
+                    return Err(FdtError::Truncated);
+                }
+                let name = names.name_at(strings, name_off);
                 let Some(node) = depth.checked_sub(1).map(|d| &mut stack[d]) else {
                     return Err(FdtError::BadToken(at));
                 };
@@ -366,7 +370,7 @@ fn close_node<'a>(
 }
 
 mod names;
-use names::{Compatible, DeviceType, PropName, nul_at, prop_name};
+use names::{Compatible, DeviceType, PropName, PropNames, nul_at};
 
 #[cfg(test)]
 mod tests;

@@ -17,22 +17,67 @@ pub(super) enum PropName {
     Other,
 }
 
-/// The name at the start of `strings` (the strings block from the property's name offset).
-/// The first byte picks the one candidate to compare, so most properties (`interrupts`,
-/// `phandle`, `dma-coherent`, ...) are told apart after a byte or two. A name is only
-/// recognised with its terminating NUL: `region` is not `reg`.
-pub(super) fn prop_name(strings: &[u8]) -> PropName {
-    let is = |name: &[u8]| strings.starts_with(name);
-    match strings.first() {
-        Some(b'r') if is(b"reg\0") => PropName::Reg,
-        Some(b'c') if is(b"compatible\0") => PropName::Compatible,
-        Some(b'd') if is(b"device_type\0") => PropName::DeviceType,
-        Some(b'm') if is(b"method\0") => PropName::Method,
-        Some(b'#') if is(b"#address-cells\0") => PropName::AddressCells,
-        Some(b'#') if is(b"#size-cells\0") => PropName::SizeCells,
-        Some(b'b') if is(b"bootargs\0") => PropName::Bootargs,
-        Some(b's') if is(b"stdout-path\0") => PropName::StdoutPath,
-        _ => PropName::Other,
+impl PropName {
+    /// Each kept name with its terminating NUL, in declaration order.
+    const NAMES: [&'static [u8]; 8] = [
+        b"reg\0",
+        b"compatible\0",
+        b"device_type\0",
+        b"method\0",
+        b"#address-cells\0",
+        b"#size-cells\0",
+        b"bootargs\0",
+        b"stdout-path\0",
+    ];
+
+    /// The one kept name a name starting `first`, `second` could be.
+    fn candidate(first: u8, second: u8) -> Self {
+        match (first, second) {
+            (b'r', _) => Self::Reg,
+            (b'c', _) => Self::Compatible,
+            (b'd', _) => Self::DeviceType,
+            (b'm', _) => Self::Method,
+            (b'#', b'a') => Self::AddressCells,
+            (b'#', b's') => Self::SizeCells,
+            (b'b', _) => Self::Bootargs,
+            (b's', _) => Self::StdoutPath,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// Recognises property names, remembering where in the strings block each kept name was
+/// found: a tree's properties share their names' strings (QEMU's holds each name once), so
+/// a name is compared in full once, and every later property with it costs one compare of
+/// offsets.
+pub(super) struct PropNames {
+    /// The strings-block offset each kept name was last found at; `usize::MAX` for none.
+    found_at: [usize; PropName::NAMES.len()],
+}
+
+impl PropNames {
+    /// No name found yet.
+    pub(super) const fn new() -> Self {
+        Self { found_at: [usize::MAX; PropName::NAMES.len()] }
+    }
+
+    /// The name at `offset` of `strings` (the strings block). The first bytes pick the one
+    /// candidate to check, so most properties (`interrupts`, `phandle`, `dma-coherent`, ...)
+    /// are told apart after a byte or two. A name is only recognised with its terminating
+    /// NUL: `region` is not `reg`.
+    pub(super) fn name_at(&mut self, strings: &[u8], offset: usize) -> PropName {
+        let byte = |at: usize| strings.get(at).copied().unwrap_or(0);
+        let candidate = PropName::candidate(byte(offset), byte(offset.wrapping_add(1)));
+        let Some(found_at) = self.found_at.get_mut(candidate as usize) else { return PropName::Other };
+        if *found_at == offset {
+            return candidate;
+        }
+        let rest = strings.get(offset..).unwrap_or(&[]);
+        if !rest.starts_with(PropName::NAMES[candidate as usize]) {
+            return PropName::Other;
+        }
+        *found_at = offset;
+        candidate
     }
 }
 
@@ -102,17 +147,36 @@ pub(super) fn nul_at(block: &[u8], at: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    fn name_of(strings: &[u8]) -> PropName {
+        PropNames::new().name_at(strings, 0)
+    }
+
     #[test]
     fn property_names_are_recognised_with_their_nul_only() {
-        assert_eq!(prop_name(b"reg\0interrupts\0"), PropName::Reg);
-        assert_eq!(prop_name(b"region\0"), PropName::Other);
-        assert_eq!(prop_name(b"reg"), PropName::Other);
-        assert_eq!(prop_name(b"#size-cells\0"), PropName::SizeCells);
-        assert_eq!(prop_name(b"#address-cells\0"), PropName::AddressCells);
-        assert_eq!(prop_name(b"#interrupt-cells\0"), PropName::Other);
-        assert_eq!(prop_name(b"dma-coherent\0"), PropName::Other);
-        assert_eq!(prop_name(b"device_type\0"), PropName::DeviceType);
-        assert_eq!(prop_name(b""), PropName::Other);
+        assert_eq!(name_of(b"reg\0interrupts\0"), PropName::Reg);
+        assert_eq!(name_of(b"region\0"), PropName::Other);
+        assert_eq!(name_of(b"reg"), PropName::Other);
+        assert_eq!(name_of(b"#size-cells\0"), PropName::SizeCells);
+        assert_eq!(name_of(b"#address-cells\0"), PropName::AddressCells);
+        assert_eq!(name_of(b"#interrupt-cells\0"), PropName::Other);
+        assert_eq!(name_of(b"dma-coherent\0"), PropName::Other);
+        assert_eq!(name_of(b"device_type\0"), PropName::DeviceType);
+        assert_eq!(name_of(b"stdout-path\0"), PropName::StdoutPath);
+        assert_eq!(name_of(b""), PropName::Other);
+    }
+
+    #[test]
+    fn a_remembered_offset_still_answers_for_its_own_string_only() {
+        // Two copies of "reg", one "region" (a tree need not share its strings).
+        let strings = b"reg\0region\0reg\0";
+        let mut names = PropNames::new();
+        assert_eq!(names.name_at(strings, 0), PropName::Reg);
+        assert_eq!(names.name_at(strings, 4), PropName::Other);
+        assert_eq!(names.name_at(strings, 11), PropName::Reg);
+        assert_eq!(names.name_at(strings, 0), PropName::Reg);
+        // A suffix of a longer string is a name too ("cells" of "#size-cells" is not kept).
+        assert_eq!(names.name_at(b"#size-cells\0", 6), PropName::Other);
+        assert_eq!(names.name_at(strings, 99), PropName::Other);
     }
 
     #[test]

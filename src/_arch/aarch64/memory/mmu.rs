@@ -96,6 +96,37 @@ const POOL_TABLES: usize = 80;
 #[repr(C, align(4096))]
 struct Table([u64; ENTRIES]);
 
+impl Table {
+    /// Zeroes every entry, 128 bytes a loop iteration: the library memset stores 8 bytes
+    /// an iteration (about 1500 instructions a table), and the boot map allocates eight
+    /// tables before the MMU is on, where DC ZVA cannot be used (Device memory, Arm ARM
+    /// D7.5.10).
+    fn clear(&mut self) {
+        let start = self.0.as_mut_ptr();
+        // SAFETY: the stores cover exactly the table's 4096 bytes (32 iterations of 128),
+        // which `&mut self` holds exclusively; the table is 4096-byte aligned.
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "stp xzr, xzr, [{at}]",
+                "stp xzr, xzr, [{at}, #16]",
+                "stp xzr, xzr, [{at}, #32]",
+                "stp xzr, xzr, [{at}, #48]",
+                "stp xzr, xzr, [{at}, #64]",
+                "stp xzr, xzr, [{at}, #80]",
+                "stp xzr, xzr, [{at}, #96]",
+                "stp xzr, xzr, [{at}, #112]",
+                "add {at}, {at}, #128",
+                "cmp {at}, {end}",
+                "b.lo 2b",
+                at = inout(reg) start => _,
+                end = in(reg) start.wrapping_add(ENTRIES),
+                options(nostack),
+            )
+        };
+    }
+}
+
 struct PageTables {
     /// The level-1 table (the first allocated), once allocated.
     l1: *mut Table,
@@ -155,7 +186,7 @@ impl PageTables {
         // `PageTables` method has exclusive use of the tables (see `enable`).
         let table = unsafe { &mut (*POOL.0.get())[self.used] };
         self.used += 1;
-        table.0 = [0; ENTRIES];
+        table.clear();
         table as *mut Table as u64
     }
 
