@@ -206,9 +206,14 @@ fn smp_bring_up(
     let online = smp::bring_up(info, options.max_cpus).unwrap_or_else(|errors| smp::fail(&errors));
     println!("SMP: Total of {online} processors activated.");
     let platform = caps::Platform { gicv3: info.machine.gicv3, ..caps::Platform::default() };
+    let boot_regs = smp::id_regs(0).copied().unwrap_or_default();
     for cpu in 1..online {
         let Some(regs) = smp::id_regs(cpu) else { continue };
-        verify_local_cpu_caps(cpu, info.machine.mpidrs[cpu], regs, boot_caps, &platform);
+        // The boot-CPU capabilities were decided on the boot CPU's registers and the
+        // platform alone: a CPU with the same features has every one of them.
+        if !regs.same_features(&boot_regs) {
+            verify_local_cpu_caps(cpu, info.machine.mpidrs[cpu], regs, boot_caps, &platform);
+        }
         features.add_cpu(regs);
     }
     // Every CPU now runs at the boot CPU's level (one that does not was refused above).
