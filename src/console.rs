@@ -29,16 +29,13 @@ pub fn init(uart: Pl011) {
     UART.call_once(|| uart);
 }
 
+mod stamp;
+
 struct LineWriter<'a>(&'a Pl011);
 
 impl Write for LineWriter<'_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        for byte in s.bytes() {
-            if byte == b'\n' {
-                self.0.put(b'\r');
-            }
-            self.0.put(byte);
-        }
+        self.0.write_text(s.as_bytes());
         Ok(())
     }
 }
@@ -100,9 +97,15 @@ pub fn urgent(report: impl FnOnce()) {
 
 fn write_line(args: fmt::Arguments<'_>) {
     let Some(uart) = UART.get() else { return };
-    let micros = time::Instant::now().as_micros();
-    // Writing to the UART cannot fail.
-    let _ = writeln!(LineWriter(uart), "[{:5}.{:06}] {}", micros / 1_000_000, micros % 1_000_000, args);
+    uart.write_text(stamp::Stamp::new(time::Instant::now().as_micros()).as_bytes());
+    // Writing to the UART cannot fail. A line without arguments skips the formatter.
+    match args.as_str() {
+        Some(text) => uart.write_text(text.as_bytes()),
+        None => {
+            let _ = LineWriter(uart).write_fmt(args);
+        }
+    }
+    uart.write_text(b"\n");
 }
 
 /// Prints one timestamped console line (see [`print_line`]).

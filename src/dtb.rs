@@ -2,7 +2,11 @@
 //! the GIC and the command line, read in one pass by [`qemu_virt::fdt`]. Nothing here is
 //! assumed; a missing node is an error.
 
-use core::ops::Range;
+use core::{
+    cell::UnsafeCell,
+    ops::Range,
+    sync::atomic::{AtomicBool, Ordering},
+};
 use qemu_virt::fdt::{self, FdtError};
 
 /// The boot information the kernel takes from the device tree.
@@ -44,21 +48,47 @@ pub unsafe fn looks_like_fdt(addr: u64) -> bool {
         && u32::from_be(unsafe { core::ptr::read_volatile(addr as *const u32) }) == fdt::MAGIC
 }
 
+/// Where [`parse`] reads the tree into, in place (4 KiB of MPIDRs: moving a [`BootInfo`]
+/// around cost more instructions than reading the tree), and whether it has.
+struct Slot {
+    info: UnsafeCell<BootInfo>,
+    taken: AtomicBool,
+}
+
+// SAFETY: `info` is written only by the one `parse` call that wins `taken`, before it hands
+// out the shared reference every later reader uses.
+unsafe impl Sync for Slot {}
+
+static BOOT_INFO: Slot = Slot {
+    info: UnsafeCell::new(BootInfo { dtb: 0..0, machine: fdt::Machine::EMPTY }),
+    taken: AtomicBool::new(false),
+};
+
 /// Reads the tree at `addr`; `boot_mpidr` is the running CPU's affinity, which becomes CPU 0.
+/// Once per boot: the boot information lives for the kernel's life.
+///
+/// # Panics
+///
+/// If called a second time.
 ///
 /// # Safety
 ///
 /// `addr` holds a flattened device tree that stays in place, unmodified, for the kernel's life.
-pub unsafe fn parse(addr: u64, boot_mpidr: u64) -> Result<BootInfo, DtbError> {
+pub unsafe fn parse(addr: u64, boot_mpidr: u64) -> Result<&'static BootInfo, DtbError> {
+    assert!(!BOOT_INFO.taken.swap(true, Ordering::AcqRel), "the device tree is read once");
+    // SAFETY: the flag just taken makes this the only access to the slot, ever, until the
+    // shared reference below is handed out.
+    let info = unsafe { &mut *BOOT_INFO.info.get() };
     // SAFETY: the caller promises a tree at `addr`: its header is readable.
     let header = unsafe { core::slice::from_raw_parts(addr as *const u8, 40) };
     let size = fdt::total_size(header).map_err(DtbError::Tree)?;
     // SAFETY: the header gives the blob's size; the caller promises it stays for 'static.
     let blob: &'static [u8] = unsafe { core::slice::from_raw_parts(addr as *const u8, size) };
-    let mut machine = fdt::machine(blob).map_err(DtbError::Tree)?;
+    fdt::read_machine(blob, &mut info.machine).map_err(DtbError::Tree)?;
+    info.dtb = addr..addr + size as u64;
     // The boot CPU becomes CPU 0; rotating it to the front keeps the others in tree order.
-    let listed = &mut machine.mpidrs[..machine.cpu_count];
+    let listed = &mut info.machine.mpidrs[..info.machine.cpu_count];
     let boot = listed.iter().position(|&m| m == boot_mpidr).ok_or(DtbError::BootCpuNotListed(boot_mpidr))?;
     listed[..=boot].rotate_right(1);
-    Ok(BootInfo { dtb: addr..addr + size as u64, machine })
+    Ok(info)
 }

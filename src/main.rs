@@ -47,8 +47,6 @@ use arm64_caps::cmdline;
 use options::BootOptions;
 use semihosting::ExitStatus;
 
-/// What the device tree says, read once.
-static BOOT_INFO: spin::Once<dtb::BootInfo> = spin::Once::new();
 /// What the command line asks for, read once.
 static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
 
@@ -78,12 +76,11 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
 fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, [time::Instant; 3]) {
     // SAFETY: x0 is 0 for a bare ELF, or the tree's address in RAM under the Linux protocol.
     let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { qemu_virt::BARE_METAL_DTB };
-    // Kept in a static: the machine description (512 MPIDRs) would weigh on the boot stack.
     // SAFETY: the tree QEMU hands over stays in RAM untouched: the heap excludes it below.
     let parsed = unsafe { dtb::parse(dtb, cpu::mpidr_affinity()) };
     let t_tree = time::Instant::now();
     let info: &'static dtb::BootInfo = match parsed {
-        Ok(info) => BOOT_INFO.call_once(|| info),
+        Ok(info) => info,
         Err(error) => {
             // No console without the tree: report through the debugger's.
             let mut message = semihosting::Message::new();
@@ -112,6 +109,8 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, 
     // SAFETY: one CPU, MMU off; the map covers the image, its stacks and RAM.
     unsafe { memory::mmu::enable(&map) };
     let t_mmu = time::Instant::now();
+    // SAFETY: the boot CPU, before any secondary starts.
+    unsafe { smp::init_slots(info.machine.cpu_count) };
     // SAFETY: the UART's registers are identity mapped as Device memory from here on, and
     // the console is the only user.
     console::init(unsafe { driver::pl011::Pl011::new(info.machine.uart.start as usize) });
@@ -207,9 +206,14 @@ fn smp_bring_up(
     let online = smp::bring_up(info, options.max_cpus).unwrap_or_else(|errors| smp::fail(&errors));
     println!("SMP: Total of {online} processors activated.");
     let platform = caps::Platform { gicv3: info.machine.gicv3, ..caps::Platform::default() };
+    let boot_regs = smp::id_regs(0).copied().unwrap_or_default();
     for cpu in 1..online {
         let Some(regs) = smp::id_regs(cpu) else { continue };
-        verify_local_cpu_caps(cpu, info.machine.mpidrs[cpu], regs, boot_caps, &platform);
+        // The boot-CPU capabilities were decided on the boot CPU's registers and the
+        // platform alone: a CPU with the same features has every one of them.
+        if !regs.same_features(&boot_regs) {
+            verify_local_cpu_caps(cpu, info.machine.mpidrs[cpu], regs, boot_caps, &platform);
+        }
         features.add_cpu(regs);
     }
     // Every CPU now runs at the boot CPU's level (one that does not was refused above).

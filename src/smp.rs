@@ -22,6 +22,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering}
 use spin::{Mutex, Once};
 
 mod hotplug;
+mod slots;
 use hotplug::go_offline;
 pub use hotplug::hotplug_cycles;
 
@@ -91,7 +92,20 @@ impl PerCpu {
     }
 }
 
-static CPUS: [PerCpu; cpu::MAX_CPUS] = [const { PerCpu::new() }; cpu::MAX_CPUS];
+/// The CPUs' slots, written for the tree's CPUs by [`init_slots`] (not zeroed at boot).
+#[unsafe(link_section = ".noinit")]
+static CPU_STORAGE: slots::Storage<PerCpu, { cpu::MAX_CPUS }> = slots::Storage::new();
+static CPUS: slots::Slots<PerCpu, { cpu::MAX_CPUS }> = slots::Slots::new(&CPU_STORAGE);
+
+/// Writes the slots of the first `count` CPUs (the tree's), before any CPU uses its slot.
+///
+/// # Safety
+///
+/// On the boot CPU, before any secondary starts.
+pub unsafe fn init_slots(count: usize) {
+    // SAFETY: the caller promises the boot CPU alone.
+    unsafe { CPUS.init(count, PerCpu::new) };
+}
 
 /// A [`CpuSet`] that CPUs update concurrently.
 pub struct AtomicCpuSet([AtomicU64; SET_CAPACITY / 64]);

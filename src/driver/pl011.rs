@@ -72,6 +72,35 @@ impl Pl011 {
         }
         self.regs.DR.set(u32::from(byte));
     }
+
+    /// Sends `text`, each `\n` as `\r\n` (a terminal's new line). One loop over the bytes
+    /// with the register block's address held: the console's lines are most of the boot's
+    /// instructions before the first rendezvous, a few per byte.
+    ///
+    /// Not inlined, and with one call of [`Self::put`]: each inlined copy of `put` is another
+    /// alternatives entry (its flag read), and every entry is validated at boot.
+    #[inline(never)]
+    pub fn write_text(&self, text: &[u8]) {
+        let mut bytes = text.iter().copied();
+        // A `\n` is sent as `\r`, then this.
+        let mut newline_next = false;
+        loop {
+            let byte = if newline_next {
+                newline_next = false;
+                b'\n'
+            } else {
+                match bytes.next() {
+                    Some(b'\n') => {
+                        newline_next = true;
+                        b'\r'
+                    }
+                    Some(byte) => byte,
+                    None => break,
+                }
+            };
+            self.put(byte);
+        }
+    }
 }
 
 // SAFETY: the registers are MMIO; concurrent access is serialised by the console lock.

@@ -419,6 +419,14 @@ impl CpuFeatures {
 
     /// Sanitises a secondary CPU's registers in, and notes the errata it needs.
     pub fn add_cpu(&mut self, regs: &IdRegs) {
+        // A CPU whose registers are the boot CPU's changes nothing: every policy gives back
+        // the value folded so far when combined with a value already folded in (the lower
+        // or higher of the two, or the agreed value, or the safe one once they disagreed),
+        // and its local capabilities are the boot CPU's, already noted. The common case on
+        // a homogeneous machine, and some eighty fields a CPU otherwise.
+        if regs.same_features(&self.boot) {
+            return;
+        }
         let cpu = with_effective_ctr(regs);
         for f in fields::ALL {
             let v = f.combine(f.get(&self.sanitised), f.get(&cpu));
@@ -442,6 +450,14 @@ impl CpuFeatures {
             }
         }
         SystemCaps { caps, sanitised: self.sanitised, platform: self.platform }
+    }
+}
+
+impl IdRegs {
+    /// Whether `other` describes the same CPU features: every register but MPIDR_EL1 (which
+    /// names the CPU, and which no field and no capability rule reads) is equal.
+    pub fn same_features(&self, other: &IdRegs) -> bool {
+        IdRegs { mpidr: other.mpidr, ..*self } == *other
     }
 }
 

@@ -78,6 +78,9 @@ pub struct Ranges {
 }
 
 impl Ranges {
+    /// No ranges.
+    pub const EMPTY: Self = Self { items: [const { 0..0 }; MAX_RANGES], len: 0 };
+
     /// Adds `range`; false when full.
     pub fn push(&mut self, range: Range<u64>) -> bool {
         if self.len == MAX_RANGES {
@@ -125,20 +128,43 @@ pub struct Machine<'a> {
     pub bootargs: &'a [u8],
 }
 
-/// The properties of the node being read that matter here.
-#[derive(Clone, Copy, Default)]
+impl Machine<'_> {
+    /// Nothing read yet: no RAM, no CPUs, no UART.
+    pub const EMPTY: Self = Self {
+        ram: Ranges::EMPTY,
+        mpidrs: [0; MAX_CPUS],
+        cpu_count: 0,
+        psci: PsciMethod::Hvc,
+        uart: 0..0,
+        gic: Ranges::EMPTY,
+        gicv3: false,
+        bootargs: &[],
+    };
+}
+
+/// What the reader keeps of the node being read, classified as its properties arrive so
+/// that closing the node compares no strings.
+#[derive(Clone, Copy)]
 struct NodeProps<'a> {
-    name: &'a str,
-    reg: Option<&'a [u8]>,
-    compatible: Option<&'a [u8]>,
-    device_type: Option<&'a [u8]>,
+    /// The unit name, as bytes (matched against `stdout-path`, and for `/chosen`).
+    name: &'a [u8],
+    reg: &'a [u8],
+    device_type: DeviceType,
+    compatible: Compatible,
     method: Option<&'a [u8]>,
     /// Cells of this node's children's `reg` (DTSpec 2.3.5 defaults: 2 and 1).
     child_cells: (u32, u32),
 }
 
-fn has_string(list: Option<&[u8]>, want: &str) -> bool {
-    list.is_some_and(|l| l.split(|&b| b == 0).any(|s| s == want.as_bytes()))
+impl NodeProps<'_> {
+    const EMPTY: Self = Self {
+        name: &[],
+        reg: &[],
+        device_type: DeviceType::Other,
+        compatible: Compatible::Other,
+        method: None,
+        child_cells: (2, 1),
+    };
 }
 
 fn read_cells(bytes: &[u8], cells: u32) -> Option<u64> {
@@ -162,17 +188,18 @@ fn reg_entries(reg: &[u8], (addr_cells, size_cells): (u32, u32)) -> impl Iterato
     })
 }
 
-fn as_str(bytes: &[u8]) -> &str {
-    core::str::from_utf8(until_nul(bytes)).unwrap_or("")
-}
-
 /// The bytes of a string property before its terminating NUL.
 fn until_nul(bytes: &[u8]) -> &[u8] {
     bytes.split(|&b| b == 0).next().unwrap_or(&[])
 }
 
-/// Reads `blob` in one pass.
-pub fn machine(blob: &[u8]) -> Result<Machine<'_>, FdtError> {
+/// The blocks of a tree, from its header (DTSpec 5.2).
+struct Blocks<'a> {
+    structure: &'a [u8],
+    strings: &'a [u8],
+}
+
+fn blocks(blob: &[u8]) -> Result<Blocks<'_>, FdtError> {
     let size = total_size(blob)?;
     let blob = blob.get(..size).ok_or(FdtError::Truncated)?;
     let (off_struct, off_strings) = (be32(blob, 8)? as usize, be32(blob, 12)? as usize);
@@ -180,24 +207,33 @@ pub fn machine(blob: &[u8]) -> Result<Machine<'_>, FdtError> {
     if size < HEADER_SIZE {
         return Err(FdtError::Truncated);
     }
-    let structure = blob.get(off_struct..off_struct + size_struct).ok_or(FdtError::Truncated)?;
-    let strings = blob.get(off_strings..off_strings + size_strings).ok_or(FdtError::Truncated)?;
+    let structure =
+        blob.get(off_struct..off_struct.saturating_add(size_struct)).ok_or(FdtError::Truncated)?;
+    let strings =
+        blob.get(off_strings..off_strings.saturating_add(size_strings)).ok_or(FdtError::Truncated)?;
+    Ok(Blocks { structure, strings })
+}
 
-    let mut machine = Machine {
-        ram: Ranges::default(),
-        mpidrs: [0; MAX_CPUS],
-        cpu_count: 0,
-        psci: PsciMethod::Hvc,
-        uart: 0..0,
-        gic: Ranges::default(),
-        gicv3: false,
-        bootargs: &[],
-    };
-    let mut psci = None;
-    let mut stdout_path = "";
-    let mut uarts: [(Range<u64>, &str); 4] = core::array::from_fn(|_| (0..0, ""));
-    let mut uart_count = 0;
-    let mut stack = [NodeProps::default(); MAX_DEPTH];
+/// Reads `blob` in one pass.
+pub fn machine(blob: &[u8]) -> Result<Machine<'_>, FdtError> {
+    let mut machine = Machine::EMPTY;
+    read_machine(blob, &mut machine)?;
+    Ok(machine)
+}
+
+/// Reads `blob` in one pass into `machine`, in place: a kernel keeps its [`Machine`] (4 KiB
+/// of MPIDRs) in a static, and moving one costs more instructions than reading the tree.
+/// Every field is overwritten; on an error `machine` holds part of the tree.
+pub fn read_machine<'a>(blob: &'a [u8], machine: &mut Machine<'a>) -> Result<(), FdtError> {
+    let Blocks { structure, strings } = blocks(blob)?;
+    machine.ram = Ranges::EMPTY;
+    machine.cpu_count = 0;
+    machine.gic = Ranges::EMPTY;
+    machine.gicv3 = false;
+    machine.bootargs = &[];
+    let mut found = Found::default();
+    let mut names = PropNames::new();
+    let mut stack = [NodeProps::EMPTY; MAX_DEPTH];
     let mut depth = 0usize; // nodes open
     let mut at = 0usize;
     loop {
@@ -205,107 +241,136 @@ pub fn machine(blob: &[u8]) -> Result<Machine<'_>, FdtError> {
         at += 4;
         match token {
             FDT_BEGIN_NODE => {
-                let len = structure.get(at..).ok_or(FdtError::Truncated)?.iter().position(|&b| b == 0);
-                let len = len.ok_or(FdtError::Truncated)?;
-                let name = core::str::from_utf8(&structure[at..at + len]).unwrap_or("");
+                let len = nul_at(structure, at).ok_or(FdtError::Truncated)?;
+                let node = stack.get_mut(depth).ok_or(FdtError::TooDeep)?;
+                *node = NodeProps { name: &structure[at..at + len], ..NodeProps::EMPTY };
                 at = (at + len + 1).next_multiple_of(4);
-                if depth == MAX_DEPTH {
-                    return Err(FdtError::TooDeep);
-                }
-                stack[depth] = NodeProps { name, child_cells: (2, 1), ..NodeProps::default() };
                 depth += 1;
             }
             FDT_PROP => {
                 let len = be32(structure, at)? as usize;
                 let name_off = be32(structure, at + 4)? as usize;
-                let value = structure.get(at + 8..at + 8 + len).ok_or(FdtError::Truncated)?;
+                let value = structure.get(at + 8..(at + 8).saturating_add(len)).ok_or(FdtError::Truncated)?;
                 at = (at + 8 + len).next_multiple_of(4);
-                // Matched as bytes: the names wanted are ASCII, and skipping the UTF-8 check of
-                // every property's name (hundreds in QEMU's tree) shortens the pass.
-                let name = strings.get(name_off..).map(until_nul).ok_or(FdtError::Truncated)?;
+                if name_off > strings.len() {
+                    return Err(FdtError::Truncated);
+                }
+                let name = names.name_at(strings, name_off);
                 let Some(node) = depth.checked_sub(1).map(|d| &mut stack[d]) else {
                     return Err(FdtError::BadToken(at));
                 };
+                let chosen = depth == 2 && node.name == b"chosen";
                 match name {
-                    b"reg" => node.reg = Some(value),
-                    b"compatible" => node.compatible = Some(value),
-                    b"device_type" => node.device_type = Some(value),
-                    b"method" => node.method = Some(value),
-                    b"#address-cells" => node.child_cells.0 = be32(value, 0)?,
-                    b"#size-cells" => node.child_cells.1 = be32(value, 0)?,
-                    b"bootargs" if depth == 2 && node.name == "chosen" => machine.bootargs = until_nul(value),
-                    b"stdout-path" if depth == 2 && node.name == "chosen" => stdout_path = as_str(value),
+                    PropName::Reg => node.reg = value,
+                    PropName::Compatible => node.compatible = Compatible::of(value),
+                    PropName::DeviceType => node.device_type = DeviceType::of(value),
+                    PropName::Method => node.method = Some(value),
+                    PropName::AddressCells => node.child_cells.0 = be32(value, 0)?,
+                    PropName::SizeCells => node.child_cells.1 = be32(value, 0)?,
+                    PropName::Bootargs if chosen => machine.bootargs = until_nul(value),
+                    PropName::StdoutPath if chosen => found.stdout_path = until_nul(value),
                     _ => {}
                 }
             }
             FDT_END_NODE => {
                 let Some(d) = depth.checked_sub(1) else { return Err(FdtError::BadToken(at - 4)) };
-                let node = stack[d];
                 let parent_cells = if d == 0 { (2, 1) } else { stack[d - 1].child_cells };
-                let regs = || reg_entries(node.reg.unwrap_or(&[]), parent_cells);
-                if node.device_type == Some(b"memory\0") {
-                    for (addr, size) in regs() {
-                        let end = addr.checked_add(size).ok_or(FdtError::Truncated)?;
-                        if !machine.ram.push(addr..end) {
-                            return Err(FdtError::TooManyRanges);
-                        }
-                    }
-                } else if node.device_type == Some(b"cpu\0") {
-                    let mpidr = regs().next().ok_or(FdtError::Missing("a CPU's reg"))?.0;
-                    *machine.mpidrs.get_mut(machine.cpu_count).ok_or(FdtError::TooManyCpus)? = mpidr;
-                    machine.cpu_count += 1;
-                } else if has_string(node.compatible, "arm,psci-1.0")
-                    || has_string(node.compatible, "arm,psci-0.2")
-                    || has_string(node.compatible, "arm,psci")
-                {
-                    psci = match node.method {
-                        Some(b"hvc\0") => Some(PsciMethod::Hvc),
-                        Some(b"smc\0") => Some(PsciMethod::Smc),
-                        _ => return Err(FdtError::Missing("/psci method (hvc or smc)")),
-                    };
-                } else if has_string(node.compatible, "arm,pl011") && uart_count < uarts.len() {
-                    if let Some((addr, size)) = regs().next() {
-                        uarts[uart_count] =
-                            (addr..addr.checked_add(size).ok_or(FdtError::Truncated)?, node.name);
-                        uart_count += 1;
-                    }
-                } else if has_string(node.compatible, "arm,gic-v3") {
-                    machine.gicv3 = true;
-                    for (addr, size) in regs() {
-                        let end = addr.checked_add(size).ok_or(FdtError::Truncated)?;
-                        if !machine.gic.push(addr..end) {
-                            return Err(FdtError::TooManyRanges);
-                        }
-                    }
-                }
+                close_node(&stack[d], parent_cells, machine, &mut found)?;
                 depth = d;
             }
             FDT_NOP => {}
             FDT_END if depth == 0 => break,
-            FDT_END => return Err(FdtError::BadToken(at - 4)),
             _ => return Err(FdtError::BadToken(at - 4)),
         }
     }
-
-    // stdout-path names a node by path, optionally with ":options": match its last component.
-    let wanted = stdout_path.split(':').next().unwrap_or("").rsplit('/').next().unwrap_or("");
-    let uarts = &uarts[..uart_count];
-    machine.uart = uarts
-        .iter()
-        .find(|(_, name)| !wanted.is_empty() && *name == wanted)
-        .or(uarts.first())
-        .ok_or(FdtError::Missing("an arm,pl011 UART"))?
-        .0
-        .clone();
-    machine.psci = psci.ok_or(FdtError::Missing("/psci"))?;
-    if machine.ram.as_slice().is_empty() {
-        return Err(FdtError::Missing("memory"));
-    }
-    if machine.cpu_count == 0 {
-        return Err(FdtError::Missing("CPUs"));
-    }
-    Ok(machine)
+    found.finish(machine)
 }
+
+/// What the walk found besides the fields it fills in directly.
+#[derive(Default)]
+struct Found<'a> {
+    psci: Option<PsciMethod>,
+    stdout_path: &'a [u8],
+    uarts: [(Range<u64>, &'a [u8]); 4],
+    uart_count: usize,
+}
+
+impl<'a> Found<'a> {
+    /// The console, the conduit, and the checks that the tree had what the kernel needs.
+    fn finish(self, machine: &mut Machine<'a>) -> Result<(), FdtError> {
+        // stdout-path names a node by path, optionally with ":options": match its last component.
+        let path = self.stdout_path.split(|&b| b == b':').next().unwrap_or(&[]);
+        let wanted = path.rsplit(|&b| b == b'/').next().unwrap_or(&[]);
+        let uarts = &self.uarts[..self.uart_count];
+        machine.uart = uarts
+            .iter()
+            .find(|(_, name)| !wanted.is_empty() && *name == wanted)
+            .or(uarts.first())
+            .ok_or(FdtError::Missing("an arm,pl011 UART"))?
+            .0
+            .clone();
+        machine.psci = self.psci.ok_or(FdtError::Missing("/psci"))?;
+        if machine.ram.as_slice().is_empty() {
+            return Err(FdtError::Missing("memory"));
+        }
+        if machine.cpu_count == 0 {
+            return Err(FdtError::Missing("CPUs"));
+        }
+        Ok(())
+    }
+}
+
+/// Takes what the kernel needs from a node as it closes; `parent_cells` size its `reg`.
+fn close_node<'a>(
+    node: &NodeProps<'a>,
+    parent_cells: (u32, u32),
+    machine: &mut Machine<'a>,
+    found: &mut Found<'a>,
+) -> Result<(), FdtError> {
+    let regs = || reg_entries(node.reg, parent_cells);
+    let range =
+        |(addr, size): (u64, u64)| addr.checked_add(size).map(|end| addr..end).ok_or(FdtError::Truncated);
+    match (node.device_type, node.compatible) {
+        (DeviceType::Memory, _) => {
+            for entry in regs() {
+                if !machine.ram.push(range(entry)?) {
+                    return Err(FdtError::TooManyRanges);
+                }
+            }
+        }
+        (DeviceType::Cpu, _) => {
+            let mpidr = regs().next().ok_or(FdtError::Missing("a CPU's reg"))?.0;
+            *machine.mpidrs.get_mut(machine.cpu_count).ok_or(FdtError::TooManyCpus)? = mpidr;
+            machine.cpu_count += 1;
+        }
+        (_, Compatible::Psci) => {
+            found.psci = match node.method {
+                Some(b"hvc\0") => Some(PsciMethod::Hvc),
+                Some(b"smc\0") => Some(PsciMethod::Smc),
+                _ => return Err(FdtError::Missing("/psci method (hvc or smc)")),
+            };
+        }
+        (_, Compatible::Pl011) if found.uart_count < found.uarts.len() => {
+            if let Some(entry) = regs().next() {
+                found.uarts[found.uart_count] = (range(entry)?, node.name);
+                found.uart_count += 1;
+            }
+        }
+        (_, Compatible::GicV3) => {
+            machine.gicv3 = true;
+            for entry in regs() {
+                if !machine.gic.push(range(entry)?) {
+                    return Err(FdtError::TooManyRanges);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+mod names;
+use names::{Compatible, DeviceType, PropName, PropNames, nul_at};
 
 #[cfg(test)]
 mod tests;

@@ -418,3 +418,52 @@ fn a_cpu_at_el1_lacks_vhe_when_the_boot_cpu_has_it() {
     let sys = detect(&max.at_el2(), 2);
     assert_eq!(idents(&sys.check_late_cpu(&at_el1).unwrap_err().missing), ["HAS_VIRT_HOST_EXTN"]);
 }
+
+#[test]
+fn a_cpu_like_the_boot_cpu_changes_nothing_after_any_other() {
+    // `add_cpu` passes over a CPU identical to the boot CPU; the fold it skips must have been
+    // a no-op: each field as the policies combine it, boot, other, boot again.
+    for boot in MODELS {
+        for other in MODELS {
+            let mut f = CpuFeatures::new(&boot.regs, &GICV3);
+            f.add_cpu(&other.regs);
+            let before = f.clone().finalise();
+            f.add_cpu(&boot.regs);
+            let after = f.finalise();
+            assert_eq!(before, after, "{} then {}", boot.name, other.name);
+            let (b, o) = (effective(&boot.regs), effective(&other.regs));
+            for field in fields::ALL {
+                let folded = field.combine(field.combine(field.get(&b), field.get(&o)), field.get(&b));
+                assert_eq!(field.get(after.sanitised()), folded, "{} {}", field.reg.name(), field.name);
+            }
+        }
+    }
+}
+
+fn effective(regs: &IdRegs) -> IdRegs {
+    IdRegs { ctr_el0: effective_ctr(regs), ..*regs }
+}
+
+#[test]
+fn no_rule_reads_the_mpidr() {
+    // `IdRegs::same_features` leaves MPIDR_EL1 out: a CPU's capabilities must not depend on it.
+    for model in MODELS {
+        let other = IdRegs { mpidr: 0x8000_0103, ..model.regs };
+        assert!(other.same_features(&model.regs));
+        for cap in Cap::all() {
+            let rule = cap.row().rule;
+            assert_eq!(
+                rule.matches_cpu(&model.regs, &GICV3),
+                rule.matches_cpu(&other, &GICV3),
+                "{}",
+                model.name
+            );
+        }
+        let mut f = CpuFeatures::new(&model.regs, &GICV3);
+        let alone = f.clone().finalise();
+        f.add_cpu(&other);
+        assert_eq!(f.finalise(), alone);
+    }
+    let max = by_name("max").unwrap().regs;
+    assert!(!IdRegs { midr: max.midr + 1, ..max }.same_features(&max));
+}
