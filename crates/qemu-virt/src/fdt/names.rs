@@ -3,6 +3,8 @@
 //! kernel reads it with its MMU off, where every access is a Device access that must be
 //! aligned, so strings are compared byte by byte and each byte counts.
 
+use super::Aligned;
+
 /// The property names the reader keeps (DTSpec 2.3, 3.5, 3.6); every other is `Other`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum PropName {
@@ -113,16 +115,17 @@ pub(super) enum Compatible {
 impl Compatible {
     /// The kind a `compatible` value (NUL-separated strings, DTSpec 2.3.1) names. Every
     /// string wanted starts with `arm,`: a string that does not is passed over after its
-    /// first byte or four.
-    pub(super) fn of(list: &[u8]) -> Self {
+    /// first byte or four, and its end found a word at a time.
+    pub(super) fn of(list: Aligned<'_>) -> Self {
+        let bytes = list.bytes();
         let mut kind = Self::Other;
-        let mut rest = list;
-        while !rest.is_empty() {
-            let len = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-            if let Some(vendor) = rest[..len].strip_prefix(b"arm,") {
+        let mut start = 0;
+        while start < bytes.len() {
+            let end = list.nul_from(start).unwrap_or(bytes.len());
+            if let Some(vendor) = bytes[start..end].strip_prefix(b"arm,") {
                 kind = kind.max(Self::of_arm(vendor));
             }
-            rest = rest.get(len + 1..).unwrap_or(&[]);
+            start = end + 1;
         }
         kind
     }
@@ -138,14 +141,18 @@ impl Compatible {
     }
 }
 
-/// How many bytes of `block` from `at` come before the next NUL; `None` when none does.
-pub(super) fn nul_at(block: &[u8], at: usize) -> Option<usize> {
-    block.get(at..)?.iter().position(|&b| b == 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::vec::Vec;
+
+    /// The kind `list` names, read from a word-aligned copy.
+    fn compatible(list: &[u8]) -> Compatible {
+        let mut buffer: Vec<u32> = std::vec![0; list.len().div_ceil(4)];
+        zerocopy::IntoBytes::as_mut_bytes(buffer.as_mut_slice())[..list.len()].copy_from_slice(list);
+        let bytes = &zerocopy::IntoBytes::as_bytes(buffer.as_slice())[..list.len()];
+        Compatible::of(Aligned::new(bytes).expect("a Vec<u32> is word-aligned"))
+    }
 
     fn name_of(strings: &[u8]) -> PropName {
         PropNames::new().name_at(strings, 0)
@@ -181,16 +188,16 @@ mod tests {
 
     #[test]
     fn a_compatible_list_is_read_string_by_string() {
-        assert_eq!(Compatible::of(b"arm,pl011\0arm,primecell\0"), Compatible::Pl011);
-        assert_eq!(Compatible::of(b"arm,primecell\0arm,pl011\0"), Compatible::Pl011);
-        assert_eq!(Compatible::of(b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0"), Compatible::Psci);
-        assert_eq!(Compatible::of(b"arm,gic-v3\0"), Compatible::GicV3);
+        assert_eq!(compatible(b"arm,pl011\0arm,primecell\0"), Compatible::Pl011);
+        assert_eq!(compatible(b"arm,primecell\0arm,pl011\0"), Compatible::Pl011);
+        assert_eq!(compatible(b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0"), Compatible::Psci);
+        assert_eq!(compatible(b"arm,gic-v3\0"), Compatible::GicV3);
         // A prefix of a wanted string, or one with more after it, is another string.
-        assert_eq!(Compatible::of(b"arm,pl0110\0arm,gic\0arm,psci-0\0"), Compatible::Other);
-        assert_eq!(Compatible::of(b"virtio,mmio\0"), Compatible::Other);
+        assert_eq!(compatible(b"arm,pl0110\0arm,gic\0arm,psci-0\0"), Compatible::Other);
+        assert_eq!(compatible(b"virtio,mmio\0"), Compatible::Other);
         // A last string without its NUL still counts, as DTSpec's lists are read in practice.
-        assert_eq!(Compatible::of(b"foo\0arm,pl011"), Compatible::Pl011);
-        assert_eq!(Compatible::of(b"arm,pl011\0arm,psci\0"), Compatible::Psci);
+        assert_eq!(compatible(b"foo\0arm,pl011"), Compatible::Pl011);
+        assert_eq!(compatible(b"arm,pl011\0arm,psci\0"), Compatible::Psci);
     }
 
     #[test]
@@ -199,12 +206,5 @@ mod tests {
         assert_eq!(DeviceType::of(b"cpu\0"), DeviceType::Cpu);
         assert_eq!(DeviceType::of(b"cpu"), DeviceType::Other);
         assert_eq!(DeviceType::of(b"cpus\0"), DeviceType::Other);
-    }
-
-    #[test]
-    fn nul_at_counts_the_bytes_before_the_nul() {
-        assert_eq!(nul_at(b"\0\0\0\0cpus\0", 4), Some(4));
-        assert_eq!(nul_at(b"cpus", 0), None);
-        assert_eq!(nul_at(b"cpus\0", 9), None);
     }
 }
