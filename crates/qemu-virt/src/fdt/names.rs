@@ -51,23 +51,44 @@ impl PropName {
 /// Recognises property names, remembering where in the strings block each kept name was
 /// found: a tree's properties share their names' strings (QEMU's holds each name once), so
 /// a name is compared in full once, and every later property with it costs one compare of
-/// offsets.
+/// offsets. Every answer, kept name or not, is also remembered by its offset in a small
+/// direct-mapped cache: most of QEMU's 240 properties repeat a few dozen names, and a hit
+/// costs one load and compare instead of two bounds-checked byte loads and a dispatch.
 pub(super) struct PropNames {
     /// The strings-block offset each kept name was last found at; `usize::MAX` for none.
     found_at: [usize; PropName::NAMES.len()],
+    /// Per cache slot: the offset answered there, plus one (0: none yet), and the answer.
+    cached: [(u32, PropName); CACHE_SLOTS],
 }
+
+/// Slots of [`PropNames`]' cache; two offsets with the same slot evict each other, which
+/// costs a full answer again, never a wrong one.
+const CACHE_SLOTS: usize = 64;
 
 impl PropNames {
     /// No name found yet.
     pub(super) const fn new() -> Self {
-        Self { found_at: [usize::MAX; PropName::NAMES.len()] }
+        Self { found_at: [usize::MAX; PropName::NAMES.len()], cached: [(0, PropName::Other); CACHE_SLOTS] }
+    }
+
+    /// [`Self::resolve`], answered from the cache when `offset` was asked before.
+    pub(super) fn name_at(&mut self, strings: &[u8], offset: usize) -> PropName {
+        // Names are a few to twenty bytes apart: their offsets' low bits spread them.
+        let slot = &mut self.cached[offset % CACHE_SLOTS];
+        let tag = u32::try_from(offset).map_or(0, |offset| offset.wrapping_add(1));
+        if tag != 0 && slot.0 == tag {
+            return slot.1;
+        }
+        let name = self.resolve(strings, offset);
+        self.cached[offset % CACHE_SLOTS] = (tag, name);
+        name
     }
 
     /// The name at `offset` of `strings` (the strings block). The first bytes pick the one
     /// candidate to check, so most properties (`interrupts`, `phandle`, `dma-coherent`, ...)
     /// are told apart after a byte or two. A name is only recognised with its terminating
     /// NUL: `region` is not `reg`.
-    pub(super) fn name_at(&mut self, strings: &[u8], offset: usize) -> PropName {
+    fn resolve(&mut self, strings: &[u8], offset: usize) -> PropName {
         let byte = |at: usize| strings.get(at).copied().unwrap_or(0);
         let candidate = PropName::candidate(byte(offset), byte(offset.wrapping_add(1)));
         let Some(found_at) = self.found_at.get_mut(candidate as usize) else { return PropName::Other };
@@ -184,6 +205,26 @@ mod tests {
         // A suffix of a longer string is a name too ("cells" of "#size-cells" is not kept).
         assert_eq!(names.name_at(b"#size-cells\0", 6), PropName::Other);
         assert_eq!(names.name_at(strings, 99), PropName::Other);
+    }
+
+    #[test]
+    fn offsets_sharing_a_cache_slot_each_keep_their_own_answer() {
+        // "reg" at 0 and "region" at CACHE_SLOTS share slot 0; "phandle" at 2 * CACHE_SLOTS too.
+        let mut strings = std::vec![b'x'; 3 * CACHE_SLOTS];
+        strings[..4].copy_from_slice(b"reg\0");
+        strings[CACHE_SLOTS..CACHE_SLOTS + 7].copy_from_slice(b"region\0");
+        strings[2 * CACHE_SLOTS..2 * CACHE_SLOTS + 8].copy_from_slice(b"phandle\0");
+        let mut names = PropNames::new();
+        for _ in 0..2 {
+            assert_eq!(names.name_at(&strings, 0), PropName::Reg);
+            assert_eq!(names.name_at(&strings, 0), PropName::Reg);
+            assert_eq!(names.name_at(&strings, CACHE_SLOTS), PropName::Other);
+            assert_eq!(names.name_at(&strings, 2 * CACHE_SLOTS), PropName::Other);
+            assert_eq!(names.name_at(&strings, 0), PropName::Reg);
+        }
+        // An offset too large for a tag is answered, uncached, all the same.
+        assert_eq!(names.name_at(&strings, usize::MAX), PropName::Other);
+        assert_eq!(names.name_at(&strings, 0), PropName::Reg);
     }
 
     #[test]
