@@ -24,8 +24,9 @@ static OWNER: AtomicUsize = AtomicUsize::new(0);
 /// stopped inside one loses it.
 const STEAL_AFTER_US: u64 = 2_000_000;
 
-/// Installs the UART that `println!` writes to.
+/// Installs the UART that `println!` writes to, with its FIFOs on.
 pub fn init(uart: Pl011) {
+    uart.enable_fifos();
     UART.call_once(|| uart);
 }
 

@@ -5,7 +5,7 @@
 
 use tock_registers::{
     LocalRegisterCopy,
-    interfaces::Writeable,
+    interfaces::{ReadWriteable, Readable, Writeable},
     register_bitfields, register_structs,
     registers::{ReadOnly, ReadWrite},
 };
@@ -14,10 +14,22 @@ register_bitfields! {
     u32,
     /// Flag Register, UARTFR (DDI 0183G 3.3.3).
     FR [
+        /// Transmit FIFO empty (with the FIFOs enabled: all of it free).
+        TXFE OFFSET(7) NUMBITS(1) [],
         /// Transmit FIFO full.
         TXFF OFFSET(5) NUMBITS(1) [],
         /// UART busy transmitting.
         BUSY OFFSET(3) NUMBITS(1) []
+    ],
+    /// Line Control Register, UARTLCR_H (DDI 0183G 3.3.7).
+    LCR_H [
+        /// FIFOs enabled; without, each direction holds one character.
+        FEN OFFSET(4) NUMBITS(1) []
+    ],
+    /// Control Register, UARTCR (DDI 0183G 3.3.8).
+    CR [
+        /// UART enabled.
+        UARTEN OFFSET(0) NUMBITS(1) []
     ]
 }
 
@@ -27,7 +39,10 @@ register_structs! {
         (0x00 => DR: ReadWrite<u32>),
         (0x04 => _reserved0),
         (0x18 => FR: ReadOnly<u32, FR::Register>),
-        (0x1c => @END),
+        (0x1c => _reserved1),
+        (0x2c => LCR_H: ReadWrite<u32, LCR_H::Register>),
+        (0x30 => CR: ReadWrite<u32, CR::Register>),
+        (0x34 => @END),
     }
 }
 
@@ -48,7 +63,9 @@ impl Pl011 {
 
     /// Reads the flag register. A device load: on CPUs with Cortex-A57 erratum 832075
     /// (device loads can deadlock against a load-acquire; the workaround promotes every
-    /// device load to a load-acquire), the LDR is patched to LDAR.
+    /// device load to a load-acquire), the LDR is patched to LDAR. Never inlined: each
+    /// inlined copy would be another alternatives entry, and every entry is validated at boot.
+    #[inline(never)]
     fn flags(&self) -> LocalRegisterCopy<u32, FR::Register> {
         let value: u32;
         // SAFETY: both instructions read the 32-bit UARTFR register that `regs` maps.
@@ -65,42 +82,93 @@ impl Pl011 {
         LocalRegisterCopy::new(value)
     }
 
-    /// Sends one byte, waiting while the transmit FIFO is full.
-    pub fn put(&self, byte: u8) {
-        while self.flags().is_set(FR::TXFF) {
+    /// Turns the FIFOs on, so that [`Self::write_text`] can send [`FIFO_ROOM`] bytes per
+    /// flag read rather than one. The line control register may only change while the UART
+    /// is disabled and idle (DDI 0183G 3.3.8): disabled, drained, changed, restored. Its
+    /// other settings (word length, parity: the firmware's) are kept. Its two plain device
+    /// loads run once, before any alternative is applied, as every device load then does.
+    pub fn enable_fifos(&self) {
+        let control = self.regs.CR.extract();
+        self.regs.CR.set(control.get() & !CR::UARTEN::SET.value);
+        while self.flags().is_set(FR::BUSY) {
             core::hint::spin_loop();
         }
-        self.regs.DR.set(u32::from(byte));
+        self.regs.LCR_H.modify(LCR_H::FEN::SET);
+        self.regs.CR.set(control.get());
     }
 
-    /// Sends `text`, each `\n` as `\r\n` (a terminal's new line). One loop over the bytes
-    /// with the register block's address held: the console's lines are most of the boot's
-    /// instructions before the first rendezvous, a few per byte.
-    ///
-    /// Not inlined, and with one call of [`Self::put`]: each inlined copy of `put` is another
-    /// alternatives entry (its flag read), and every entry is validated at boot.
+    /// Sends `text`, each `\n` as `\r\n` (a terminal's new line). The console's lines are
+    /// most of the boot's instructions before the first rendezvous: the text is read eight
+    /// aligned bytes at a time, and a word without a `\n` goes out as eight stores after at
+    /// most one flag read.
     #[inline(never)]
     pub fn write_text(&self, text: &[u8]) {
-        let mut bytes = text.iter().copied();
-        // A `\n` is sent as `\r`, then this.
-        let mut newline_next = false;
-        loop {
-            let byte = if newline_next {
-                newline_next = false;
-                b'\n'
-            } else {
-                match bytes.next() {
-                    Some(b'\n') => {
-                        newline_next = true;
-                        b'\r'
-                    }
-                    Some(byte) => byte,
-                    None => break,
-                }
-            };
-            self.put(byte);
+        let mut tx = Tx { uart: self, room: 0 };
+        // SAFETY: every 8 bytes are a valid u64; `align_to` only moves where the words start.
+        let (head, words, tail) = unsafe { text.align_to::<u64>() };
+        head.iter().for_each(|&byte| tx.byte(byte));
+        words.iter().for_each(|&word| tx.word(u64::from_le(word)));
+        tail.iter().for_each(|&byte| tx.byte(byte));
+    }
+
+    /// Waits until the transmit FIFO is empty: [`FIFO_ROOM`] bytes may follow (with the
+    /// FIFOs off, the one holding register is empty, and TXFE is set only then too).
+    fn wait_fifo_empty(&self) {
+        while !self.flags().is_set(FR::TXFE) {
+            core::hint::spin_loop();
         }
     }
+
+    fn send(&self, byte: u8) {
+        self.regs.DR.set(u32::from(byte));
+    }
+}
+
+/// Bytes that fit in an empty transmit FIFO: its depth, 16 (32 from revision r1p5, DDI 0183G).
+/// Without [`Pl011::enable_fifos`] it is one, and [`Tx`] would overrun a real UART.
+pub const FIFO_ROOM: usize = 16;
+
+/// One [`Pl011::write_text`]: how many more bytes the FIFO takes before the next flag read.
+struct Tx<'a> {
+    uart: &'a Pl011,
+    room: usize,
+}
+
+impl Tx<'_> {
+    /// Makes room for `count` bytes (at most [`FIFO_ROOM`]).
+    fn reserve(&mut self, count: usize) {
+        if self.room < count {
+            self.uart.wait_fifo_empty();
+            self.room = FIFO_ROOM;
+        }
+        self.room -= count;
+    }
+
+    fn byte(&mut self, byte: u8) {
+        if byte == b'\n' {
+            self.reserve(1);
+            self.uart.send(b'\r');
+        }
+        self.reserve(1);
+        self.uart.send(byte);
+    }
+
+    /// Eight bytes, the first in the low byte of `word`.
+    fn word(&mut self, word: u64) {
+        if has_newline(word) {
+            (0..8).for_each(|at| self.byte((word >> (8 * at)) as u8));
+            return;
+        }
+        self.reserve(8);
+        (0..8).for_each(|at| self.uart.send((word >> (8 * at)) as u8));
+    }
+}
+
+/// Whether any byte of `word` is `\n`: XOR makes those bytes zero, and the borrow trick
+/// flags a zero byte in its top bit (only bytes above a true zero can be flagged falsely).
+const fn has_newline(word: u64) -> bool {
+    let x = word ^ 0x0a0a_0a0a_0a0a_0a0a;
+    x.wrapping_sub(0x0101_0101_0101_0101) & !x & 0x8080_8080_8080_8080 != 0
 }
 
 // SAFETY: the registers are MMIO; concurrent access is serialised by the console lock.

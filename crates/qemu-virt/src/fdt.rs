@@ -41,6 +41,8 @@ pub enum FdtError {
     TooManyRanges,
     /// A node the kernel needs is missing.
     Missing(&'static str),
+    /// The structure block does not start on a 4-byte boundary (DTSpec 5.4).
+    Misaligned,
 }
 
 impl core::fmt::Display for FdtError {
@@ -53,6 +55,7 @@ impl core::fmt::Display for FdtError {
             FdtError::TooManyCpus => write!(f, "more than {MAX_CPUS} CPUs"),
             FdtError::TooManyRanges => write!(f, "more than {MAX_RANGES} memory or GIC ranges"),
             FdtError::Missing(what) => write!(f, "device tree lacks {what}"),
+            FdtError::Misaligned => f.write_str("device tree structure block not 4-byte aligned"),
         }
     }
 }
@@ -195,7 +198,7 @@ fn until_nul(bytes: &[u8]) -> &[u8] {
 
 /// The blocks of a tree, from its header (DTSpec 5.2).
 struct Blocks<'a> {
-    structure: &'a [u8],
+    structure: Aligned<'a>,
     strings: &'a [u8],
 }
 
@@ -211,7 +214,7 @@ fn blocks(blob: &[u8]) -> Result<Blocks<'_>, FdtError> {
         blob.get(off_struct..off_struct.saturating_add(size_struct)).ok_or(FdtError::Truncated)?;
     let strings =
         blob.get(off_strings..off_strings.saturating_add(size_strings)).ok_or(FdtError::Truncated)?;
-    Ok(Blocks { structure, strings })
+    Ok(Blocks { structure: Aligned::new(structure)?, strings })
 }
 
 /// Reads `blob` in one pass.
@@ -235,52 +238,53 @@ pub fn read_machine<'a>(blob: &'a [u8], machine: &mut Machine<'a>) -> Result<(),
     let mut names = PropNames::new();
     let mut stack = [NodeProps::EMPTY; MAX_DEPTH];
     let mut depth = 0usize; // nodes open
-    let mut at = 0usize;
+    let mut at = 0usize; // in words
     loop {
-        let token = be32(structure, at)?;
-        at += 4;
+        let token = structure.be32(at)?;
+        at += 1;
         match token {
             FDT_BEGIN_NODE => {
-                let len = nul_at(structure, at).ok_or(FdtError::Truncated)?;
+                let len = structure.nul_from(at * 4).ok_or(FdtError::Truncated)? - at * 4;
                 let node = stack.get_mut(depth).ok_or(FdtError::TooDeep)?;
-                *node = NodeProps { name: &structure[at..at + len], ..NodeProps::EMPTY };
-                at = (at + len + 1).next_multiple_of(4);
+                *node = NodeProps { name: structure.sub(at, len)?.bytes(), ..NodeProps::EMPTY };
+                // The name, its NUL and the padding to the next word.
+                at += len / 4 + 1;
                 depth += 1;
             }
             FDT_PROP => {
-                let len = be32(structure, at)? as usize;
-                let name_off = be32(structure, at + 4)? as usize;
-                let value = structure.get(at + 8..(at + 8).saturating_add(len)).ok_or(FdtError::Truncated)?;
-                at = (at + 8 + len).next_multiple_of(4);
+                let len = structure.be32(at)? as usize;
+                let name_off = structure.be32(at + 1)? as usize;
+                let value = structure.sub(at + 2, len)?;
+                at += 2 + len.div_ceil(4);
                 if name_off > strings.len() {
                     return Err(FdtError::Truncated);
                 }
                 let name = names.name_at(strings, name_off);
                 let Some(node) = depth.checked_sub(1).map(|d| &mut stack[d]) else {
-                    return Err(FdtError::BadToken(at));
+                    return Err(FdtError::BadToken(at * 4));
                 };
-                let chosen = depth == 2 && node.name == b"chosen";
+                let chosen = || depth == 2 && node.name == b"chosen";
                 match name {
-                    PropName::Reg => node.reg = value,
+                    PropName::Reg => node.reg = value.bytes(),
                     PropName::Compatible => node.compatible = Compatible::of(value),
-                    PropName::DeviceType => node.device_type = DeviceType::of(value),
-                    PropName::Method => node.method = Some(value),
-                    PropName::AddressCells => node.child_cells.0 = be32(value, 0)?,
-                    PropName::SizeCells => node.child_cells.1 = be32(value, 0)?,
-                    PropName::Bootargs if chosen => machine.bootargs = until_nul(value),
-                    PropName::StdoutPath if chosen => found.stdout_path = until_nul(value),
+                    PropName::DeviceType => node.device_type = DeviceType::of(value.bytes()),
+                    PropName::Method => node.method = Some(value.bytes()),
+                    PropName::AddressCells => node.child_cells.0 = value.be32(0)?,
+                    PropName::SizeCells => node.child_cells.1 = value.be32(0)?,
+                    PropName::Bootargs if chosen() => machine.bootargs = until_nul(value.bytes()),
+                    PropName::StdoutPath if chosen() => found.stdout_path = until_nul(value.bytes()),
                     _ => {}
                 }
             }
             FDT_END_NODE => {
-                let Some(d) = depth.checked_sub(1) else { return Err(FdtError::BadToken(at - 4)) };
+                let Some(d) = depth.checked_sub(1) else { return Err(FdtError::BadToken(at * 4 - 4)) };
                 let parent_cells = if d == 0 { (2, 1) } else { stack[d - 1].child_cells };
                 close_node(&stack[d], parent_cells, machine, &mut found)?;
                 depth = d;
             }
             FDT_NOP => {}
             FDT_END if depth == 0 => break,
-            _ => return Err(FdtError::BadToken(at - 4)),
+            _ => return Err(FdtError::BadToken(at * 4 - 4)),
         }
     }
     found.finish(machine)
@@ -369,8 +373,10 @@ fn close_node<'a>(
     Ok(())
 }
 
+mod aligned;
 mod names;
-use names::{Compatible, DeviceType, PropName, PropNames, nul_at};
+use aligned::Aligned;
+use names::{Compatible, DeviceType, PropName, PropNames};
 
 #[cfg(test)]
 mod tests;

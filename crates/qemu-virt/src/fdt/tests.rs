@@ -4,8 +4,40 @@
 //! (hw/arm/virt.c `base_memmap`), not this reader's output.
 
 use super::*;
+use std::vec::Vec;
 
-const QEMU_VIRT: &[u8] = include_bytes!("qemu-virt-gicv3-smp4.dtb");
+/// Bytes placed on an 8-byte boundary, as a tree must be (DTSpec 5.1).
+#[repr(C, align(8))]
+struct Aligned8<T: ?Sized>(T);
+
+const QEMU_VIRT: &[u8] = &Aligned8(*include_bytes!("qemu-virt-gicv3-smp4.dtb")).0;
+
+/// A copy of `bytes` on an 8-byte boundary, to edit (a `Vec<u8>` is only byte-aligned).
+struct Blob {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Blob {
+    fn of(bytes: &[u8]) -> Self {
+        let mut words = std::vec![0u64; bytes.len().div_ceil(8)];
+        zerocopy::IntoBytes::as_mut_bytes(words.as_mut_slice())[..bytes.len()].copy_from_slice(bytes);
+        Self { words, len: bytes.len() }
+    }
+}
+
+impl core::ops::Deref for Blob {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &zerocopy::IntoBytes::as_bytes(self.words.as_slice())[..self.len]
+    }
+}
+
+impl core::ops::DerefMut for Blob {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut zerocopy::IntoBytes::as_mut_bytes(self.words.as_mut_slice())[..self.len]
+    }
+}
 
 #[test]
 fn qemu_virt_tree_gives_ram_cpus_psci_uart_gic_and_bootargs() {
@@ -30,7 +62,7 @@ fn total_size_is_read_from_the_header() {
 
 #[test]
 fn a_blob_without_the_magic_is_refused() {
-    let mut blob = QEMU_VIRT.to_vec();
+    let mut blob = Blob::of(QEMU_VIRT);
     blob[0] ^= 0xff;
     assert_eq!(machine(&blob), Err(FdtError::BadMagic));
     assert_eq!(total_size(&blob[..2]), Err(FdtError::Truncated));
@@ -43,7 +75,7 @@ fn a_blob_shorter_than_its_header_says_is_refused() {
 
 #[test]
 fn an_unknown_token_is_refused_with_its_offset() {
-    let mut blob = QEMU_VIRT.to_vec();
+    let mut blob = Blob::of(QEMU_VIRT);
     let off_struct = u32::from_be_bytes(blob[8..12].try_into().unwrap()) as usize;
     // The first token is the root's FDT_BEGIN_NODE; make it 7, which DTSpec does not define.
     blob[off_struct..off_struct + 4].copy_from_slice(&7u32.to_be_bytes());
@@ -57,7 +89,7 @@ fn every_truncation_is_an_error_never_a_panic() {
     let field = |at: usize| u32::from_be_bytes(QEMU_VIRT[at..at + 4].try_into().unwrap()) as usize;
     let content_end = (field(8) + field(36)).max(field(12) + field(32));
     for len in (0..content_end).step_by(7) {
-        let mut blob = QEMU_VIRT[..len].to_vec();
+        let mut blob = Blob::of(&QEMU_VIRT[..len]);
         if len >= 8 {
             blob[4..8].copy_from_slice(&(len as u32).to_be_bytes());
         }
@@ -69,8 +101,18 @@ fn every_truncation_is_an_error_never_a_panic() {
 fn a_tree_without_psci_is_refused_by_name() {
     // Rename the "method" property's string so no PSCI method is found: the node exists
     // but says nothing usable.
-    let mut blob = QEMU_VIRT.to_vec();
+    let mut blob = Blob::of(QEMU_VIRT);
     let at = blob.windows(7).position(|w| w == b"method\0").expect("strings hold method");
     blob[at] = b'X';
     assert_eq!(machine(&blob), Err(FdtError::Missing("/psci method (hvc or smc)")));
+}
+
+#[test]
+fn a_structure_block_off_a_word_boundary_is_refused() {
+    // The same tree one byte into an aligned buffer: its header is still read (byte by
+    // byte), but its structure block's words are not aligned.
+    let mut shifted = std::vec![0u8];
+    shifted.extend_from_slice(QEMU_VIRT);
+    let blob = Blob::of(&shifted);
+    assert_eq!(machine(&blob[1..]), Err(FdtError::Misaligned));
 }
