@@ -8,7 +8,11 @@
 //! or dying itself with exceptions masked) it takes it over from that CPU by name, so at
 //! worst the line the stuck CPU was writing is cut, and every line printed after is whole.
 
-use crate::{cpu, driver::pl011::Pl011, time};
+use crate::{
+    cpu,
+    driver::pl011::{Pl011, Tx},
+    time,
+};
 use core::{
     fmt::{self, Write},
     sync::atomic::{AtomicUsize, Ordering},
@@ -32,11 +36,11 @@ pub fn init(uart: Pl011) {
 
 mod stamp;
 
-struct LineWriter<'a>(&'a Pl011);
+struct LineWriter<'a, 'b>(&'a mut Tx<'b>);
 
-impl Write for LineWriter<'_> {
+impl Write for LineWriter<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.write_text(s.as_bytes());
+        self.0.text(s.as_bytes());
         Ok(())
     }
 }
@@ -96,17 +100,38 @@ pub fn urgent(report: impl FnOnce()) {
     report();
 }
 
+/// Writes one line whose text is `parts` one after the other, as [`print_line`] does with
+/// its arguments, for lines whose variable parts are all text: without `core::fmt`'s
+/// dispatch, which was most of a short line's instructions.
+pub fn print_texts(parts: &[&str]) {
+    let _owned = own();
+    let Some(mut tx) = start_line() else { return };
+    parts.iter().for_each(|part| tx.text(part.as_bytes()));
+    tx.text(b"\n");
+}
+
+/// The timestamp sent, and the transmission to continue the line with; none before
+/// [`init`]. One transmission per line: the FIFO room it learns serves every piece.
+fn start_line() -> Option<Tx<'static>> {
+    let mut tx = UART.get()?.transmit();
+    let micros = time::Instant::now().as_micros();
+    match stamp::short(micros) {
+        Some(short) => tx.plain(short),
+        None => tx.text(stamp::Stamp::new(micros).as_bytes()),
+    }
+    Some(tx)
+}
+
 fn write_line(args: fmt::Arguments<'_>) {
-    let Some(uart) = UART.get() else { return };
-    uart.write_text(stamp::Stamp::new(time::Instant::now().as_micros()).as_bytes());
+    let Some(mut tx) = start_line() else { return };
     // Writing to the UART cannot fail. A line without arguments skips the formatter.
     match args.as_str() {
-        Some(text) => uart.write_text(text.as_bytes()),
+        Some(text) => tx.text(text.as_bytes()),
         None => {
-            let _ = LineWriter(uart).write_fmt(args);
+            let _ = LineWriter(&mut tx).write_fmt(args);
         }
     }
-    uart.write_text(b"\n");
+    tx.text(b"\n");
 }
 
 /// Prints one timestamped console line (see [`print_line`]).
