@@ -241,13 +241,15 @@ impl PageTables {
                 let l2_index = (va >> 21) as usize % ENTRIES;
                 // SAFETY: `l2` is a pool table.
                 let l2_entry = unsafe { &mut (*l2).0[l2_index] };
+                let block = DESCRIPTOR::ADDR.val(pa >> 12).value | kind.attributes();
+                // The same block asked for twice (two devices in one 2 MiB) is mapped once.
                 if blocks
                     && va.is_multiple_of(BLOCK_SIZE)
                     && pa.is_multiple_of(BLOCK_SIZE)
                     && gib_end - va >= BLOCK_SIZE
-                    && *l2_entry == 0
+                    && (*l2_entry == 0 || *l2_entry == block)
                 {
-                    *l2_entry = DESCRIPTOR::ADDR.val(pa >> 12).value | kind.attributes();
+                    *l2_entry = block;
                     va += BLOCK_SIZE;
                     pa += BLOCK_SIZE;
                     continue;
@@ -306,6 +308,21 @@ fn page_round(range: &Range<u64>) -> Range<u64> {
     (range.start & !(PAGE_SIZE - 1))..range.end.next_multiple_of(PAGE_SIZE)
 }
 
+/// What to map for the device registers `device`: the 2 MiB blocks around them, unless
+/// those reach into RAM (which must keep its own attributes), else their pages. A block maps
+/// the neighbouring devices' registers too: harmless, as nothing is ever read from Device
+/// memory speculatively (Arm ARM B2.7.2), and one block entry replaces up to 512 page
+/// entries and a level-3 table (QEMU `virt`'s GICv3 redistributors alone are 352 pages
+/// before their first 2 MiB boundary).
+fn device_round(device: &Range<u64>, ram: &[Range<u64>]) -> Range<u64> {
+    let blocks =
+        (device.start & !(BLOCK_SIZE - 1))..device.end.saturating_add(BLOCK_SIZE - 1) & !(BLOCK_SIZE - 1);
+    if blocks.end < device.end || ram.iter().any(|ram| ram.start < blocks.end && blocks.start < ram.end) {
+        return page_round(device);
+    }
+    blocks
+}
+
 /// Maps the stack and exception stack of each of the first `cpus` CPUs read-write, in pages,
 /// and leaves their guard pages unmapped (see `cpu::STACK_SLOT`). The slots of CPUs the
 /// device tree does not list stay unmapped: no CPU can run on them (CPUs are brought up and
@@ -354,7 +371,7 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
         }
     }
     for device in map.devices {
-        let device = page_round(device);
+        let device = device_round(device, map.ram);
         tables.map(device.start, device.start, device.end - device.start, MapKind::Device);
     }
 
