@@ -15,41 +15,36 @@ pub struct Stamp {
 }
 
 /// `[sssss.uuuuuu] ` for `micros` microseconds since reset, while the seconds fit five
-/// columns; built as one array, so that it goes out as stores from registers with no
-/// buffer to walk. `None` from the 100 000th second on: [`Stamp`] pads that one.
+/// columns; every byte computed in a register and the array built at once, so that it goes
+/// out as stores with no buffer written and read back. `None` from the 100 000th second
+/// on: [`Stamp`] pads that one.
 pub fn short(micros: u64) -> Option<[u8; SHORT]> {
     let seconds = micros / 1_000_000;
     if seconds >= 100_000 {
         return None;
     }
-    let mut bytes = [b' '; SHORT];
-    bytes[0] = b'[';
-    // u32 from here: the division by ten is a multiply and a shift.
-    digits(&mut bytes[7..13], (micros % 1_000_000) as u32, 6);
-    bytes[6] = b'.';
-    let width = decimal_width(seconds as u32);
-    digits(&mut bytes[6 - width..6], seconds as u32, width);
-    bytes[13] = b']';
-    Some(bytes)
-}
-
-/// The last `count` decimal digits of `value` into `out`, most significant first.
-fn digits(out: &mut [u8], mut value: u32, count: usize) {
-    for at in (0..count).rev() {
-        out[at] = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-}
-
-/// Digits in `value` (at least one).
-fn decimal_width(value: u32) -> usize {
-    match value {
-        0..=9 => 1,
-        10..=99 => 2,
-        100..=999 => 3,
-        1_000..=9_999 => 4,
-        _ => 5,
-    }
+    // u32 from here: each division by a constant is a multiply and a shift.
+    let (s, f) = (seconds as u32, (micros % 1_000_000) as u32);
+    let digit = |value: u32, place: u32| b'0' + (value / place % 10) as u8;
+    // Leading zeros of the seconds are spaces, as `{:5}` pads; the units digit always shows.
+    let column = |place: u32| if s >= place { digit(s, place) } else { b' ' };
+    Some([
+        b'[',
+        column(10_000),
+        column(1_000),
+        column(100),
+        column(10),
+        digit(s, 1),
+        b'.',
+        digit(f, 100_000),
+        digit(f, 10_000),
+        digit(f, 1_000),
+        digit(f, 100),
+        digit(f, 10),
+        digit(f, 1),
+        b']',
+        b' ',
+    ])
 }
 
 impl Stamp {
