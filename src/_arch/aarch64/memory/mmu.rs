@@ -239,20 +239,14 @@ impl PageTables {
             let gib_end = end.min((va | (L1_SPAN - 1)) + 1);
             while va < gib_end {
                 let l2_index = (va >> 21) as usize % ENTRIES;
-                // SAFETY: `l2` is a pool table.
-                let l2_entry = unsafe { &mut (*l2).0[l2_index] };
-                let block = DESCRIPTOR::ADDR.val(pa >> 12).value | kind.attributes();
-                // The same block asked for twice (two devices in one 2 MiB) is mapped once.
-                if blocks
-                    && va.is_multiple_of(BLOCK_SIZE)
-                    && pa.is_multiple_of(BLOCK_SIZE)
-                    && gib_end - va >= BLOCK_SIZE
-                    && (*l2_entry == 0 || *l2_entry == block)
-                {
-                    *l2_entry = block;
-                    va += BLOCK_SIZE;
-                    pa += BLOCK_SIZE;
-                    continue;
+                if blocks && va.is_multiple_of(BLOCK_SIZE) && pa.is_multiple_of(BLOCK_SIZE) {
+                    // SAFETY: `l2` is a pool table, which `self` holds exclusively.
+                    let mapped = fill_blocks(unsafe { &mut *l2 }, va, pa, gib_end, kind);
+                    va += mapped;
+                    pa += mapped;
+                    if mapped != 0 {
+                        continue;
+                    }
                 }
                 let l3 = self.next_table(l2, l2_index);
                 // Every page up to the end of this 2 MiB region (one level-3 table) in one go.
@@ -277,6 +271,27 @@ impl PageTables {
             page += PAGE_SIZE;
         }
     }
+}
+
+/// Writes the level-2 block entries mapping `va..` (block aligned, inside `table`'s GiB) to
+/// `pa..` (block aligned) as `kind`, one store a block, for as many whole blocks as fit
+/// before `end` and as long as each entry is empty or already that very block (two devices
+/// in one 2 MiB are mapped once); returns the bytes mapped. An entry holding anything else
+/// (a level-3 table: a finer mapping) ends the run: the caller maps pages there.
+fn fill_blocks(table: &mut Table, va: u64, pa: u64, end: u64, kind: MapKind) -> u64 {
+    let first = (va >> 21) as usize % ENTRIES;
+    let count = ((end - va) / BLOCK_SIZE) as usize;
+    let mut descriptor = DESCRIPTOR::ADDR.val(pa >> 12).value | kind.attributes();
+    let mut mapped = 0;
+    for entry in &mut table.0[first..first + count] {
+        if *entry != 0 && *entry != descriptor {
+            break;
+        }
+        *entry = descriptor;
+        descriptor += BLOCK_SIZE;
+        mapped += BLOCK_SIZE;
+    }
+    mapped
 }
 
 /// Writes the level-3 entries mapping `va..va + size` (inside `table`'s 2 MiB) to `pa..` as
