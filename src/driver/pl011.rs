@@ -82,7 +82,7 @@ impl Pl011 {
         LocalRegisterCopy::new(value)
     }
 
-    /// Turns the FIFOs on, so that [`Self::write_text`] can send [`FIFO_ROOM`] bytes per
+    /// Turns the FIFOs on, so that [`Tx::text`] can send [`FIFO_ROOM`] bytes per
     /// flag read rather than one. The line control register may only change while the UART
     /// is disabled and idle (DDI 0183G 3.3.8): disabled, drained, changed, restored. Its
     /// other settings (word length, parity: the firmware's) are kept. Its two plain device
