@@ -103,13 +103,15 @@ pub fn urgent(report: impl FnOnce()) {
     report();
 }
 
-/// Writes one line whose text is `parts` one after the other, as [`print_line`] does with
-/// its arguments, for lines whose variable parts are all text: without `core::fmt`'s
-/// dispatch, which was most of a short line's instructions.
-pub fn print_texts(parts: &[&str]) {
+/// Writes one line, `prefix` then `text`, as [`print_line`] does with its arguments, for a
+/// line that is a constant prefix (without a `\n`) and one string: the prefix goes out as
+/// stores of immediates, and nothing passes through `core::fmt`, whose dispatch was most
+/// of such a short line's instructions.
+pub fn print_prefixed<const N: usize>(prefix: &[u8; N], text: &str) {
     let _owned = own();
     let Some(mut tx) = start_line() else { return };
-    parts.iter().for_each(|part| tx.text(part.as_bytes()));
+    tx.plain(*prefix);
+    tx.text(text.as_bytes());
     tx.plain(LINE_END);
 }
 

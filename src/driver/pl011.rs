@@ -141,13 +141,15 @@ impl Tx<'_> {
         tail.iter().for_each(|&byte| self.byte(byte));
     }
 
-    /// Sends `bytes` as they are, for text the caller knows has no `\n`: a whole array
-    /// stored straight from registers, after at most one flag read.
+    /// Sends `bytes` as they are, for text the caller knows has no `\n`: a whole array,
+    /// each byte stored straight from a register (an immediate, for a constant), after one
+    /// flag read at most per [`FIFO_ROOM`] bytes.
     #[inline(always)]
     pub fn plain<const N: usize>(&mut self, bytes: [u8; N]) {
-        const { assert!(N <= FIFO_ROOM) };
-        self.reserve(N);
-        bytes.iter().for_each(|&byte| self.uart.send(byte));
+        for chunk in bytes.chunks(FIFO_ROOM) {
+            self.reserve(chunk.len());
+            chunk.iter().for_each(|&byte| self.uart.send(byte));
+        }
     }
 
     /// Makes room for `count` bytes (at most [`FIFO_ROOM`]).
