@@ -8,7 +8,11 @@
 //! or dying itself with exceptions masked) it takes it over from that CPU by name, so at
 //! worst the line the stuck CPU was writing is cut, and every line printed after is whole.
 
-use crate::{cpu, driver::pl011::Pl011, time};
+use crate::{
+    cpu,
+    driver::pl011::{Pl011, Tx},
+    time,
+};
 use core::{
     fmt::{self, Write},
     sync::atomic::{AtomicUsize, Ordering},
@@ -23,6 +27,9 @@ static OWNER: AtomicUsize = AtomicUsize::new(0);
 /// takes, even on a host thread that runs hundreds of vCPUs in turn, so only a CPU that
 /// stopped inside one loses it.
 const STEAL_AFTER_US: u64 = 2_000_000;
+/// A line's end as a terminal wants it, what [`Tx::text`] makes of a `\n`; sent as it is,
+/// it costs two stores rather than a call and a scan.
+const LINE_END: [u8; 2] = *b"\r\n";
 
 /// Installs the UART that `println!` writes to, with its FIFOs on.
 pub fn init(uart: Pl011) {
@@ -32,11 +39,11 @@ pub fn init(uart: Pl011) {
 
 mod stamp;
 
-struct LineWriter<'a>(&'a Pl011);
+struct LineWriter<'a, 'b>(&'a mut Tx<'b>);
 
-impl Write for LineWriter<'_> {
+impl Write for LineWriter<'_, '_> {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.write_text(s.as_bytes());
+        self.0.text(s.as_bytes());
         Ok(())
     }
 }
@@ -96,17 +103,40 @@ pub fn urgent(report: impl FnOnce()) {
     report();
 }
 
+/// Writes one line, `prefix` then `text`, as [`print_line`] does with its arguments, for a
+/// line that is a constant prefix (without a `\n`) and one string: the prefix goes out as
+/// stores of immediates, and nothing passes through `core::fmt`, whose dispatch was most
+/// of such a short line's instructions.
+pub fn print_prefixed<const N: usize>(prefix: &[u8; N], text: &str) {
+    let _owned = own();
+    let Some(mut tx) = start_line() else { return };
+    tx.plain(*prefix);
+    tx.text(text.as_bytes());
+    tx.plain(LINE_END);
+}
+
+/// The timestamp sent, and the transmission to continue the line with; none before
+/// [`init`]. One transmission per line: the FIFO room it learns serves every piece.
+fn start_line() -> Option<Tx<'static>> {
+    let mut tx = UART.get()?.transmit();
+    let micros = time::Instant::now().as_micros();
+    match stamp::short(micros) {
+        Some(short) => tx.plain(short),
+        None => tx.text(stamp::Stamp::new(micros).as_bytes()),
+    }
+    Some(tx)
+}
+
 fn write_line(args: fmt::Arguments<'_>) {
-    let Some(uart) = UART.get() else { return };
-    uart.write_text(stamp::Stamp::new(time::Instant::now().as_micros()).as_bytes());
+    let Some(mut tx) = start_line() else { return };
     // Writing to the UART cannot fail. A line without arguments skips the formatter.
     match args.as_str() {
-        Some(text) => uart.write_text(text.as_bytes()),
+        Some(text) => tx.text(text.as_bytes()),
         None => {
-            let _ = LineWriter(uart).write_fmt(args);
+            let _ = LineWriter(&mut tx).write_fmt(args);
         }
     }
-    uart.write_text(b"\n");
+    tx.plain(LINE_END);
 }
 
 /// Prints one timestamped console line (see [`print_line`]).

@@ -162,7 +162,7 @@ fn boot_cpu_features(info: &dtb::BootInfo) -> (CpuFeatures, CapSet) {
         cpu::copy_el2_regs();
     }
     for cap in boot_caps.iter().filter(|cap| cap.reported()) {
-        println!("CPU features: detected: {}", cap.description());
+        console::print_prefixed(b"CPU features: detected: ", cap.description());
     }
     (features, boot_caps)
 }
@@ -262,7 +262,7 @@ fn verify_local_cpu_caps(
 fn system_features(features: CpuFeatures, boot_caps: CapSet) -> &'static SystemCaps {
     let system = cpufeature::set_final(features.finalise());
     for cap in system.caps().difference(&boot_caps).iter().filter(|cap| cap.reported()) {
-        println!("CPU features: detected: {}", cap.description());
+        console::print_prefixed(b"CPU features: detected: ", cap.description());
     }
     system
 }

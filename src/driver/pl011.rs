@@ -82,7 +82,7 @@ impl Pl011 {
         LocalRegisterCopy::new(value)
     }
 
-    /// Turns the FIFOs on, so that [`Self::write_text`] can send [`FIFO_ROOM`] bytes per
+    /// Turns the FIFOs on, so that [`Tx::text`] can send [`FIFO_ROOM`] bytes per
     /// flag read rather than one. The line control register may only change while the UART
     /// is disabled and idle (DDI 0183G 3.3.8): disabled, drained, changed, restored. Its
     /// other settings (word length, parity: the firmware's) are kept. Its two plain device
@@ -97,18 +97,11 @@ impl Pl011 {
         self.regs.CR.set(control.get());
     }
 
-    /// Sends `text`, each `\n` as `\r\n` (a terminal's new line). The console's lines are
-    /// most of the boot's instructions before the first rendezvous: the text is read eight
-    /// aligned bytes at a time, and a word without a `\n` goes out as eight stores after at
-    /// most one flag read.
-    #[inline(never)]
-    pub fn write_text(&self, text: &[u8]) {
-        let mut tx = Tx { uart: self, room: 0 };
-        // SAFETY: every 8 bytes are a valid u64; `align_to` only moves where the words start.
-        let (head, words, tail) = unsafe { text.align_to::<u64>() };
-        head.iter().for_each(|&byte| tx.byte(byte));
-        words.iter().for_each(|&word| tx.word(u64::from_le(word)));
-        tail.iter().for_each(|&byte| tx.byte(byte));
+    /// Starts sending: the returned [`Tx`] counts the FIFO room it knows of across all the
+    /// pieces sent through it, so a line sent in pieces reads the flags once per
+    /// [`FIFO_ROOM`] bytes, not once per piece.
+    pub fn transmit(&self) -> Tx<'_> {
+        Tx { uart: self, room: 0 }
     }
 
     /// Waits until the transmit FIFO is empty: [`FIFO_ROOM`] bytes may follow (with the
@@ -128,14 +121,39 @@ impl Pl011 {
 /// Without [`Pl011::enable_fifos`] it is one, and [`Tx`] would overrun a real UART.
 pub const FIFO_ROOM: usize = 16;
 
-/// One [`Pl011::write_text`]: how many more bytes the FIFO takes before the next flag read.
-struct Tx<'a> {
+/// One transmission ([`Pl011::transmit`]): how many more bytes the FIFO takes before the
+/// next flag read.
+pub struct Tx<'a> {
     uart: &'a Pl011,
     room: usize,
 }
 
 impl Tx<'_> {
+    /// Sends `text`, each `\n` as `\r\n`. The console's lines are most of the boot's
+    /// instructions before the first rendezvous: the text is read eight aligned bytes at a
+    /// time, and a word without a `\n` goes out as eight stores after at most one flag read.
+    #[inline(never)]
+    pub fn text(&mut self, text: &[u8]) {
+        // SAFETY: every 8 bytes are a valid u64; `align_to` only moves where the words start.
+        let (head, words, tail) = unsafe { text.align_to::<u64>() };
+        head.iter().for_each(|&byte| self.byte(byte));
+        words.iter().for_each(|&word| self.word(u64::from_le(word)));
+        tail.iter().for_each(|&byte| self.byte(byte));
+    }
+
+    /// Sends `bytes` as they are, for text the caller knows has no `\n`: a whole array,
+    /// each byte stored straight from a register (an immediate, for a constant), after one
+    /// flag read at most per [`FIFO_ROOM`] bytes.
+    #[inline(always)]
+    pub fn plain<const N: usize>(&mut self, bytes: [u8; N]) {
+        for chunk in bytes.chunks(FIFO_ROOM) {
+            self.reserve(chunk.len());
+            chunk.iter().for_each(|&byte| self.uart.send(byte));
+        }
+    }
+
     /// Makes room for `count` bytes (at most [`FIFO_ROOM`]).
+    #[inline(always)]
     fn reserve(&mut self, count: usize) {
         if self.room < count {
             self.uart.wait_fifo_empty();
@@ -144,6 +162,7 @@ impl Tx<'_> {
         self.room -= count;
     }
 
+    #[inline(always)]
     fn byte(&mut self, byte: u8) {
         if byte == b'\n' {
             self.reserve(1);
@@ -154,6 +173,7 @@ impl Tx<'_> {
     }
 
     /// Eight bytes, the first in the low byte of `word`.
+    #[inline(always)]
     fn word(&mut self, word: u64) {
         if has_newline(word) {
             (0..8).for_each(|at| self.byte((word >> (8 * at)) as u8));
