@@ -127,6 +127,32 @@ fn start_line() -> Option<Tx<'static>> {
     Some(tx)
 }
 
+/// The first of a set of edge values (digit carries, the five-column limit, `u64::MAX`) whose
+/// timestamp, by the fast path or the general one, differs from `core::fmt`'s
+/// `[{:5}.{:06}] `: the self-test `console-stamp` (the kernel has no host tests).
+pub fn stamp_disagreement() -> Option<u64> {
+    const EDGES: [u64; 12] = [
+        0,
+        9,
+        10,
+        999_999,
+        1_000_000,
+        9_999_999,
+        10_000_000,
+        12_345_678_901,
+        99_999_999_999,
+        100_000_000_000,
+        123_456_789_012_345,
+        u64::MAX,
+    ];
+    EDGES.into_iter().find(|&micros| {
+        let reference = alloc::format!("[{:5}.{:06}] ", micros / 1_000_000, micros % 1_000_000);
+        let general = stamp::Stamp::new(micros);
+        let short_agrees = stamp::short(micros).is_none_or(|short| short[..] == *reference.as_bytes());
+        !short_agrees || general.as_bytes() != reference.as_bytes()
+    })
+}
+
 fn write_line(args: fmt::Arguments<'_>) {
     let Some(mut tx) = start_line() else { return };
     // Writing to the UART cannot fail. A line without arguments skips the formatter.

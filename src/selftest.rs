@@ -193,6 +193,13 @@ pub fn run_all(system: &SystemCaps) -> ExitStatus {
         format_args!("{total} of {} additions", ADDS_PER_CPU * cpus),
     );
 
+    let wrong = crate::console::stamp_disagreement();
+    check(
+        "console-stamp",
+        wrong.is_none(),
+        format_args!("the timestamp of {} us differs from core::fmt's", wrong.unwrap_or_default()),
+    );
+
     // Known CRC-32 check value (the "123456789" check of the CRC catalogue: 0xCBF43926).
     check(
         "crc32-check-value",
