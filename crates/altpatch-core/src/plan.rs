@@ -155,10 +155,12 @@ impl PatchPlan {
 /// The plan for `table` when capability `i` is enabled exactly when `enabled(i)`. Entries
 /// (replacement and callback alike) apply when their capability is enabled, as Linux's
 /// `alternative_cb` does; a callback that must always run names an always-on capability.
+/// `enabled` is asked once per capability the table names.
 pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan {
-    let mut out = PatchPlan { writes: Vec::with_capacity(table.entries.len()), ..PatchPlan::default() };
-    for e in &table.entries {
-        if !enabled(e.cap_index()) {
+    let mut out = PatchPlan { writes: Vec::with_capacity(table.len()), ..PatchPlan::default() };
+    let mut verdicts = Verdicts::new(table.ncaps(), enabled);
+    for e in table.entries() {
+        if !verdicts.enabled(e.cap_index()) {
             out.skipped += 1;
             continue;
         }
@@ -171,27 +173,43 @@ pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan 
                 len: e.orig_len,
             });
         } else {
-            out.writes.push(Write { entry: e.index, addr: e.site, bytes: replacement_at_site(table, e) });
+            out.writes.push(Write { entry: e.index, addr: e.site, bytes: replacement_at_site(table, &e) });
         }
     }
     out
+}
+
+/// `enabled`'s answers, remembered per capability: one indirect call per capability rather
+/// than one per entry.
+struct Verdicts<'f> {
+    enabled: &'f dyn Fn(u16) -> bool,
+    /// Per capability index: 0 not asked yet, 1 disabled, 2 enabled.
+    known: Vec<u8>,
+}
+
+impl<'f> Verdicts<'f> {
+    fn new(ncaps: u16, enabled: &'f dyn Fn(u16) -> bool) -> Self {
+        Verdicts { enabled, known: alloc::vec![0; usize::from(ncaps)] }
+    }
+
+    fn enabled(&mut self, cap: u16) -> bool {
+        // A valid table's indices are below NCAPS; any other is asked every time.
+        let Some(known) = self.known.get_mut(usize::from(cap)) else { return (self.enabled)(cap) };
+        if *known == 0 {
+            *known = 1 + u8::from((self.enabled)(cap));
+        }
+        *known == 2
+    }
 }
 
 /// The replacement of `e` relocated to its site. Validation already checked that every
 /// sequence moves; a failure here would mean the table changed after validation.
 fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
     let len = usize::from(e.alt_len);
-    let moved = match table.layout.replacements.read(e.alt, len) {
+    let moved = match table.layout().replacements.read(e.alt, len) {
         // The usual site (up to four instructions): relocated straight into the inline bytes.
         Some(seq) if len <= SiteBytes::INLINE && len.is_multiple_of(4) => {
-            let mut bytes = [0; SiteBytes::INLINE];
-            let all = seq.chunks_exact(4).enumerate().all(|(i, w)| {
-                let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                insn::relocate_one(word, e.alt, e.site, len, 4 * i)
-                    .map(|moved| bytes[4 * i..4 * i + 4].copy_from_slice(&moved.to_le_bytes()))
-                    .is_ok()
-            });
-            all.then_some(SiteBytes(Store::Inline { len: len as u8, bytes }))
+            relocate_inline(seq, e).map(|bytes| SiteBytes(Store::Inline { len: len as u8, bytes }))
         }
         Some(seq) => {
             let mut bytes = SiteBytes::zeroed(len);
@@ -201,6 +219,24 @@ fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
     };
     // Unreachable for a `ValidTable`: its layout is borrowed immutably and was checked.
     moved.unwrap_or_else(|| panic!("alternatives: entry {} changed after validation", e.index))
+}
+
+/// `e`'s replacement `seq` (whole words, at most [`SiteBytes::INLINE`] bytes) relocated to
+/// its site, zero-padded: position-independent words, nearly all, are copied after one
+/// decode. The words gather in one integer, so the bytes are stored once, whole.
+fn relocate_inline(seq: &[u8], e: &AltEntry) -> Option<[u8; SiteBytes::INLINE]> {
+    let mut moved = 0u128;
+    for (i, w) in seq.chunks_exact(4).enumerate() {
+        let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let decoded = insn::decode(word);
+        let word = if decoded == insn::Decoded::PositionIndependent {
+            word
+        } else {
+            insn::relocate_decoded(word, decoded, e.alt, e.site, seq.len(), 4 * i).ok()?
+        };
+        moved |= u128::from(word) << (32 * i);
+    }
+    Some(moved.to_le_bytes())
 }
 
 /// The cache geometry and coherence properties from CTR_EL0 (Arm ARM D23.2.39).

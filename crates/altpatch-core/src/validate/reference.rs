@@ -561,3 +561,34 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// The fast verdict that lets a valid table skip the reporting pass must agree with that
+    /// pass on every entry: one accepted that `check` would refuse would patch a bad entry
+    /// whenever the rest of its table is clean.
+    #[test]
+    fn each_entry_passes_the_fast_verdict_exactly_when_check_finds_nothing(c in case()) {
+        let table: Vec<u8> = raw_entries(&c).iter().flat_map(RawEntry::to_bytes).collect();
+        let text = vec![0u8; TEXT_LEN as usize];
+        let repl: Vec<u8> = c.repl.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let layout = Layout {
+            table: Region { addr: c.table_addr, bytes: &table },
+            text: Region { addr: TEXT, bytes: &text },
+            replacements: Region { addr: REPL, bytes: &repl },
+            callbacks: Region { addr: CALLBACKS, bytes: &[] },
+        };
+        let declared: Vec<u64> = (0..DECLARED_CALLBACKS).map(|k| TEXT + 4 * k).collect();
+        let exported: Vec<u64> = (0..EXPORTED_CALLBACKS).map(|k| EXPORTED + 4 * k).collect();
+        let callbacks =
+            if c.module { Callbacks::Exported(&exported) } else { Callbacks::Declared(&declared) };
+        let t = Table { addr: c.table_addr, bytes: &table };
+        for e in t.entries() {
+            let mut kinds = Vec::new();
+            check(&e, &layout, &CURRENT, &HISTORY, callbacks, &mut kinds);
+            let fast = pass::entry_passes(&e, &layout, &CURRENT, callbacks);
+            prop_assert_eq!(fast, kinds.is_empty(), "entry {}: {:?}", e.index, kinds);
+        }
+    }
+}

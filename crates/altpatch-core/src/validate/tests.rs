@@ -84,7 +84,7 @@ fn defects(entries: &[RawEntry]) -> Vec<(usize, Vec<DefectKind>)> {
 #[test]
 fn a_good_table_validates() {
     let img = Image::new(&[entry(0, TEXT, REPL, 0, 8), entry(1, TEXT + 8, REPL + 8, 3, 4)]);
-    assert_eq!(img.check().unwrap().entries.len(), 2);
+    assert_eq!(img.check().unwrap().len(), 2);
 }
 
 #[test]

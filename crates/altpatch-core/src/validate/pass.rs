@@ -1,0 +1,100 @@
+//! The fast verdict: whether a whole table passes, in one pass that records nothing.
+//!
+//! [`passes`] asks each entry the questions [`super::check`] asks, in a form that stops at
+//! the first failure and builds no report: a table that passes (the usual case, at every
+//! boot) costs one read of its entries and of their replacements. A table that fails is
+//! handed to the reporting pass, which names every defect of every entry; so this verdict
+//! must equal "`check` finds nothing" exactly, as a test in `reference.rs` checks entry by
+//! entry on random tables.
+
+use alloc::vec::Vec;
+
+use super::{Callbacks, Layout};
+use crate::fingerprint::CapList;
+use crate::insn::{self, Decoded};
+use crate::table::{AltEntry, Table};
+
+/// Whether the whole table passes: aligned, no partial entry, every entry passing
+/// [`entry_passes`], no two sites overlapping. Allocates nothing while the sites ascend.
+pub(super) fn passes(layout: &Layout<'_>, current: &CapList, callbacks: Callbacks<'_>) -> bool {
+    let table = Table { addr: layout.table.addr, bytes: layout.table.bytes };
+    if !layout.table.addr.is_multiple_of(4) || table.trailing_bytes() != 0 {
+        return false;
+    }
+    // While the sites ascend, an entry overlaps an earlier one exactly when it starts before
+    // the furthest end so far (every passing site is at least one instruction long).
+    let (mut ascending, mut last_site, mut reach) = (true, 0, 0);
+    for e in table.entries() {
+        if !entry_passes(&e, layout, current, callbacks) {
+            return false;
+        }
+        if e.site < last_site {
+            ascending = false;
+        } else if ascending && e.site < reach {
+            return false;
+        }
+        last_site = e.site;
+        reach = reach.max(e.site.saturating_add(u64::from(e.orig_len)));
+    }
+    ascending || sites_disjoint(&table)
+}
+
+/// Whether no two sites of `table` overlap, by a sweep over its sites sorted by address.
+fn sites_disjoint(table: &Table<'_>) -> bool {
+    let mut sites: Vec<(u64, u64)> =
+        table.entries().map(|e| (e.site, e.site.saturating_add(u64::from(e.orig_len)))).collect();
+    sites.sort_unstable();
+    let mut reach = 0;
+    sites.iter().all(|&(site, end)| {
+        let clear = site >= reach;
+        reach = reach.max(end);
+        clear
+    })
+}
+
+/// Whether [`super::check`] finds nothing wrong with `e` (`history` only explains a defect,
+/// so it is not needed to find none).
+pub(super) fn entry_passes(
+    e: &AltEntry,
+    layout: &Layout<'_>,
+    current: &CapList,
+    callbacks: Callbacks<'_>,
+) -> bool {
+    let len = e.orig_len;
+    let common = e.cap_index() < current.ncaps()
+        && e.fingerprint == current.fingerprint
+        && len != 0
+        && len.is_multiple_of(4)
+        && e.site.is_multiple_of(4)
+        && layout.text.contains(e.site, u64::from(len));
+    if !common || !e.alt.is_multiple_of(4) {
+        return false;
+    }
+    if e.is_callback() {
+        return e.alt_len == 0
+            && match callbacks {
+                Callbacks::Declared(declared) => {
+                    layout.text.contains(e.alt, 4) && declared.binary_search(&e.alt).is_ok()
+                }
+                Callbacks::Exported(exported) => exported.binary_search(&e.alt).is_ok(),
+            };
+    }
+    e.alt_len == len
+        && layout
+            .replacements
+            .read(e.alt, usize::from(len))
+            .is_some_and(|seq| replacement_passes(e, seq, layout))
+}
+
+/// Whether every word of `e`'s replacement `seq` (whole words, inside the section) moves to
+/// the site, and every branch among them stays in its sequence or lands in text outside the
+/// replacement section. Position-independent words, nearly all, cost one decode.
+fn replacement_passes(e: &AltEntry, seq: &[u8], layout: &Layout<'_>) -> bool {
+    seq.chunks_exact(4).enumerate().all(|(i, w)| {
+        let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let decoded = insn::decode(word);
+        decoded == Decoded::PositionIndependent
+            || (insn::relocate_decoded(word, decoded, e.alt, e.site, seq.len(), i * 4).is_ok()
+                && super::branch_defect(e, i, decoded, layout).is_none())
+    })
+}
