@@ -264,7 +264,6 @@ fn main() {
         }
     };
     let p = plan(&valid, &|_| true);
-    drop(valid);
 
     let mut out = text.bytes.to_vec();
     let (linux_patched, linux_cbs) = linux_apply(&linux_table, t0, &image, text_lo, &mut out);
