@@ -164,6 +164,34 @@ pub const fn decode(word: u32) -> Decoded {
     Decoded::PcRel { kind, offset }
 }
 
+/// Whether `word` may depend on its address: true for every word [`decode`] does not call
+/// [`Decoded::PositionIndependent`] (and for the unallocated literal loads it does). Its tests
+/// are those of [`decode`], joined without a branch, so that a caller can screen several
+/// words at once and decode only a sequence that may need it: nearly all need nothing.
+#[inline]
+pub const fn may_be_pc_relative(word: u32) -> bool {
+    (word & 0x7c00_0000 == 0x1400_0000)
+        | (word & 0xff00_0000 == 0x5400_0000)
+        | (word & 0x7c00_0000 == 0x3400_0000)
+        | (word & 0x1f00_0000 == 0x1000_0000)
+        | (word & 0x3b00_0000 == 0x1800_0000)
+        | (word & 0xffc0_001f == 0x5500_001f)
+        | (word & 0xffc0_0000 == 0xf380_0000)
+}
+
+/// Whether any of the first `count` (at most 4) words of `words` (four little-endian words,
+/// the first in the low bits) [`may_be_pc_relative`], decided without a branch.
+#[inline]
+pub const fn any_may_be_pc_relative(words: u128, count: usize) -> bool {
+    let mut found = 0u32;
+    let mut i = 0;
+    while i < 4 {
+        found |= (may_be_pc_relative((words >> (32 * i)) as u32) as u32) << i;
+        i += 1;
+    }
+    found & ((1 << count) - 1) != 0
+}
+
 /// `word` (of class `kind`) with its immediate replaced by `offset`; `None` when `offset` is
 /// out of the class's range or not a multiple of its scale.
 pub const fn encode(word: u32, kind: PcRelKind, offset: i64) -> Option<u32> {

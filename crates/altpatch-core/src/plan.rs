@@ -6,6 +6,7 @@
 //! cache lines those writes touch, so each line is cleaned and invalidated once, however
 //! many sites share it. [`audit`] compares the text afterwards with what was meant.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::insn;
@@ -31,14 +32,20 @@ pub struct Write {
 #[derive(Clone)]
 pub struct SiteBytes(Store);
 
-/// Where a [`SiteBytes`] keeps its bytes.
+/// Where a [`SiteBytes`] keeps its bytes. Both variants are 16 bytes and the inline bytes are
+/// 8-aligned, so a [`Write`] is 40 bytes and its bytes move as two whole words.
 #[derive(Clone)]
 enum Store {
     /// In place: the first `len` bytes of `bytes`.
-    Inline { len: u8, bytes: [u8; SiteBytes::INLINE] },
+    Inline { len: u8, bytes: Inline },
     /// On the heap, for a longer site.
-    Heap(Vec<u8>),
+    Heap(Box<[u8]>),
 }
+
+/// The bytes of a site held in place.
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+struct Inline([u8; SiteBytes::INLINE]);
 
 impl SiteBytes {
     /// The longest site held in place: four instructions.
@@ -47,9 +54,9 @@ impl SiteBytes {
     /// `len` zero bytes.
     fn zeroed(len: usize) -> Self {
         if len <= Self::INLINE {
-            SiteBytes(Store::Inline { len: len as u8, bytes: [0; Self::INLINE] })
+            SiteBytes(Store::Inline { len: len as u8, bytes: Inline([0; Self::INLINE]) })
         } else {
-            SiteBytes(Store::Heap(alloc::vec![0; len]))
+            SiteBytes(Store::Heap(alloc::vec![0; len].into_boxed_slice()))
         }
     }
 }
@@ -58,7 +65,7 @@ impl core::ops::Deref for SiteBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match &self.0 {
-            Store::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Store::Inline { len, bytes } => &bytes.0[..usize::from(*len)],
             Store::Heap(v) => v,
         }
     }
@@ -67,7 +74,7 @@ impl core::ops::Deref for SiteBytes {
 impl core::ops::DerefMut for SiteBytes {
     fn deref_mut(&mut self) -> &mut [u8] {
         match &mut self.0 {
-            Store::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
+            Store::Inline { len, bytes } => &mut bytes.0[..usize::from(*len)],
             Store::Heap(v) => v,
         }
     }
@@ -75,7 +82,7 @@ impl core::ops::DerefMut for SiteBytes {
 
 impl From<Vec<u8>> for SiteBytes {
     fn from(v: Vec<u8>) -> Self {
-        SiteBytes(Store::Heap(v))
+        SiteBytes(Store::Heap(v.into_boxed_slice()))
     }
 }
 
@@ -86,16 +93,16 @@ impl FromIterator<u8> for SiteBytes {
         for len in 0..Self::INLINE {
             match iter.next() {
                 Some(b) => bytes[len] = b,
-                None => return SiteBytes(Store::Inline { len: len as u8, bytes }),
+                None => return SiteBytes(Store::Inline { len: len as u8, bytes: Inline(bytes) }),
             }
         }
         match iter.next() {
-            None => SiteBytes(Store::Inline { len: Self::INLINE as u8, bytes }),
+            None => SiteBytes(Store::Inline { len: Self::INLINE as u8, bytes: Inline(bytes) }),
             Some(b) => {
                 let mut v = Vec::from(bytes);
                 v.push(b);
                 v.extend(iter);
-                SiteBytes(Store::Heap(v))
+                SiteBytes::from(v)
             }
         }
     }
@@ -209,7 +216,8 @@ fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
     let moved = match table.layout().replacements.read(e.alt, len) {
         // The usual site (up to four instructions): relocated straight into the inline bytes.
         Some(seq) if len <= SiteBytes::INLINE && len.is_multiple_of(4) => {
-            relocate_inline(seq, e).map(|bytes| SiteBytes(Store::Inline { len: len as u8, bytes }))
+            relocate_inline(seq, e, &table.layout().replacements)
+                .map(|bytes| SiteBytes(Store::Inline { len: len as u8, bytes: Inline(bytes) }))
         }
         Some(seq) => {
             let mut bytes = SiteBytes::zeroed(len);
@@ -222,9 +230,18 @@ fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
 }
 
 /// `e`'s replacement `seq` (whole words, at most [`SiteBytes::INLINE`] bytes) relocated to
-/// its site, zero-padded: position-independent words, nearly all, are copied after one
-/// decode. The words gather in one integer, so the bytes are stored once, whole.
-fn relocate_inline(seq: &[u8], e: &AltEntry) -> Option<[u8; SiteBytes::INLINE]> {
+/// its site, zero-padded. A sequence without a PC-relative word, nearly every one, is its
+/// bytes, screened without a branch per word; otherwise each word is decoded. The words
+/// gather in one integer, so the bytes are stored once, whole.
+fn relocate_inline(seq: &[u8], e: &AltEntry, replacements: &Region<'_>) -> Option<[u8; SiteBytes::INLINE]> {
+    let count = seq.len() / 4;
+    if let Some(window) = replacements.window(e.alt)
+        && !insn::any_may_be_pc_relative(window, count)
+    {
+        // Nothing to relocate: the sequence's bytes, the rest of the window cleared.
+        let keep = u128::MAX.checked_shr(128 - 32 * count as u32).unwrap_or(0);
+        return Some((window & keep).to_le_bytes());
+    }
     let mut moved = 0u128;
     for (i, w) in seq.chunks_exact(4).enumerate() {
         let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);

@@ -42,6 +42,13 @@ impl<'a> Region<'a> {
         addr.checked_sub(self.addr).is_some_and(|offset| offset <= size && len <= size - offset)
     }
 
+    /// The 16 bytes at `addr` as one little-endian integer, if inside the region: one load for
+    /// a replacement of up to four instructions (and whatever follows it).
+    pub(crate) fn window(&self, addr: u64) -> Option<u128> {
+        let bytes: [u8; 16] = self.read(addr, 16)?.try_into().ok()?;
+        Some(u128::from_le_bytes(bytes))
+    }
+
     /// The bytes of `[addr, addr + len)`, if inside the region.
     pub fn read(&self, addr: u64, len: usize) -> Option<&'a [u8]> {
         if !self.contains(addr, len as u64) {
