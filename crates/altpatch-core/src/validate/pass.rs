@@ -39,17 +39,52 @@ pub(super) fn passes(layout: &Layout<'_>, current: &CapList, callbacks: Callback
     ascending || sites_disjoint(&table)
 }
 
-/// Whether no two sites of `table` overlap, by a sweep over its sites sorted by address.
+/// Whether no two sites of `table` overlap, by a sweep over its sites in address order.
 fn sites_disjoint(table: &Table<'_>) -> bool {
-    let mut sites: Vec<(u64, u64)> =
+    let sites: Vec<(u64, u64)> =
         table.entries().map(|e| (e.site, e.site.saturating_add(u64::from(e.orig_len)))).collect();
-    sites.sort_unstable();
+    disjoint(&sites)
+}
+
+/// Whether no two of `sites` (start, end; none empty) overlap.
+pub(super) fn disjoint(sites: &[(u64, u64)]) -> bool {
     let mut reach = 0;
-    sites.iter().all(|&(site, end)| {
+    by_address(sites).iter().all(|&(site, end)| {
         let clear = site >= reach;
         reach = reach.max(end);
         clear
     })
+}
+
+/// `sites` (start, end) sorted by start, in linear time for sites spread over the text: a
+/// counting sort into about one bucket per site by address, then a sort of each bucket
+/// (nearly all hold one or two). A table out of address order (Linux 6.1's has 166 ascending
+/// runs, most under a hundred entries) would cost a comparison sort several times its check.
+pub(super) fn by_address(sites: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let (lo, hi) = sites.iter().fold((u64::MAX, 0), |(lo, hi), &(s, _)| (lo.min(s), hi.max(s)));
+    let buckets = sites.len().next_power_of_two();
+    // The widest bucket index, `(hi - lo) >> shift`, is below `buckets`.
+    let span_bits = 64 - hi.saturating_sub(lo).leading_zeros();
+    let shift = span_bits.saturating_sub(buckets.trailing_zeros());
+    let bucket = |site: u64| ((site - lo) >> shift) as usize;
+    let mut start = alloc::vec![0usize; buckets + 1];
+    for &(site, _) in sites {
+        start[bucket(site) + 1] += 1;
+    }
+    for i in 1..start.len() {
+        start[i] += start[i - 1];
+    }
+    let mut sorted = alloc::vec![(0, 0); sites.len()];
+    let mut next = start.clone();
+    for &(site, end) in sites {
+        let b = bucket(site);
+        sorted[next[b]] = (site, end);
+        next[b] += 1;
+    }
+    for b in start.windows(2).filter(|b| b[1] - b[0] > 1) {
+        sorted[b[0]..b[1]].sort_unstable();
+    }
+    sorted
 }
 
 /// Whether [`super::check`] finds nothing wrong with `e` (`history` only explains a defect,

@@ -592,3 +592,33 @@ proptest! {
         }
     }
 }
+
+/// Sites of one to four words anywhere in a span that is sometimes tiny (so that they crowd
+/// and overlap), sometimes huge (so that the buckets are wide and sparse), in any order.
+fn scattered_sites() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    let span = prop_oneof![Just(64u64), Just(1 << 12), Just(1 << 40), Just(u64::MAX - 64)];
+    (span, any::<u64>()).prop_flat_map(|(span, base)| {
+        let base = base % (u64::MAX - span - 16);
+        prop::collection::vec((0..span / 4, 1u64..=4), 0..40)
+            .prop_map(move |v| v.into_iter().map(|(w, len)| (base + 4 * w, base + 4 * w + 4 * len)).collect())
+    })
+}
+
+proptest! {
+    /// The bucketed sort behind the overlap sweep of a table out of address order is a sort.
+    #[test]
+    fn sites_sorted_by_address_are_a_sorted_permutation(sites in scattered_sites()) {
+        let mut expected = sites.clone();
+        expected.sort_unstable();
+        prop_assert_eq!(pass::by_address(&sites), expected);
+    }
+
+    /// ... and the sweep finds an overlap exactly when some pair of sites shares a byte.
+    #[test]
+    fn sites_are_disjoint_exactly_when_no_pair_overlaps(sites in scattered_sites()) {
+        let pairwise = sites.iter().enumerate().all(|(i, a)| {
+            sites[i + 1..].iter().all(|b| a.1 <= b.0 || b.1 <= a.0)
+        });
+        prop_assert_eq!(pass::disjoint(&sites), pairwise);
+    }
+}
