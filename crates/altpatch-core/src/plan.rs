@@ -231,7 +231,8 @@ fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
 
 /// `e`'s replacement `seq` (whole words, at most [`SiteBytes::INLINE`] bytes) relocated to
 /// its site, zero-padded. A sequence without a PC-relative word, nearly every one, is its
-/// bytes, screened without a branch per word; otherwise each word is decoded. The words
+/// bytes, screened without a branch per word; otherwise each word the screen does not clear
+/// is decoded. The words
 /// gather in one integer, so the bytes are stored once, whole.
 fn relocate_inline(seq: &[u8], e: &AltEntry, replacements: &Region<'_>) -> Option<[u8; SiteBytes::INLINE]> {
     let count = seq.len() / 4;
@@ -245,11 +246,10 @@ fn relocate_inline(seq: &[u8], e: &AltEntry, replacements: &Region<'_>) -> Optio
     let mut moved = 0u128;
     for (i, w) in seq.chunks_exact(4).enumerate() {
         let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-        let decoded = insn::decode(word);
-        let word = if decoded == insn::Decoded::PositionIndependent {
-            word
+        let word = if insn::may_be_pc_relative(word) {
+            insn::relocate_one(word, e.alt, e.site, seq.len(), 4 * i).ok()?
         } else {
-            insn::relocate_decoded(word, decoded, e.alt, e.site, seq.len(), 4 * i).ok()?
+            word
         };
         moved |= u128::from(word) << (32 * i);
     }

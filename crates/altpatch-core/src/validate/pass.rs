@@ -131,7 +131,11 @@ fn replacement_passes(e: &AltEntry, seq: &[u8], layout: &Layout<'_>) -> bool {
     screened
         || seq.chunks_exact(4).enumerate().all(|(i, w)| {
             let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            let decoded = insn::decode(word);
+            let decoded = if insn::may_be_pc_relative(word) {
+                insn::decode(word)
+            } else {
+                Decoded::PositionIndependent
+            };
             decoded == Decoded::PositionIndependent
                 || (insn::relocate_decoded(word, decoded, e.alt, e.site, seq.len(), i * 4).is_ok()
                     && super::branch_defect(e, i, decoded, layout).is_none())
