@@ -98,10 +98,11 @@ fn validation_against_copy(c: &mut Criterion) {
 
         let mut g = c.benchmark_group("plan_output");
         g.throughput(Throughput::Elements(n as u64)).sample_size(samples);
+        let bytes: SiteBytes = [0; 8].into_iter().collect();
         g.bench_with_input(id.clone(), &n, |b, &n| {
             b.iter(|| {
                 let writes: Vec<Write> = (0..black_box(n))
-                    .map(|i| Write { entry: i, addr: 4 * i as u64, bytes: SiteBytes::from_iter([0; 8]) })
+                    .map(|i| Write { entry: i, addr: 4 * i as u64, bytes: bytes.clone() })
                     .collect();
                 writes.len()
             })
