@@ -213,12 +213,16 @@ impl<'f> Verdicts<'f> {
 /// sequence moves; a failure here would mean the table changed after validation.
 fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
     let len = usize::from(e.alt_len);
-    let moved = match table.layout().replacements.read(e.alt, len) {
+    let replacements = &table.layout().replacements;
+    let inline =
+        |bytes: u128| SiteBytes(Store::Inline { len: e.alt_len, bytes: Inline(bytes.to_le_bytes()) });
+    // Nearly every replacement: up to four words, none PC-relative, copied as they are.
+    if let Some(bytes) = replacements.unmoved(e.alt, e.alt_len) {
+        return inline(bytes);
+    }
+    let moved = match replacements.read(e.alt, len) {
         // The usual site (up to four instructions): relocated straight into the inline bytes.
-        Some(seq) if len <= SiteBytes::INLINE && len.is_multiple_of(4) => {
-            relocate_inline(seq, e, &table.layout().replacements)
-                .map(|bytes| SiteBytes(Store::Inline { len: len as u8, bytes: Inline(bytes) }))
-        }
+        Some(seq) if len <= SiteBytes::INLINE && len.is_multiple_of(4) => relocate_inline(seq, e).map(inline),
         Some(seq) => {
             let mut bytes = SiteBytes::zeroed(len);
             insn::relocate_into(seq, e.alt, e.site, &mut bytes).ok().map(|()| bytes)
@@ -230,19 +234,9 @@ fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
 }
 
 /// `e`'s replacement `seq` (whole words, at most [`SiteBytes::INLINE`] bytes) relocated to
-/// its site, zero-padded. A sequence without a PC-relative word, nearly every one, is its
-/// bytes, screened without a branch per word; otherwise each word the screen does not clear
-/// is decoded. The words
-/// gather in one integer, so the bytes are stored once, whole.
-fn relocate_inline(seq: &[u8], e: &AltEntry, replacements: &Region<'_>) -> Option<[u8; SiteBytes::INLINE]> {
-    let count = seq.len() / 4;
-    if let Some(window) = replacements.window(e.alt)
-        && !insn::any_may_be_pc_relative(window, count)
-    {
-        // Nothing to relocate: the sequence's bytes, the rest of the window cleared.
-        let keep = u128::MAX.checked_shr(128 - 32 * count as u32).unwrap_or(0);
-        return Some((window & keep).to_le_bytes());
-    }
+/// its site, zero-extended: each word the screen does not clear is decoded. The words gather
+/// in one integer, so the bytes are stored once, whole.
+fn relocate_inline(seq: &[u8], e: &AltEntry) -> Option<u128> {
     let mut moved = 0u128;
     for (i, w) in seq.chunks_exact(4).enumerate() {
         let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
@@ -253,7 +247,7 @@ fn relocate_inline(seq: &[u8], e: &AltEntry, replacements: &Region<'_>) -> Optio
         };
         moved |= u128::from(word) << (32 * i);
     }
-    Some(moved.to_le_bytes())
+    Some(moved)
 }
 
 /// The cache geometry and coherence properties from CTR_EL0 (Arm ARM D23.2.39).

@@ -42,11 +42,19 @@ impl<'a> Region<'a> {
         addr.checked_sub(self.addr).is_some_and(|offset| offset <= size && len <= size - offset)
     }
 
-    /// The 16 bytes at `addr` as one little-endian integer, if inside the region: one load for
-    /// a replacement of up to four instructions (and whatever follows it).
-    pub(crate) fn window(&self, addr: u64) -> Option<u128> {
-        let bytes: [u8; 16] = self.read(addr, 16)?.try_into().ok()?;
-        Some(u128::from_le_bytes(bytes))
+    /// The `len` bytes at `addr` (whole words, at most four), zero-extended to one
+    /// little-endian integer, when they are inside the region and none of their words
+    /// [`insn::may_be_pc_relative`]: a replacement that moves to any site unchanged, as
+    /// nearly every one does, told by one 16-byte load and a branch-free screen.
+    pub(crate) fn unmoved(&self, addr: u64, len: u8) -> Option<u128> {
+        if len > 16 || !len.is_multiple_of(4) {
+            return None;
+        }
+        let window: [u8; 16] = self.read(addr, 16)?.try_into().ok()?;
+        let window = u128::from_le_bytes(window);
+        let count = usize::from(len / 4);
+        let keep = u128::MAX.checked_shr(128 - 32 * count as u32).unwrap_or(0);
+        (!insn::any_may_be_pc_relative(window, count)).then_some(window & keep)
     }
 
     /// The bytes of `[addr, addr + len)`, if inside the region.

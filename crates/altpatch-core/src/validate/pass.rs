@@ -115,29 +115,21 @@ pub(super) fn entry_passes(
             };
     }
     e.alt_len == len
-        && layout
-            .replacements
-            .read(e.alt, usize::from(len))
-            .is_some_and(|seq| replacement_passes(e, seq, layout))
+        && (layout.replacements.unmoved(e.alt, len).is_some()
+            || (layout.replacements.read(e.alt, usize::from(len)))
+                .is_some_and(|seq| replacement_passes(e, seq, layout)))
 }
 
 /// Whether every word of `e`'s replacement `seq` (whole words, inside the section) moves to
 /// the site, and every branch among them stays in its sequence or lands in text outside the
-/// replacement section. A sequence of position-independent words, nearly every one, is
-/// cleared by one branch-free screen of up to four words; only the rest are decoded.
+/// replacement section: the words the screen does not clear are decoded.
 fn replacement_passes(e: &AltEntry, seq: &[u8], layout: &Layout<'_>) -> bool {
-    let screened = seq.len() <= 16
-        && layout.replacements.window(e.alt).is_some_and(|w| !insn::any_may_be_pc_relative(w, seq.len() / 4));
-    screened
-        || seq.chunks_exact(4).enumerate().all(|(i, w)| {
-            let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-            let decoded = if insn::may_be_pc_relative(word) {
-                insn::decode(word)
-            } else {
-                Decoded::PositionIndependent
-            };
-            decoded == Decoded::PositionIndependent
-                || (insn::relocate_decoded(word, decoded, e.alt, e.site, seq.len(), i * 4).is_ok()
-                    && super::branch_defect(e, i, decoded, layout).is_none())
-        })
+    seq.chunks_exact(4).enumerate().all(|(i, w)| {
+        let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let decoded =
+            if insn::may_be_pc_relative(word) { insn::decode(word) } else { Decoded::PositionIndependent };
+        decoded == Decoded::PositionIndependent
+            || (insn::relocate_decoded(word, decoded, e.alt, e.site, seq.len(), i * 4).is_ok()
+                && super::branch_defect(e, i, decoded, layout).is_none())
+    })
 }
