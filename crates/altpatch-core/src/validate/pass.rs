@@ -67,22 +67,28 @@ pub(super) fn by_address(sites: &[(u64, u64)]) -> Vec<(u64, u64)> {
     let span_bits = 64 - hi.saturating_sub(lo).leading_zeros();
     let shift = span_bits.saturating_sub(buckets.trailing_zeros());
     let bucket = |site: u64| ((site - lo) >> shift) as usize;
-    let mut start = alloc::vec![0usize; buckets + 1];
+    // Counts, then where each bucket starts, then (as sites are placed) where it ends. A
+    // table's index fits 32 bits wherever it is planned; halving the array halves its misses.
+    let mut next = alloc::vec![0u32; buckets];
     for &(site, _) in sites {
-        start[bucket(site) + 1] += 1;
+        next[bucket(site)] += 1;
     }
-    for i in 1..start.len() {
-        start[i] += start[i - 1];
+    let mut at = 0;
+    for slot in &mut next {
+        (*slot, at) = (at, at + *slot);
     }
     let mut sorted = alloc::vec![(0, 0); sites.len()];
-    let mut next = start.clone();
     for &(site, end) in sites {
-        let b = bucket(site);
-        sorted[next[b]] = (site, end);
-        next[b] += 1;
+        let slot = &mut next[bucket(site)];
+        sorted[*slot as usize] = (site, end);
+        *slot += 1;
     }
-    for b in start.windows(2).filter(|b| b[1] - b[0] > 1) {
-        sorted[b[0]..b[1]].sort_unstable();
+    let mut start = 0;
+    for &end in &next {
+        if end - start > 1 {
+            sorted[start as usize..end as usize].sort_unstable();
+        }
+        start = end;
     }
     sorted
 }
