@@ -61,14 +61,20 @@ pub(super) fn disjoint(sites: &[(u64, u64)]) -> bool {
 /// (nearly all hold one or two). A table out of address order (Linux 6.1's has 166 ascending
 /// runs, most under a hundred entries) would cost a comparison sort several times its check.
 pub(super) fn by_address(sites: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    if u32::try_from(sites.len()).is_err() {
+        // Beyond the 32-bit bucket slots below (a 64 GiB table): a comparison sort.
+        let mut sorted = sites.to_vec();
+        sorted.sort_unstable();
+        return sorted;
+    }
     let (lo, hi) = sites.iter().fold((u64::MAX, 0), |(lo, hi), &(s, _)| (lo.min(s), hi.max(s)));
     let buckets = sites.len().next_power_of_two();
     // The widest bucket index, `(hi - lo) >> shift`, is below `buckets`.
     let span_bits = 64 - hi.saturating_sub(lo).leading_zeros();
     let shift = span_bits.saturating_sub(buckets.trailing_zeros());
     let bucket = |site: u64| ((site - lo) >> shift) as usize;
-    // Counts, then where each bucket starts, then (as sites are placed) where it ends. A
-    // table's index fits 32 bits wherever it is planned; halving the array halves its misses.
+    // Counts, then where each bucket starts, then (as sites are placed) where it ends; 32-bit
+    // slots (the table has fewer than 2^32 entries) halve the array and its cache misses.
     let mut next = alloc::vec![0u32; buckets];
     for &(site, _) in sites {
         next[bucket(site)] += 1;
