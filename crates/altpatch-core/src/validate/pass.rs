@@ -24,8 +24,9 @@ pub(super) fn passes(layout: &Layout<'_>, current: &CapList, callbacks: Callback
     // While the sites ascend, an entry overlaps an earlier one exactly when it starts before
     // the furthest end so far (every passing site is at least one instruction long).
     let (mut ascending, mut last_site, mut reach) = (true, 0, 0);
+    let mut last_callback = None;
     for e in table.entries() {
-        if !entry_passes(&e, layout, current, callbacks) {
+        if !entry_passes(&e, layout, current, callbacks, &mut last_callback) {
             return false;
         }
         if e.site < last_site {
@@ -57,8 +58,8 @@ pub(super) fn disjoint(sites: &[(u64, u64)]) -> bool {
 }
 
 /// `sites` (start, end) sorted by start, in linear time for sites spread over the text: a
-/// counting sort into about one bucket per site by address, then a sort of each bucket
-/// (nearly all hold one or two). A table out of address order (Linux 6.1's has 166 ascending
+/// counting sort into about one bucket per site by address, then [`settle`] for the order
+/// within buckets (nearly all hold one or two). A table out of address order (Linux 6.1's has 166 ascending
 /// runs, most under a hundred entries) would cost a comparison sort several times its check.
 pub(super) fn by_address(sites: &[(u64, u64)]) -> Vec<(u64, u64)> {
     if u32::try_from(sites.len()).is_err() {
@@ -89,23 +90,39 @@ pub(super) fn by_address(sites: &[(u64, u64)]) -> Vec<(u64, u64)> {
         sorted[*slot as usize] = (site, end);
         *slot += 1;
     }
-    let mut start = 0;
-    for &end in &next {
-        if end - start > 1 {
-            sorted[start as usize..end as usize].sort_unstable();
-        }
-        start = end;
-    }
+    settle(&mut sorted);
     sorted
 }
 
+/// Sorts `sites`, out of order only within buckets, by insertion: one predictable pass plus a
+/// step per inversion, with no per-bucket call (most buckets hold one site or none). Past a
+/// budget of inversions (sites crowded into few buckets) a comparison sort finishes the job,
+/// so the worst case stays O(n log n).
+fn settle(sites: &mut [(u64, u64)]) {
+    let mut budget = 8 * sites.len();
+    for i in 1..sites.len() {
+        let mut j = i;
+        while j > 0 && sites[j - 1] > sites[j] {
+            if budget == 0 {
+                sites.sort_unstable();
+                return;
+            }
+            budget -= 1;
+            sites.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
 /// Whether [`super::check`] finds nothing wrong with `e` (`history` only explains a defect,
-/// so it is not needed to find none).
+/// so it is not needed to find none). `last_callback` is the callback the last callback
+/// entry passing before this one named, if any.
 pub(super) fn entry_passes(
     e: &AltEntry,
     layout: &Layout<'_>,
     current: &CapList,
     callbacks: Callbacks<'_>,
+    last_callback: &mut Option<u64>,
 ) -> bool {
     let len = e.orig_len;
     let common = e.cap_index() < current.ncaps()
@@ -121,15 +138,29 @@ pub(super) fn entry_passes(
         return e.alt_len == 0
             && match callbacks {
                 Callbacks::Declared(declared) => {
-                    layout.text.contains(e.alt, 4) && declared.binary_search(&e.alt).is_ok()
+                    layout.text.contains(e.alt, 4) && listed(declared, e.alt, last_callback)
                 }
-                Callbacks::Exported(exported) => exported.binary_search(&e.alt).is_ok(),
+                Callbacks::Exported(exported) => listed(exported, e.alt, last_callback),
             };
     }
     e.alt_len == len
         && (layout.replacements.unmoved(e.alt, len).is_some()
             || (layout.replacements.read(e.alt, usize::from(len)))
                 .is_some_and(|seq| replacement_passes(e, seq, layout)))
+}
+
+/// Whether `callback` is in `list` (sorted): a table names a handful of callbacks thousands
+/// of times (Linux 6.1's, 9 in 14,017 entries), mostly the one the entry before named, so
+/// `last` (the last one found) spares most entries the binary search.
+fn listed(list: &[u64], callback: u64, last: &mut Option<u64>) -> bool {
+    if *last == Some(callback) {
+        return true;
+    }
+    let found = list.binary_search(&callback).is_ok();
+    if found {
+        *last = Some(callback);
+    }
+    found
 }
 
 /// Whether every word of `e`'s replacement `seq` (whole words, inside the section) moves to

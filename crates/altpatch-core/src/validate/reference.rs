@@ -584,24 +584,34 @@ proptest! {
         let callbacks =
             if c.module { Callbacks::Exported(&exported) } else { Callbacks::Declared(&declared) };
         let t = Table { addr: c.table_addr, bytes: &table };
+        // Shared by the entries, as the table's pass shares it.
+        let mut last_callback = None;
         for e in t.entries() {
             let mut kinds = Vec::new();
             check(&e, &layout, &CURRENT, &HISTORY, callbacks, &mut kinds);
-            let fast = pass::entry_passes(&e, &layout, &CURRENT, callbacks);
+            let fast = pass::entry_passes(&e, &layout, &CURRENT, callbacks, &mut last_callback);
             prop_assert_eq!(fast, kinds.is_empty(), "entry {}: {:?}", e.index, kinds);
         }
     }
 }
 
 /// Sites of one to four words anywhere in a span that is sometimes tiny (so that they crowd
-/// and overlap), sometimes huge (so that the buckets are wide and sparse), in any order.
+/// and overlap), sometimes huge (so that the buckets are wide and sparse), in any order; and
+/// sometimes crowded together but for one far away, so that all but one share a bucket.
 fn scattered_sites() -> impl Strategy<Value = Vec<(u64, u64)>> {
     let span = prop_oneof![Just(64u64), Just(1 << 12), Just(1 << 40), Just(u64::MAX - 64)];
-    (span, any::<u64>()).prop_flat_map(|(span, base)| {
+    let spread = (span, any::<u64>()).prop_flat_map(|(span, base)| {
         let base = base % (u64::MAX - span - 16);
         prop::collection::vec((0..span / 4, 1u64..=4), 0..40)
             .prop_map(move |v| v.into_iter().map(|(w, len)| (base + 4 * w, base + 4 * w + 4 * len)).collect())
-    })
+    });
+    let crowded = (prop::collection::vec((0u64..256, 1u64..=4), 2..60), 1u64 << 30..1 << 40, any::<usize>())
+        .prop_map(|(v, far, at)| {
+            let mut sites: Vec<(u64, u64)> = v.into_iter().map(|(w, len)| (4 * w, 4 * w + 4 * len)).collect();
+            sites.insert(at % sites.len(), (4 * far, 4 * far + 4));
+            sites
+        });
+    prop_oneof![spread, crowded]
 }
 
 proptest! {
