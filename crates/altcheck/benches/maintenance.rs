@@ -39,7 +39,7 @@ fn floor(valid: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool, ctr: u64) -> usi
     let iline = 4u64 << (ctr & 0xf);
     let mut d = BTreeSet::new();
     let mut i = BTreeSet::new();
-    for e in valid.entries.iter().filter(|e| enabled(e.cap_index())) {
+    for e in valid.entries().filter(|e| enabled(e.cap_index())) {
         for byte in (e.site..e.site + u64::from(e.orig_len)).step_by(4) {
             d.insert(byte / dline);
             i.insert(byte / iline);
@@ -58,7 +58,7 @@ fn row(name: &str, value: impl std::fmt::Display, unit: &str) {
 /// The rows for one table and one set of enabled capabilities.
 fn report(label: &str, valid: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool, base_ctr: u64) {
     let p: PatchPlan = plan::plan(valid, enabled);
-    row(&format!("maint.{label}.entries"), valid.entries.len(), "entries");
+    row(&format!("maint.{label}.entries"), valid.len(), "entries");
     row(&format!("maint.{label}.patched"), p.patched, "entries");
     let base = base_ctr & !(IDC | DIC);
     for (ctr_label, ctr) in

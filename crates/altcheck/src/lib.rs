@@ -365,9 +365,9 @@ pub fn simulate(
         .validate(current, history)
         .map_err(|d| d.iter().map(ToString::to_string).collect::<Vec<_>>())?;
     let p: PatchPlan = plan::plan(&valid, enabled);
-    let text = valid.layout.text;
+    let text = valid.layout().text;
     let mut out = String::new();
-    for e in &valid.entries {
+    for e in valid.entries() {
         let _ = write!(
             out,
             "entry {}: {} at {}: ",
@@ -387,6 +387,6 @@ pub fn simulate(
             out.push_str("not patched\n");
         }
     }
-    let _ = writeln!(out, "{} patched, {} skipped of {} entries", p.patched, p.skipped, valid.entries.len());
+    let _ = writeln!(out, "{} patched, {} skipped of {} entries", p.patched, p.skipped, valid.len());
     Ok(out)
 }

@@ -18,9 +18,8 @@ use alloc::vec::Vec;
 use altpatch_core::{
     CapabilityList,
     plan::{self, CacheGeometry, Maintenance, Mismatch, PatchPlan, SiteBytes, Write},
-    table::AltEntry,
     validate::Region,
-    validate::{self, Defect, Layout, Symbol, ValidTable},
+    validate::{self, CheckedTable, Defect, Layout, Symbol, ValidTable},
 };
 use altpatch_rendezvous::Stopped;
 use core::ops::Range;
@@ -59,16 +58,13 @@ pub unsafe trait TextAlias {
     fn with_writable(&self, stopped: &Stopped<'_>, text: Range<u64>, write: &mut dyn FnMut(&mut [u8]));
 }
 
-/// A region's table after [`check`]: every entry valid, owned. Holds no borrow of text, so
-/// one check serves every pass over the region (the boot pass and the system pass).
+/// A region's table after [`check`]: every entry valid, its bytes owned. Holds no borrow of
+/// text, so one check serves every pass over the region (the boot pass and the system pass).
 #[derive(Clone, Debug)]
 pub struct Checked {
-    entries: Vec<AltEntry>,
+    table: CheckedTable,
     ncaps: u16,
     fingerprint: u32,
-    table: Range<u64>,
-    text: Range<u64>,
-    replacements: Range<u64>,
 }
 
 /// Validates the whole of `layout`'s table against list `L` (and `L::HISTORY` to explain a
@@ -79,7 +75,7 @@ pub fn check<L: CapabilityList>(
     symbolize: &dyn Fn(u64) -> Option<Symbol>,
 ) -> Result<Checked, Vec<Defect>> {
     let valid = validate::validate(layout, &L::LIST, L::HISTORY, symbolize)?;
-    Ok(Checked::of::<L>(valid.entries, layout))
+    Ok(Checked::of::<L>(&valid))
 }
 
 /// [`check`] for a loadable module's table: a callback entry's callback must be one of
@@ -92,29 +88,18 @@ pub fn check_module<L: CapabilityList>(
     exported_callbacks: &[u64],
 ) -> Result<Checked, Vec<Defect>> {
     let valid = validate::validate_module(layout, &L::LIST, L::HISTORY, symbolize, exported_callbacks)?;
-    Ok(Checked::of::<L>(valid.entries, layout))
-}
-
-fn span(region: &validate::Region<'_>) -> Range<u64> {
-    region.addr..region.end()
+    Ok(Checked::of::<L>(&valid))
 }
 
 impl Checked {
-    /// The checked `entries` of `layout`'s table, against list `L`.
-    fn of<L: CapabilityList>(entries: Vec<AltEntry>, layout: &Layout<'_>) -> Self {
-        Checked {
-            entries,
-            ncaps: L::LIST.ncaps(),
-            fingerprint: L::LIST.fingerprint,
-            table: span(&layout.table),
-            text: span(&layout.text),
-            replacements: span(&layout.replacements),
-        }
+    /// The table `valid`, checked against list `L`.
+    fn of<L: CapabilityList>(valid: &ValidTable<'_>) -> Self {
+        Checked { table: valid.detach(), ncaps: L::LIST.ncaps(), fingerprint: L::LIST.fingerprint }
     }
 
     /// The number of entries in the table.
     pub fn entries(&self) -> usize {
-        self.entries.len()
+        self.table.len()
     }
 
     /// The writes (replacements relocated to their sites, callback output) for the entries
@@ -125,20 +110,16 @@ impl Checked {
     ///
     /// # Panics
     ///
-    /// If `layout` is not the layout this table was checked in.
+    /// If `layout` is not the layout this table was checked in (the same table bytes at the
+    /// same address, the same text and replacement spans).
     pub fn prepare(
         &self,
         layout: &Layout<'_>,
         enabled: &dyn Fn(u16) -> bool,
         ctr_el0: u64,
     ) -> Result<Prepared, Vec<Defect>> {
-        assert!(
-            span(&layout.table) == self.table
-                && span(&layout.text) == self.text
-                && span(&layout.replacements) == self.replacements,
-            "alternatives: a table prepared in a layout it was not checked in"
-        );
-        let valid = ValidTable { entries: self.entries.clone(), layout: *layout };
+        let valid = (self.table.attach(layout))
+            .unwrap_or_else(|| panic!("alternatives: a table prepared in a layout it was not checked in"));
         let mut plan = plan::plan(&valid, enabled);
         let geometry = CacheGeometry::from_ctr_el0(ctr_el0);
         let mut defects = Vec::new();
@@ -159,12 +140,12 @@ impl Checked {
             return Err(defects);
         }
         let maintenance = plan::maintenance(&plan, ctr_el0);
-        Ok(Prepared { plan, maintenance, entries: self.entries.len(), ctr_el0 })
+        Ok(Prepared { plan, maintenance, entries: self.table.len(), ctr_el0 })
     }
 
     /// A defect of entry `index` found while preparing.
     fn defect(&self, index: usize, kinds: Vec<validate::DefectKind>) -> Defect {
-        let entry = self.entries.iter().find(|e| e.index == index).copied();
+        let entry = self.table.entry(index);
         Defect {
             index,
             addr: entry.map_or(0, |e| e.addr),

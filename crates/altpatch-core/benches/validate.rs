@@ -10,14 +10,17 @@
 //! - `copy_inputs`: copying every byte validation reads (the table and the replacements);
 //! - `decode`: only decoding the entries into a vector ([`Table::entries`]), and
 //!   `relocate`: only relocating every replacement to its site ([`insn::relocate`]): two of
-//!   the parts validation is made of, to show what bounds it.
+//!   the parts validation is made of, to show what bounds it;
+//! - `plan_output`: only making and freeing a plan's list of writes, one 40-byte [`Write`]
+//!   per entry: the fresh memory the plan must fill (on the host, page faults when the list
+//!   is larger than the allocator keeps), the part of planning no check adds to.
 //!
 //! `ALTPATCH_BENCH_SIZES` (comma separated) overrides the sizes.
 
 use std::hint::black_box;
 
 use altpatch_core::insn;
-use altpatch_core::plan::plan;
+use altpatch_core::plan::{SiteBytes, Write, plan};
 use altpatch_core::table::{AltEntry, Table};
 use altpatch_core::validate::validate;
 use arm64_caps::caps;
@@ -40,7 +43,6 @@ fn validation_against_copy(c: &mut Criterion) {
         let valid = validate(&layout, &caps::LIST, caps::history::LISTS, &|_| None)
             .unwrap_or_else(|d| panic!("synthetic table of {n} entries is invalid: {}", d[0]));
         assert_eq!(plan(&valid, &|_| true).patched, n);
-        drop(valid);
 
         let samples = if n >= 100_000 { 10 } else { 50 };
         let id = BenchmarkId::from_parameter(n);
@@ -91,6 +93,19 @@ fn validation_against_copy(c: &mut Criterion) {
         let table = Table { addr: image.table_addr, bytes: &image.table };
         g.bench_with_input(id.clone(), &table, |b, t| {
             b.iter(|| black_box(t).entries().collect::<Vec<AltEntry>>())
+        });
+        g.finish();
+
+        let mut g = c.benchmark_group("plan_output");
+        g.throughput(Throughput::Elements(n as u64)).sample_size(samples);
+        let bytes: SiteBytes = [0; 8].into_iter().collect();
+        g.bench_with_input(id.clone(), &n, |b, &n| {
+            b.iter(|| {
+                let writes: Vec<Write> = (0..black_box(n))
+                    .map(|i| Write { entry: i, addr: 4 * i as u64, bytes: bytes.clone() })
+                    .collect();
+                writes.len()
+            })
         });
         g.finish();
 

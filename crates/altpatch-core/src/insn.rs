@@ -164,6 +164,47 @@ pub const fn decode(word: u32) -> Decoded {
     Decoded::PcRel { kind, offset }
 }
 
+/// Whether `word` may depend on its address: true for every word [`decode`] does not call
+/// [`Decoded::PositionIndependent`] (and for a few it does). Every test of [`decode`] reads
+/// only the top byte but for the FEAT_PAuth_LR ones, whose top bytes (0x55, 0xf3) count whole:
+/// so the answer is one load from a 256-entry table, and a caller can screen several words at
+/// once without a branch and decode only a sequence that may need it (nearly none do).
+#[inline]
+pub const fn may_be_pc_relative(word: u32) -> bool {
+    MAY_BE_PC_RELATIVE[(word >> 24) as usize]
+}
+
+/// [`may_be_pc_relative`] by top byte: [`decode`]'s tests, on the top byte alone.
+const MAY_BE_PC_RELATIVE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut top = 0;
+    while top < 256 {
+        let word = (top as u32) << 24;
+        table[top] = (word & 0x7c00_0000 == 0x1400_0000)
+            | (word & 0xff00_0000 == 0x5400_0000)
+            | (word & 0x7c00_0000 == 0x3400_0000)
+            | (word & 0x1f00_0000 == 0x1000_0000)
+            | (word & 0x3b00_0000 == 0x1800_0000)
+            | (top == 0x55)
+            | (top == 0xf3);
+        top += 1;
+    }
+    table
+};
+
+/// Whether any of the first `count` (at most 4) words of `words` (four little-endian words,
+/// the first in the low bits) [`may_be_pc_relative`], decided without a branch.
+#[inline]
+pub const fn any_may_be_pc_relative(words: u128, count: usize) -> bool {
+    let mut found = 0u32;
+    let mut i = 0;
+    while i < 4 {
+        found |= (may_be_pc_relative((words >> (32 * i)) as u32) as u32) << i;
+        i += 1;
+    }
+    found & ((1 << count) - 1) != 0
+}
+
 /// `word` (of class `kind`) with its immediate replaced by `offset`; `None` when `offset` is
 /// out of the class's range or not a multiple of its scale.
 pub const fn encode(word: u32, kind: PcRelKind, offset: i64) -> Option<u32> {

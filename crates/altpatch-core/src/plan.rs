@@ -6,6 +6,7 @@
 //! cache lines those writes touch, so each line is cleaned and invalidated once, however
 //! many sites share it. [`audit`] compares the text afterwards with what was meant.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::insn;
@@ -31,14 +32,20 @@ pub struct Write {
 #[derive(Clone)]
 pub struct SiteBytes(Store);
 
-/// Where a [`SiteBytes`] keeps its bytes.
+/// Where a [`SiteBytes`] keeps its bytes. Both variants are 16 bytes and the inline bytes are
+/// 8-aligned, so a [`Write`] is 40 bytes and its bytes move as two whole words.
 #[derive(Clone)]
 enum Store {
     /// In place: the first `len` bytes of `bytes`.
-    Inline { len: u8, bytes: [u8; SiteBytes::INLINE] },
+    Inline { len: u8, bytes: Inline },
     /// On the heap, for a longer site.
-    Heap(Vec<u8>),
+    Heap(Box<[u8]>),
 }
+
+/// The bytes of a site held in place.
+#[derive(Clone, Copy)]
+#[repr(align(8))]
+struct Inline([u8; SiteBytes::INLINE]);
 
 impl SiteBytes {
     /// The longest site held in place: four instructions.
@@ -47,9 +54,9 @@ impl SiteBytes {
     /// `len` zero bytes.
     fn zeroed(len: usize) -> Self {
         if len <= Self::INLINE {
-            SiteBytes(Store::Inline { len: len as u8, bytes: [0; Self::INLINE] })
+            SiteBytes(Store::Inline { len: len as u8, bytes: Inline([0; Self::INLINE]) })
         } else {
-            SiteBytes(Store::Heap(alloc::vec![0; len]))
+            SiteBytes(Store::Heap(alloc::vec![0; len].into_boxed_slice()))
         }
     }
 }
@@ -58,7 +65,7 @@ impl core::ops::Deref for SiteBytes {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         match &self.0 {
-            Store::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Store::Inline { len, bytes } => &bytes.0[..usize::from(*len)],
             Store::Heap(v) => v,
         }
     }
@@ -67,7 +74,7 @@ impl core::ops::Deref for SiteBytes {
 impl core::ops::DerefMut for SiteBytes {
     fn deref_mut(&mut self) -> &mut [u8] {
         match &mut self.0 {
-            Store::Inline { len, bytes } => &mut bytes[..usize::from(*len)],
+            Store::Inline { len, bytes } => &mut bytes.0[..usize::from(*len)],
             Store::Heap(v) => v,
         }
     }
@@ -75,7 +82,7 @@ impl core::ops::DerefMut for SiteBytes {
 
 impl From<Vec<u8>> for SiteBytes {
     fn from(v: Vec<u8>) -> Self {
-        SiteBytes(Store::Heap(v))
+        SiteBytes(Store::Heap(v.into_boxed_slice()))
     }
 }
 
@@ -86,16 +93,16 @@ impl FromIterator<u8> for SiteBytes {
         for len in 0..Self::INLINE {
             match iter.next() {
                 Some(b) => bytes[len] = b,
-                None => return SiteBytes(Store::Inline { len: len as u8, bytes }),
+                None => return SiteBytes(Store::Inline { len: len as u8, bytes: Inline(bytes) }),
             }
         }
         match iter.next() {
-            None => SiteBytes(Store::Inline { len: Self::INLINE as u8, bytes }),
+            None => SiteBytes(Store::Inline { len: Self::INLINE as u8, bytes: Inline(bytes) }),
             Some(b) => {
                 let mut v = Vec::from(bytes);
                 v.push(b);
                 v.extend(iter);
-                SiteBytes(Store::Heap(v))
+                SiteBytes::from(v)
             }
         }
     }
@@ -155,10 +162,12 @@ impl PatchPlan {
 /// The plan for `table` when capability `i` is enabled exactly when `enabled(i)`. Entries
 /// (replacement and callback alike) apply when their capability is enabled, as Linux's
 /// `alternative_cb` does; a callback that must always run names an always-on capability.
+/// `enabled` is asked once per capability the table names.
 pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan {
-    let mut out = PatchPlan { writes: Vec::with_capacity(table.entries.len()), ..PatchPlan::default() };
-    for e in &table.entries {
-        if !enabled(e.cap_index()) {
+    let mut out = PatchPlan { writes: Vec::with_capacity(table.len()), ..PatchPlan::default() };
+    let mut verdicts = Verdicts::new(table.ncaps(), enabled);
+    for e in table.entries() {
+        if !verdicts.enabled(e.cap_index()) {
             out.skipped += 1;
             continue;
         }
@@ -171,28 +180,49 @@ pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan 
                 len: e.orig_len,
             });
         } else {
-            out.writes.push(Write { entry: e.index, addr: e.site, bytes: replacement_at_site(table, e) });
+            out.writes.push(Write { entry: e.index, addr: e.site, bytes: replacement_at_site(table, &e) });
         }
     }
     out
+}
+
+/// `enabled`'s answers, remembered per capability: one indirect call per capability rather
+/// than one per entry.
+struct Verdicts<'f> {
+    enabled: &'f dyn Fn(u16) -> bool,
+    /// Per capability index: 0 not asked yet, 1 disabled, 2 enabled.
+    known: Vec<u8>,
+}
+
+impl<'f> Verdicts<'f> {
+    fn new(ncaps: u16, enabled: &'f dyn Fn(u16) -> bool) -> Self {
+        Verdicts { enabled, known: alloc::vec![0; usize::from(ncaps)] }
+    }
+
+    fn enabled(&mut self, cap: u16) -> bool {
+        // A valid table's indices are below NCAPS; any other is asked every time.
+        let Some(known) = self.known.get_mut(usize::from(cap)) else { return (self.enabled)(cap) };
+        if *known == 0 {
+            *known = 1 + u8::from((self.enabled)(cap));
+        }
+        *known == 2
+    }
 }
 
 /// The replacement of `e` relocated to its site. Validation already checked that every
 /// sequence moves; a failure here would mean the table changed after validation.
 fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
     let len = usize::from(e.alt_len);
-    let moved = match table.layout.replacements.read(e.alt, len) {
+    let replacements = &table.layout().replacements;
+    let inline =
+        |bytes: u128| SiteBytes(Store::Inline { len: e.alt_len, bytes: Inline(bytes.to_le_bytes()) });
+    // Nearly every replacement: up to four words, none PC-relative, copied as they are.
+    if let Some(bytes) = replacements.unmoved(e.alt, e.alt_len) {
+        return inline(bytes);
+    }
+    let moved = match replacements.read(e.alt, len) {
         // The usual site (up to four instructions): relocated straight into the inline bytes.
-        Some(seq) if len <= SiteBytes::INLINE && len.is_multiple_of(4) => {
-            let mut bytes = [0; SiteBytes::INLINE];
-            let all = seq.chunks_exact(4).enumerate().all(|(i, w)| {
-                let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
-                insn::relocate_one(word, e.alt, e.site, len, 4 * i)
-                    .map(|moved| bytes[4 * i..4 * i + 4].copy_from_slice(&moved.to_le_bytes()))
-                    .is_ok()
-            });
-            all.then_some(SiteBytes(Store::Inline { len: len as u8, bytes }))
-        }
+        Some(seq) if len <= SiteBytes::INLINE && len.is_multiple_of(4) => relocate_inline(seq, e).map(inline),
         Some(seq) => {
             let mut bytes = SiteBytes::zeroed(len);
             insn::relocate_into(seq, e.alt, e.site, &mut bytes).ok().map(|()| bytes)
@@ -201,6 +231,23 @@ fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
     };
     // Unreachable for a `ValidTable`: its layout is borrowed immutably and was checked.
     moved.unwrap_or_else(|| panic!("alternatives: entry {} changed after validation", e.index))
+}
+
+/// `e`'s replacement `seq` (whole words, at most [`SiteBytes::INLINE`] bytes) relocated to
+/// its site, zero-extended: each word the screen does not clear is decoded. The words gather
+/// in one integer, so the bytes are stored once, whole.
+fn relocate_inline(seq: &[u8], e: &AltEntry) -> Option<u128> {
+    let mut moved = 0u128;
+    for (i, w) in seq.chunks_exact(4).enumerate() {
+        let word = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        let word = if insn::may_be_pc_relative(word) {
+            insn::relocate_one(word, e.alt, e.site, seq.len(), 4 * i).ok()?
+        } else {
+            word
+        };
+        moved |= u128::from(word) << (32 * i);
+    }
+    Some(moved)
 }
 
 /// The cache geometry and coherence properties from CTR_EL0 (Arm ARM D23.2.39).

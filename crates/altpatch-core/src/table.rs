@@ -166,7 +166,7 @@ impl<'a> Table<'a> {
     }
 
     /// Every whole entry, decoded, in table order.
-    pub fn entries(&self) -> impl ExactSizeIterator<Item = AltEntry> + 'a {
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = AltEntry> + use<'a> {
         let addr = self.addr;
         self.bytes.chunks_exact(ENTRY_SIZE).enumerate().map(move |(i, b)| {
             // `chunks_exact` yields exactly ENTRY_SIZE bytes: the conversion cannot fail.

@@ -16,6 +16,10 @@ use crate::fingerprint::CapList;
 use crate::insn::{self, RelocError};
 use crate::table::{AltEntry, ENTRY_SIZE, Table};
 
+mod pass;
+mod valid;
+pub use valid::{CheckedTable, ValidTable};
+
 /// A range of the image: its address and its bytes.
 #[derive(Clone, Copy, Debug)]
 pub struct Region<'a> {
@@ -36,6 +40,21 @@ impl<'a> Region<'a> {
         // By offset into the region, so that nothing overflows whatever the addresses.
         let size = self.bytes.len() as u64;
         addr.checked_sub(self.addr).is_some_and(|offset| offset <= size && len <= size - offset)
+    }
+
+    /// The `len` bytes at `addr` (whole words, at most four), zero-extended to one
+    /// little-endian integer, when they are inside the region and none of their words
+    /// [`insn::may_be_pc_relative`]: a replacement that moves to any site unchanged, as
+    /// nearly every one does, told by one 16-byte load and a branch-free screen.
+    pub(crate) fn unmoved(&self, addr: u64, len: u8) -> Option<u128> {
+        if len > 16 || !len.is_multiple_of(4) {
+            return None;
+        }
+        let window: [u8; 16] = self.read(addr, 16)?.try_into().ok()?;
+        let window = u128::from_le_bytes(window);
+        let count = usize::from(len / 4);
+        let keep = u128::MAX.checked_shr(128 - 32 * count as u32).unwrap_or(0);
+        (!insn::any_may_be_pc_relative(window, count)).then_some(window & keep)
     }
 
     /// The bytes of `[addr, addr + len)`, if inside the region.
@@ -316,23 +335,16 @@ impl fmt::Display for Defect {
     }
 }
 
-/// A table in which every entry passed every check; the only input of [`crate::plan`].
-#[derive(Clone, Debug)]
-pub struct ValidTable<'a> {
-    /// Every entry, decoded, in table order.
-    pub entries: Vec<AltEntry>,
-    /// The layout it was checked against.
-    pub layout: Layout<'a>,
-}
-
 /// Checks every entry of `layout.table` against the kernel's capability list `current`;
 /// `history` holds older lists, so that a stale entry's numbers can be explained;
 /// `symbolize` names an address, where it can. Returns every defect of every entry, or the
 /// valid table.
 ///
-/// One pass decodes and checks each entry on its own, allocating only for a bad entry; the
-/// overlap sweep then needs the sites in address order, which is table order when the linker
-/// emitted the entries in object order (the usual case), and a sort otherwise.
+/// One pass decodes and checks each entry on its own and sweeps the sites for overlaps as it
+/// goes, which needs them in address order: table order when the linker emitted the entries
+/// in object order (the usual case), and a sort of the sites otherwise. A valid table costs
+/// no allocation per entry (the verdict borrows the table); only a table with a defect is
+/// read again, to name every defect of every entry.
 pub fn validate<'a>(
     layout: &Layout<'a>,
     current: &CapList,
@@ -375,6 +387,21 @@ enum Callbacks<'c> {
 }
 
 fn validate_region<'a>(
+    layout: &Layout<'a>,
+    current: &CapList,
+    history: &[CapList],
+    symbolize: &dyn Fn(u64) -> Option<Symbol>,
+    callbacks: Callbacks<'_>,
+) -> Result<ValidTable<'a>, Vec<Defect>> {
+    if pass::passes(layout, current, callbacks) {
+        return Ok(ValidTable::new(*layout, current.ncaps()));
+    }
+    report(layout, current, history, symbolize, callbacks)
+}
+
+/// Every defect of every entry of a table that does not pass: the entries' own, then the
+/// overlaps, merged by entry; `Ok` only if there are none after all.
+fn report<'a>(
     layout: &Layout<'a>,
     current: &CapList,
     history: &[CapList],
@@ -463,7 +490,7 @@ fn validate_region<'a>(
             kinds: alloc::vec![DefectKind::Truncated { trailing: table.trailing_bytes() }],
         });
     }
-    if defects.is_empty() { Ok(ValidTable { entries, layout: *layout }) } else { Err(defects) }
+    if defects.is_empty() { Ok(ValidTable::new(*layout, ncaps)) } else { Err(defects) }
 }
 
 /// No two sites overlap: sweeps `by_site` (every entry, ascending by `(site, index)`),
@@ -621,7 +648,6 @@ fn check_replacement(e: &AltEntry, seq: &[u8], layout: &Layout<'_>, out: &mut Ve
         word: 0,
         kind: insn::RelocErrorKind::Truncated,
     });
-    let own = e.alt..e.alt + u64::from(e.alt_len) + 1;
     for (i, word) in words.enumerate() {
         let word = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
         let decoded = insn::decode(word);
@@ -633,21 +659,30 @@ fn check_replacement(e: &AltEntry, seq: &[u8], layout: &Layout<'_>, out: &mut Ve
         {
             unmovable = Some(err);
         }
-        let pc = e.alt + (i * 4) as u64;
-        let insn::Decoded::PcRel { kind, offset } = decoded else { continue };
-        let target = pc.wrapping_add_signed(offset);
-        if !kind.is_branch() || own.contains(&target) {
-            continue;
-        }
-        let offset = (i * 4) as u8;
-        if layout.replacements.contains(target, 4) {
-            out.push(DefectKind::BranchIntoReplacements { offset, target });
-        } else if !layout.text.contains(target, 4) {
-            out.push(DefectKind::BranchOutsideText { offset, target });
-        }
+        out.extend(branch_defect(e, i, decoded, layout));
     }
     if let Some(err) = unmovable {
         out.insert(first, DefectKind::Unmovable(err));
+    }
+}
+
+/// What is wrong with word `i` of `e`'s replacement (`decoded`) as a branch, if anything:
+/// once moved, it must stay within its own sequence (its end included) or land in kernel
+/// text outside `.altinstr_replacement`.
+fn branch_defect(e: &AltEntry, i: usize, decoded: insn::Decoded, layout: &Layout<'_>) -> Option<DefectKind> {
+    let insn::Decoded::PcRel { kind, offset } = decoded else { return None };
+    let target = (e.alt + (i * 4) as u64).wrapping_add_signed(offset);
+    let own = e.alt..e.alt + u64::from(e.alt_len) + 1;
+    if !kind.is_branch() || own.contains(&target) {
+        return None;
+    }
+    let offset = (i * 4) as u8;
+    if layout.replacements.contains(target, 4) {
+        Some(DefectKind::BranchIntoReplacements { offset, target })
+    } else if !layout.text.contains(target, 4) {
+        Some(DefectKind::BranchOutsideText { offset, target })
+    } else {
+        None
     }
 }
 

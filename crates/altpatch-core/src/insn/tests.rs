@@ -294,3 +294,58 @@ proptest! {
         }
     }
 }
+
+/// Every relocatable class base and the FEAT_PAuth_LR forms, for the screen below.
+const SCREEN_BASES: [u32; 16] = [
+    0x1400_0000,
+    0x9400_0000,
+    0x5400_0000,
+    0x5400_0011,
+    0xb400_0000,
+    0x3500_0001,
+    0x3600_0002,
+    0xb7f8_0003,
+    0x1000_0004,
+    0x9000_0010,
+    0x5800_0005,
+    0x9800_0006,
+    0x1c00_0007,
+    0xd800_0000,
+    0x5500_001f,
+    0xf380_0000,
+];
+
+proptest! {
+    /// The screen that lets a caller skip decoding may say "maybe" too often, never too
+    /// rarely: a word it clears must decode as position independent.
+    #[test]
+    fn a_word_the_screen_clears_decodes_as_position_independent(
+        base in prop::sample::select(SCREEN_BASES.to_vec()),
+        noise in any::<u32>(),
+        raw in any::<u32>(),
+        // Immediates and registers of a class base vary; its opcode bits stay.
+        imm_bits in prop::sample::select(vec![0x00ff_ffe0u32, 0x03ff_ffff, 0x6000_0000, 0x0000_001f]),
+    ) {
+        for word in [raw, base | (noise & imm_bits)] {
+            if !may_be_pc_relative(word) {
+                prop_assert_eq!(decode(word), Decoded::PositionIndependent, "{:#010x}", word);
+            }
+        }
+    }
+
+    /// Four words screened at once say what screening each of the first `count` would.
+    #[test]
+    fn four_words_screen_as_each_of_the_counted_ones(words in any::<[u32; 4]>(), count in 0usize..=4) {
+        let packed = words.iter().enumerate().fold(0u128, |acc, (i, &w)| acc | u128::from(w) << (32 * i));
+        let each = words[..count].iter().any(|&w| may_be_pc_relative(w));
+        prop_assert_eq!(any_may_be_pc_relative(packed, count), each);
+    }
+}
+
+#[test]
+fn every_class_base_and_pauth_lr_form_is_screened_as_maybe_pc_relative() {
+    for word in SCREEN_BASES {
+        assert_ne!(decode(word), Decoded::PositionIndependent, "{word:#010x}");
+        assert!(may_be_pc_relative(word), "{word:#010x}");
+    }
+}

@@ -135,3 +135,15 @@ fn audit_reports_the_first_differing_word_of_each_site() {
     assert_eq!((m[0].entry, m[0].addr, m[0].expected), (1, 0x103c, 0xd503_201f));
     assert_eq!(m[0].found, Some(0xd503_201e));
 }
+
+#[test]
+fn enabled_is_asked_once_for_each_capability_the_table_names() {
+    // Caps 0, 1 and 0 again (the callback): two questions, cap 0 once for both its entries.
+    let asked = core::cell::RefCell::new(vec![]);
+    let p = plan_for(&|cap| {
+        asked.borrow_mut().push(cap);
+        cap == 1
+    });
+    assert_eq!(asked.into_inner(), vec![0, 1]);
+    assert_eq!((p.patched, p.skipped), (1, 2));
+}

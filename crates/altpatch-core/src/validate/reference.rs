@@ -561,3 +561,74 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1500))]
+
+    /// The fast verdict that lets a valid table skip the reporting pass must agree with that
+    /// pass on every entry: one accepted that `check` would refuse would patch a bad entry
+    /// whenever the rest of its table is clean.
+    #[test]
+    fn each_entry_passes_the_fast_verdict_exactly_when_check_finds_nothing(c in case()) {
+        let table: Vec<u8> = raw_entries(&c).iter().flat_map(RawEntry::to_bytes).collect();
+        let text = vec![0u8; TEXT_LEN as usize];
+        let repl: Vec<u8> = c.repl.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let layout = Layout {
+            table: Region { addr: c.table_addr, bytes: &table },
+            text: Region { addr: TEXT, bytes: &text },
+            replacements: Region { addr: REPL, bytes: &repl },
+            callbacks: Region { addr: CALLBACKS, bytes: &[] },
+        };
+        let declared: Vec<u64> = (0..DECLARED_CALLBACKS).map(|k| TEXT + 4 * k).collect();
+        let exported: Vec<u64> = (0..EXPORTED_CALLBACKS).map(|k| EXPORTED + 4 * k).collect();
+        let callbacks =
+            if c.module { Callbacks::Exported(&exported) } else { Callbacks::Declared(&declared) };
+        let t = Table { addr: c.table_addr, bytes: &table };
+        // Shared by the entries, as the table's pass shares it.
+        let mut last_callback = None;
+        for e in t.entries() {
+            let mut kinds = Vec::new();
+            check(&e, &layout, &CURRENT, &HISTORY, callbacks, &mut kinds);
+            let fast = pass::entry_passes(&e, &layout, &CURRENT, callbacks, &mut last_callback);
+            prop_assert_eq!(fast, kinds.is_empty(), "entry {}: {:?}", e.index, kinds);
+        }
+    }
+}
+
+/// Sites of one to four words anywhere in a span that is sometimes tiny (so that they crowd
+/// and overlap), sometimes huge (so that the buckets are wide and sparse), in any order; and
+/// sometimes crowded together but for one far away, so that all but one share a bucket.
+fn scattered_sites() -> impl Strategy<Value = Vec<(u64, u64)>> {
+    let span = prop_oneof![Just(64u64), Just(1 << 12), Just(1 << 40), Just(u64::MAX - 64)];
+    let spread = (span, any::<u64>()).prop_flat_map(|(span, base)| {
+        let base = base % (u64::MAX - span - 16);
+        prop::collection::vec((0..span / 4, 1u64..=4), 0..40)
+            .prop_map(move |v| v.into_iter().map(|(w, len)| (base + 4 * w, base + 4 * w + 4 * len)).collect())
+    });
+    let crowded = (prop::collection::vec((0u64..256, 1u64..=4), 2..60), 1u64 << 30..1 << 40, any::<usize>())
+        .prop_map(|(v, far, at)| {
+            let mut sites: Vec<(u64, u64)> = v.into_iter().map(|(w, len)| (4 * w, 4 * w + 4 * len)).collect();
+            sites.insert(at % sites.len(), (4 * far, 4 * far + 4));
+            sites
+        });
+    prop_oneof![spread, crowded]
+}
+
+proptest! {
+    /// The bucketed sort behind the overlap sweep of a table out of address order is a sort.
+    #[test]
+    fn sites_sorted_by_address_are_a_sorted_permutation(sites in scattered_sites()) {
+        let mut expected = sites.clone();
+        expected.sort_unstable();
+        prop_assert_eq!(pass::by_address(&sites), expected);
+    }
+
+    /// ... and the sweep finds an overlap exactly when some pair of sites shares a byte.
+    #[test]
+    fn sites_are_disjoint_exactly_when_no_pair_overlaps(sites in scattered_sites()) {
+        let pairwise = sites.iter().enumerate().all(|(i, a)| {
+            sites[i + 1..].iter().all(|b| a.1 <= b.0 || b.1 <= a.0)
+        });
+        prop_assert_eq!(pass::disjoint(&sites), pairwise);
+    }
+}

@@ -84,7 +84,7 @@ fn defects(entries: &[RawEntry]) -> Vec<(usize, Vec<DefectKind>)> {
 #[test]
 fn a_good_table_validates() {
     let img = Image::new(&[entry(0, TEXT, REPL, 0, 8), entry(1, TEXT + 8, REPL + 8, 3, 4)]);
-    assert_eq!(img.check().unwrap().entries.len(), 2);
+    assert_eq!(img.check().unwrap().len(), 2);
 }
 
 #[test]
@@ -305,4 +305,30 @@ fn callback_output_that_branches_out_of_text_is_refused_and_plain_output_is_not(
     assert_eq!(out, vec![DefectKind::BadCallbackOutput { offset: 4, word: 0x1400_0400 }]);
     // B -4 from TEXT + 8 stays in text.
     assert!(check_callback_output(TEXT + 4, &[NOP, 0x17ff_ffff], &text).is_empty());
+}
+
+#[test]
+fn a_detached_verdict_attaches_to_the_same_table_and_to_no_other() {
+    let img = Image::new(&[entry(0, TEXT, REPL, 0, 8), entry(1, TEXT + 8, REPL + 8, 3, 4)]);
+    let checked = img.check().unwrap().detach();
+    let layout = img.layout();
+    let again = checked.attach(&layout).expect("the very table it was checked in");
+    let entries: Vec<AltEntry> = again.entries().collect();
+    let expected: Vec<AltEntry> = Table { addr: TABLE, bytes: &img.table }.entries().collect();
+    assert_eq!(entries, expected);
+    assert_eq!((checked.len(), checked.entry(1)), (2, Some(expected[1])));
+
+    // One byte of the table changed after the check (entry 1's cap): refused.
+    let mut changed = img.table.clone();
+    changed[16 + 8] ^= 1;
+    assert!(checked.attach(&Layout { table: Region { addr: TABLE, bytes: &changed }, ..layout }).is_none());
+    // The same bytes elsewhere: their self-relative offsets now name other sites.
+    assert!(
+        checked.attach(&Layout { table: Region { addr: TABLE + 16, bytes: &img.table }, ..layout }).is_none()
+    );
+    // Text or replacements of another extent than the ones the sites were checked against.
+    let shorter = Region { addr: TEXT, bytes: &img.text[..8] };
+    assert!(checked.attach(&Layout { text: shorter, ..layout }).is_none());
+    let moved = Region { addr: REPL + 4, bytes: &img.repl };
+    assert!(checked.attach(&Layout { replacements: moved, ..layout }).is_none());
 }
