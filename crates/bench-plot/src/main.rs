@@ -5,8 +5,9 @@
 //!   its floor, the patch alone (the writes and maintenance every window must contain), and the
 //!   goal's line (the 8-CPU window plus 0.2 us per added CPU);
 //! - `validation.svg`: validation + planning per entry against table size (host, criterion),
-//!   beside its floors, copying every byte validation reads and copying the table alone, the
-//!   cost of only decoding the entries, and the goal (10x the first).
+//!   beside its parts, validation alone and making the plan's list of writes alone, its floors,
+//!   copying every byte validation reads and copying the table alone, the cost of only
+//!   decoding the entries, and the goal (10x the first).
 //!
 //! `bench-plot ROWS OUT_DIR`. A figure whose rows are missing (a narrowed run) is skipped with
 //! a line on stderr.
@@ -161,12 +162,16 @@ fn validation(rows: &Rows, out: &Path) -> Result<bool, Box<dyn Error>> {
     let inputs = series(rows, "host.copy_inputs.", "");
     let table = series(rows, "host.copy_table.", "");
     let decode = series(rows, "host.decode.", "");
+    let validate = series(rows, "host.validate.", "");
+    let writes = series(rows, "host.plan_output.", "");
     if vp.len() < 2 {
         return Ok(false);
     }
     let goal = inputs.iter().map(|&(n, v)| (n, 10.0 * v)).collect();
     let curves = [
         Curve { label: "validate + plan", color: RED, points: vp, dashed: false },
+        Curve { label: "validate alone", color: MAGENTA, points: validate, dashed: false },
+        Curve { label: "the plan's write list alone", color: CYAN, points: writes, dashed: false },
         Curve {
             label: "floor: copy every byte validation reads",
             color: BLUE,
