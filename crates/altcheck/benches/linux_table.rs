@@ -283,7 +283,7 @@ fn main() {
     let mut ours = text.bytes.to_vec();
     for w in &p.writes {
         let at = (w.addr - text_lo) as usize;
-        ours[at..at + w.bytes.len()].copy_from_slice(&w.bytes);
+        ours[at..at + w.bytes.len()].copy_from_slice(w.bytes);
     }
     assert!(ours == out, "altpatch's plan and Linux's loop write different bytes");
     row("patched", linux_patched, &format!("entries ({linux_cbs} callbacks counted, not run)"));
@@ -307,7 +307,7 @@ fn main() {
         let p = plan(&valid, &|_| true);
         for w in &p.writes {
             let at = (w.addr - text_lo) as usize;
-            ours[at..at + w.bytes.len()].copy_from_slice(&w.bytes);
+            ours[at..at + w.bytes.len()].copy_from_slice(w.bytes);
         }
         black_box(&mut ours);
     });

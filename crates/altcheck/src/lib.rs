@@ -379,7 +379,7 @@ pub fn simulate(
         if let Some(w) = p.writes.iter().find(|w| w.entry == e.index) {
             out.push_str("patched\n");
             listing(&mut out, "before:", e.site, before);
-            listing(&mut out, "after:", w.addr, &w.bytes);
+            listing(&mut out, "after:", w.addr, w.bytes);
         } else if let Some(c) = p.callbacks.iter().find(|c| c.entry == e.index) {
             let _ = writeln!(out, "callback {} rewrites {} bytes", image.describe(c.callback), c.len);
             listing(&mut out, "before:", e.site, before);

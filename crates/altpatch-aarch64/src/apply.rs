@@ -17,7 +17,7 @@
 use alloc::vec::Vec;
 use altpatch_core::{
     CapabilityList,
-    plan::{self, CacheGeometry, Maintenance, Mismatch, PatchPlan, SiteBytes, Write},
+    plan::{self, CacheGeometry, Maintenance, Mismatch, PatchPlan},
     validate::Region,
     validate::{self, CheckedTable, Defect, Layout, Symbol, ValidTable},
 };
@@ -133,8 +133,8 @@ impl Checked {
                 defects.push(self.defect(call.entry, kinds));
                 continue;
             }
-            let bytes: SiteBytes = dest.iter().flat_map(|w| w.to_le_bytes()).collect();
-            plan.writes.push(Write { entry: call.entry, addr: call.site, bytes });
+            let bytes: Vec<u8> = dest.iter().flat_map(|w| w.to_le_bytes()).collect();
+            plan.writes.push(call.entry, call.site, &bytes);
         }
         if !defects.is_empty() {
             return Err(defects);
@@ -242,7 +242,7 @@ impl Prepared {
             alias.with_writable(stopped, pages.clone(), &mut |text| {
                 for write in &self.plan.writes {
                     let at = (write.addr - pages.start) as usize;
-                    text[at..at + write.bytes.len()].copy_from_slice(&write.bytes);
+                    text[at..at + write.bytes.len()].copy_from_slice(write.bytes);
                     bytes_written += write.bytes.len();
                 }
             });

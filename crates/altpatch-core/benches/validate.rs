@@ -11,7 +11,7 @@
 //! - `decode`: only decoding the entries into a vector ([`Table::entries`]), and
 //!   `relocate`: only relocating every replacement to its site ([`insn::relocate`]): two of
 //!   the parts validation is made of, to show what bounds it;
-//! - `plan_output`: only making and freeing a plan's list of writes, one 40-byte [`Write`]
+//! - `plan_output`: only making and freeing a plan's list of writes, one 32-byte write
 //!   per entry: the fresh memory the plan must fill (on the host, page faults when the list
 //!   is larger than the allocator keeps), the part of planning no check adds to.
 //!
@@ -20,7 +20,7 @@
 use std::hint::black_box;
 
 use altpatch_core::insn;
-use altpatch_core::plan::{SiteBytes, Write, plan};
+use altpatch_core::plan::{Writes, plan};
 use altpatch_core::table::{AltEntry, Table};
 use altpatch_core::validate::validate;
 use arm64_caps::caps;
@@ -98,12 +98,12 @@ fn validation_against_copy(c: &mut Criterion) {
 
         let mut g = c.benchmark_group("plan_output");
         g.throughput(Throughput::Elements(n as u64)).sample_size(samples);
-        let bytes: SiteBytes = [0; 8].into_iter().collect();
         g.bench_with_input(id.clone(), &n, |b, &n| {
             b.iter(|| {
-                let writes: Vec<Write> = (0..black_box(n))
-                    .map(|i| Write { entry: i, addr: 4 * i as u64, bytes: bytes.clone() })
-                    .collect();
+                let mut writes = Writes::with_capacity(black_box(n));
+                for i in 0..n {
+                    writes.push(i, 4 * i as u64, black_box(&[0; 8]));
+                }
                 writes.len()
             })
         });

@@ -6,7 +6,6 @@
 //! cache lines those writes touch, so each line is cleaned and invalidated once, however
 //! many sites share it. [`audit`] compares the text afterwards with what was meant.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::insn;
@@ -14,112 +13,181 @@ use crate::table::AltEntry;
 use crate::validate::{Region, ValidTable};
 use tock_registers::LocalRegisterCopy;
 
-/// One write: the relocated replacement for one site.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Write {
+/// One write as callers read it: the relocated replacement for one site.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Write<'p> {
     /// The entry's index in the table.
     pub entry: usize,
     /// The site address (the text address, not the writable alias).
     pub addr: u64,
     /// The bytes to store there.
-    pub bytes: SiteBytes,
+    pub bytes: &'p [u8],
 }
 
-/// The bytes written at one site. Sites of up to [`SiteBytes::INLINE`] bytes (nearly all:
-/// alternatives are one to four instructions) are held in place, so planning a table
-/// allocates once for the list of writes, not once per site. Reads as a `[u8]`; built from
-/// bytes by `collect()` or `From<Vec<u8>>`.
-#[derive(Clone)]
-pub struct SiteBytes(Store);
-
-/// Where a [`SiteBytes`] keeps its bytes. Both variants are 16 bytes and the inline bytes are
-/// 8-aligned, so a [`Write`] is 40 bytes and its bytes move as two whole words.
-#[derive(Clone)]
-enum Store {
-    /// In place: the first `len` bytes of `bytes`.
-    Inline { len: u8, bytes: Inline },
-    /// On the heap, for a longer site.
-    Heap(Box<[u8]>),
+/// A plan's writes, in the order pushed, read as [`Write`]s. Each takes 32 bytes, with the
+/// bytes of a site in place when it is at most [`Writes::INLINE`] long (nearly all:
+/// alternatives are one to four instructions) and otherwise in one side buffer shared by
+/// the longer sites: planning a table allocates the list once, not once per site, and the
+/// list for a million sites stays below the size the host allocator maps afresh each time.
+#[derive(Clone, Default)]
+pub struct Writes {
+    slots: Vec<Slot>,
+    /// The bytes of the sites longer than [`Writes::INLINE`], one after another.
+    long: Vec<u8>,
 }
 
-/// The bytes of a site held in place.
+/// One stored write. `len` is the site's length when its bytes are in place, or
+/// [`Slot::LONG`]: then `bytes` holds the offset and the length of the bytes in
+/// [`Writes::long`] as one little-endian u128 (offset in the low half). Laid out by hand so
+/// that a slot is 32 bytes and its bytes move as two whole words.
 #[derive(Clone, Copy)]
-#[repr(align(8))]
-struct Inline([u8; SiteBytes::INLINE]);
+#[repr(C)]
+struct Slot {
+    addr: u64,
+    bytes: [u8; Writes::INLINE],
+    entry: u32,
+    len: u8,
+}
 
-impl SiteBytes {
-    /// The longest site held in place: four instructions.
+// The point of the layout: 32 bytes a write, not the 40 of an index, an address and 16
+// bytes each padded to 8.
+const _: () = assert!(core::mem::size_of::<Slot>() == 32);
+
+impl Slot {
+    /// The `len` of a slot whose bytes are in the side buffer (no inline length is this).
+    const LONG: u8 = u8::MAX;
+}
+
+impl Writes {
+    /// The longest site whose bytes are held in place: four instructions.
     pub const INLINE: usize = 16;
 
-    /// `len` zero bytes.
-    fn zeroed(len: usize) -> Self {
-        if len <= Self::INLINE {
-            SiteBytes(Store::Inline { len: len as u8, bytes: Inline([0; Self::INLINE]) })
+    /// No writes, with room for `n`.
+    pub fn with_capacity(n: usize) -> Self {
+        Writes { slots: Vec::with_capacity(n), long: Vec::new() }
+    }
+
+    /// Adds the write of `bytes` at `addr` for entry `entry`.
+    ///
+    /// # Panics
+    ///
+    /// If `entry` is above `u32::MAX`. The list keeps indices in 32 bits to stay small; a
+    /// table of more than 4G entries (48 GiB of entries, each at its own site in at least
+    /// 16 GiB of text) is not one any kernel has.
+    pub fn push(&mut self, entry: usize, addr: u64, bytes: &[u8]) {
+        let copied = self.push_with(entry, addr, bytes.len(), |to| {
+            to.copy_from_slice(bytes);
+            Some(())
+        });
+        copied.unwrap_or_else(|| unreachable!("a copy cannot fail"));
+    }
+
+    /// Adds the write of `len` bytes at `addr` for entry `entry`, filled in place by `fill`
+    /// (given `len` zero bytes), unless `fill` fails: then nothing is added. Panics as
+    /// [`Writes::push`] does.
+    fn push_with(
+        &mut self,
+        entry: usize,
+        addr: u64,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Option<()>,
+    ) -> Option<()> {
+        let mut held = [0; Self::INLINE];
+        if let Some(inline) = held.get_mut(..len) {
+            fill(inline)?;
+            self.push_held(entry, addr, len as u8, held);
         } else {
-            SiteBytes(Store::Heap(alloc::vec![0; len].into_boxed_slice()))
-        }
-    }
-}
-
-impl core::ops::Deref for SiteBytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match &self.0 {
-            Store::Inline { len, bytes } => &bytes.0[..usize::from(*len)],
-            Store::Heap(v) => v,
-        }
-    }
-}
-
-impl core::ops::DerefMut for SiteBytes {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        match &mut self.0 {
-            Store::Inline { len, bytes } => &mut bytes.0[..usize::from(*len)],
-            Store::Heap(v) => v,
-        }
-    }
-}
-
-impl From<Vec<u8>> for SiteBytes {
-    fn from(v: Vec<u8>) -> Self {
-        SiteBytes(Store::Heap(v.into_boxed_slice()))
-    }
-}
-
-impl FromIterator<u8> for SiteBytes {
-    fn from_iter<I: IntoIterator<Item = u8>>(iter: I) -> Self {
-        let mut iter = iter.into_iter();
-        let mut bytes = [0; Self::INLINE];
-        for len in 0..Self::INLINE {
-            match iter.next() {
-                Some(b) => bytes[len] = b,
-                None => return SiteBytes(Store::Inline { len: len as u8, bytes: Inline(bytes) }),
+            let at = self.long.len();
+            self.long.resize(at + len, 0);
+            if fill(&mut self.long[at..]).is_none() {
+                self.long.truncate(at);
+                return None;
             }
+            let place = (len as u128) << 64 | at as u128;
+            self.push_held(entry, addr, Slot::LONG, place.to_le_bytes());
         }
-        match iter.next() {
-            None => SiteBytes(Store::Inline { len: Self::INLINE as u8, bytes: Inline(bytes) }),
-            Some(b) => {
-                let mut v = Vec::from(bytes);
-                v.push(b);
-                v.extend(iter);
-                SiteBytes::from(v)
-            }
-        }
+        Some(())
+    }
+
+    /// Adds a slot: `len` bytes of `bytes` in place (zero beyond), or [`Slot::LONG`].
+    fn push_held(&mut self, entry: usize, addr: u64, len: u8, bytes: [u8; Self::INLINE]) {
+        let entry = u32::try_from(entry)
+            .unwrap_or_else(|_| panic!("alternatives: entry {entry} is past the 4G entries a plan holds"));
+        self.slots.push(Slot { addr, bytes, entry, len });
+    }
+
+    /// The number of writes.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether there are no writes.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The `i`th write pushed.
+    pub fn get(&self, i: usize) -> Option<Write<'_>> {
+        self.slots.get(i).map(|s| self.view(s))
+    }
+
+    /// Every write, in the order pushed.
+    pub fn iter(&self) -> WritesIter<'_> {
+        WritesIter { writes: self, slots: self.slots.iter() }
+    }
+
+    /// `slot` as a [`Write`], its bytes in place or in the side buffer.
+    fn view<'p>(&'p self, slot: &'p Slot) -> Write<'p> {
+        let bytes = if slot.len == Slot::LONG {
+            let place = u128::from_le_bytes(slot.bytes);
+            let (at, len) = (place as u64 as usize, (place >> 64) as usize);
+            &self.long[at..at + len]
+        } else {
+            &slot.bytes[..usize::from(slot.len)]
+        };
+        Write { entry: slot.entry as usize, addr: slot.addr, bytes }
     }
 }
 
-impl PartialEq for SiteBytes {
-    /// Equal when the bytes are, however they are held.
+/// The iterator of [`Writes::iter`].
+#[derive(Clone)]
+pub struct WritesIter<'p> {
+    writes: &'p Writes,
+    slots: core::slice::Iter<'p, Slot>,
+}
+
+impl<'p> Iterator for WritesIter<'p> {
+    type Item = Write<'p>;
+    fn next(&mut self) -> Option<Write<'p>> {
+        self.slots.next().map(|s| self.writes.view(s))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.slots.size_hint()
+    }
+}
+
+impl ExactSizeIterator for WritesIter<'_> {}
+
+impl<'p> IntoIterator for &'p Writes {
+    type Item = Write<'p>;
+    type IntoIter = WritesIter<'p>;
+    fn into_iter(self) -> WritesIter<'p> {
+        self.iter()
+    }
+}
+
+impl PartialEq for Writes {
+    /// Equal when the writes are, wherever their bytes are held.
     fn eq(&self, other: &Self) -> bool {
-        **self == **other
+        self.iter().eq(other.iter())
     }
 }
 
-impl Eq for SiteBytes {}
+impl Eq for Writes {}
 
-impl core::fmt::Debug for SiteBytes {
+impl core::fmt::Debug for Writes {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        (**self).fmt(f)
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -141,7 +209,7 @@ pub struct CallbackCall {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PatchPlan {
     /// The writes, in table order.
-    pub writes: Vec<Write>,
+    pub writes: Writes,
     /// The callback calls, in table order.
     pub callbacks: Vec<CallbackCall>,
     /// Entries whose capability is enabled (writes plus callbacks).
@@ -164,7 +232,7 @@ impl PatchPlan {
 /// `alternative_cb` does; a callback that must always run names an always-on capability.
 /// `enabled` is asked once per capability the table names.
 pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan {
-    let mut out = PatchPlan { writes: Vec::with_capacity(table.len()), ..PatchPlan::default() };
+    let mut out = PatchPlan { writes: Writes::with_capacity(table.len()), ..PatchPlan::default() };
     let mut verdicts = Verdicts::new(table.ncaps(), enabled);
     for e in table.entries() {
         if !verdicts.enabled(e.cap_index()) {
@@ -180,7 +248,7 @@ pub fn plan(table: &ValidTable<'_>, enabled: &dyn Fn(u16) -> bool) -> PatchPlan 
                 len: e.orig_len,
             });
         } else {
-            out.writes.push(Write { entry: e.index, addr: e.site, bytes: replacement_at_site(table, &e) });
+            replacement_at_site(table, &e, &mut out.writes);
         }
     }
     out
@@ -209,23 +277,22 @@ impl<'f> Verdicts<'f> {
     }
 }
 
-/// The replacement of `e` relocated to its site. Validation already checked that every
-/// sequence moves; a failure here would mean the table changed after validation.
-fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
+/// Pushes the replacement of `e` relocated to its site onto `writes`. Validation already
+/// checked that every sequence moves; a failure here would mean the table changed after
+/// validation.
+fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry, writes: &mut Writes) {
     let len = usize::from(e.alt_len);
     let replacements = &table.layout().replacements;
-    let inline =
-        |bytes: u128| SiteBytes(Store::Inline { len: e.alt_len, bytes: Inline(bytes.to_le_bytes()) });
+    let mut held = |bytes: u128| writes.push_held(e.index, e.site, e.alt_len, bytes.to_le_bytes());
     // Nearly every replacement: up to four words, none PC-relative, copied as they are.
     if let Some(bytes) = replacements.unmoved(e.alt, e.alt_len) {
-        return inline(bytes);
+        return held(bytes);
     }
     let moved = match replacements.read(e.alt, len) {
         // The usual site (up to four instructions): relocated straight into the inline bytes.
-        Some(seq) if len <= SiteBytes::INLINE && len.is_multiple_of(4) => relocate_inline(seq, e).map(inline),
+        Some(seq) if len <= Writes::INLINE && len.is_multiple_of(4) => relocate_inline(seq, e).map(held),
         Some(seq) => {
-            let mut bytes = SiteBytes::zeroed(len);
-            insn::relocate_into(seq, e.alt, e.site, &mut bytes).ok().map(|()| bytes)
+            writes.push_with(e.index, e.site, len, |to| insn::relocate_into(seq, e.alt, e.site, to).ok())
         }
         None => None,
     };
@@ -233,7 +300,7 @@ fn replacement_at_site(table: &ValidTable<'_>, e: &AltEntry) -> SiteBytes {
     moved.unwrap_or_else(|| panic!("alternatives: entry {} changed after validation", e.index))
 }
 
-/// `e`'s replacement `seq` (whole words, at most [`SiteBytes::INLINE`] bytes) relocated to
+/// `e`'s replacement `seq` (whole words, at most [`Writes::INLINE`] bytes) relocated to
 /// its site, zero-extended: each word the screen does not clear is decoded. The words gather
 /// in one integer, so the bytes are stored once, whole.
 fn relocate_inline(seq: &[u8], e: &AltEntry) -> Option<u128> {

@@ -43,7 +43,7 @@ fn plan_writes_relocated_bytes_for_enabled_caps_only() {
     assert_eq!((p.patched, p.skipped), (2, 1));
     assert_eq!(p.writes.len(), 1);
     // b .+0x100 from 0x8000 reaches 0x8100; at 0x1000 it needs 0x7100 = imm26 0x1c40.
-    assert_eq!(p.writes[0].bytes[0..4], 0x1400_1c40u32.to_le_bytes());
+    assert_eq!(p.writes.get(0).unwrap().bytes[0..4], 0x1400_1c40u32.to_le_bytes());
     assert_eq!(p.callbacks, vec![CallbackCall { entry: 2, callback: 0x1080, site: 0x1048, len: 4 }]);
 }
 
@@ -59,11 +59,8 @@ fn maintenance_touches_each_distinct_line_once() {
     let m = maintenance(&p, 4 << 16 | 2);
     assert_eq!((m.dc_cvau.len(), m.ic_ivau.len(), m.ic_ialluis), (2, 0, true));
     // One site in one I-line: one IC IVAU, the floor.
-    let one = PatchPlan {
-        writes: vec![Write { entry: 0, addr: 0x1004, bytes: vec![0u8; 8].into() }],
-        patched: 1,
-        ..PatchPlan::default()
-    };
+    let mut one = PatchPlan { patched: 1, ..PatchPlan::default() };
+    one.writes.push(0, 0x1004, &[0; 8]);
     let m = maintenance(&one, CTR_64);
     assert_eq!((m.dc_cvau, m.ic_ivau, m.ic_ialluis), (vec![0x1000], vec![0x1000], false));
 }
@@ -106,18 +103,53 @@ fn a_site_longer_than_the_inline_buffer_is_planned_whole() {
     let p = plan(&validate(&layout, &LIST, &[], &|_| None).unwrap(), &|_| true);
     let mut expected = nop.repeat(4);
     expected.extend_from_slice(&0x1400_1c40u32.to_le_bytes());
-    assert_eq!(&p.writes[0].bytes[..], &expected[..]);
+    assert_eq!(p.writes.get(0).unwrap().bytes, &expected[..]);
 }
 
 #[test]
-fn site_bytes_compare_by_content_however_they_are_held() {
-    let short: SiteBytes = (0..16u8).collect();
-    let long: SiteBytes = (0..17u8).collect();
-    assert_eq!(&short[..], &(0..16u8).collect::<Vec<u8>>()[..]);
-    assert_eq!(&long[..], &(0..17u8).collect::<Vec<u8>>()[..]);
-    assert_eq!(short, SiteBytes::from((0..16u8).collect::<Vec<u8>>()));
-    assert_ne!(short, long);
-    assert_eq!((&[] as &[u8]).iter().copied().collect::<SiteBytes>().len(), 0);
+fn writes_read_back_as_pushed_in_place_or_in_the_side_buffer() {
+    let mut w = Writes::default();
+    let sites: [Vec<u8>; 5] =
+        [(0..16).collect(), (0..17).collect(), vec![], (100..104).collect(), (0..40).collect()];
+    for (i, bytes) in sites.iter().enumerate() {
+        w.push(i * 7, 0x1000 + 0x100 * i as u64, bytes);
+    }
+    assert_eq!(w.len(), sites.len());
+    for (i, (got, bytes)) in w.iter().zip(&sites).enumerate() {
+        assert_eq!(got, Write { entry: i * 7, addr: 0x1000 + 0x100 * i as u64, bytes });
+        assert_eq!(w.get(i), Some(got));
+    }
+    assert_eq!(w.get(sites.len()), None);
+}
+
+#[test]
+fn writes_compare_by_content_however_they_are_held() {
+    let (mut a, mut b) = (Writes::default(), Writes::with_capacity(4));
+    a.push(0, 0x1000, &[1; 20]);
+    a.push(1, 0x1020, &[2; 24]);
+    b.push(0, 0x1000, &[1; 20]);
+    b.push(1, 0x1020, &[2; 24]);
+    assert_eq!(a, b);
+    b.push(2, 0x1040, &[3; 4]);
+    assert_ne!(a, b);
+    a.push(2, 0x1040, &[3, 3, 3, 4]);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn a_failed_fill_adds_neither_a_write_nor_side_bytes() {
+    let mut w = Writes::default();
+    assert_eq!(w.push_with(0, 0x1000, 20, |_| None), None);
+    assert_eq!(w.push_with(1, 0x1000, 8, |_| None), None);
+    assert!(w.is_empty() && w.long.is_empty());
+    w.push(2, 0x1000, &[5; 20]);
+    assert_eq!(w.get(0).unwrap().bytes, &[5; 20]);
+}
+
+#[test]
+#[should_panic(expected = "past the 4G entries")]
+fn an_entry_index_past_u32_is_refused_not_truncated() {
+    Writes::default().push(u32::MAX as usize + 1, 0x1000, &[0; 4]);
 }
 
 #[test]
@@ -126,7 +158,7 @@ fn audit_reports_the_first_differing_word_of_each_site() {
     let mut text = vec![0u8; 0x100];
     for w in &p.writes {
         let at = (w.addr - 0x1000) as usize;
-        text[at..at + w.bytes.len()].copy_from_slice(&w.bytes);
+        text[at..at + w.bytes.len()].copy_from_slice(w.bytes);
     }
     assert!(audit(&p, &Region { addr: 0x1000, bytes: &text }).is_empty());
     text[0x3c] ^= 1; // second word of the 0x1038 site
