@@ -74,7 +74,13 @@ impl Writes {
     /// If `entry` is above `u32::MAX`. The list keeps indices in 32 bits to stay small; a
     /// table of more than 4G entries (48 GiB of entries, each at its own site in at least
     /// 16 GiB of text) is not one any kernel has.
+    #[inline]
     pub fn push(&mut self, entry: usize, addr: u64, bytes: &[u8]) {
+        let mut held = [0; Self::INLINE];
+        if let Some(inline) = held.get_mut(..bytes.len()) {
+            inline.copy_from_slice(bytes);
+            return self.push_held(entry, addr, bytes.len() as u8, held);
+        }
         let copied = self.push_with(entry, addr, bytes.len(), |to| {
             to.copy_from_slice(bytes);
             Some(())
@@ -110,6 +116,7 @@ impl Writes {
     }
 
     /// Adds a slot: `len` bytes of `bytes` in place (zero beyond), or [`Slot::LONG`].
+    #[inline]
     fn push_held(&mut self, entry: usize, addr: u64, len: u8, bytes: [u8; Self::INLINE]) {
         let entry = u32::try_from(entry)
             .unwrap_or_else(|_| panic!("alternatives: entry {entry} is past the 4G entries a plan holds"));
