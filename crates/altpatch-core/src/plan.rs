@@ -28,7 +28,8 @@ pub struct Write<'p> {
 /// bytes of a site in place when it is at most [`Writes::INLINE`] long (nearly all:
 /// alternatives are one to four instructions) and otherwise in one side buffer shared by
 /// the longer sites: planning a table allocates the list once, not once per site, and the
-/// list for a million sites stays below the size the host allocator maps afresh each time.
+/// list for up to a million sites (32 MB) stays below glibc's 32 MiB ceiling, above which
+/// each call maps fresh pages and takes their faults.
 #[derive(Clone, Default)]
 pub struct Writes {
     slots: Vec<Slot>,
@@ -49,8 +50,8 @@ struct Slot {
     len: u8,
 }
 
-// The point of the layout: 32 bytes a write, not the 40 of an index, an address and 16
-// bytes each padded to 8.
+// The point of the layout: 32 bytes a write, where a usize index, an address, a length and
+// 16 bytes took 40.
 const _: () = assert!(core::mem::size_of::<Slot>() == 32);
 
 impl Slot {
