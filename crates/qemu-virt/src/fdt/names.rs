@@ -181,16 +181,21 @@ mod tests {
 
     #[test]
     fn property_names_are_recognised_with_their_nul_only() {
-        assert_eq!(name_of(b"reg\0interrupts\0"), PropName::Reg);
-        assert_eq!(name_of(b"region\0"), PropName::Other);
-        assert_eq!(name_of(b"reg"), PropName::Other);
-        assert_eq!(name_of(b"#size-cells\0"), PropName::SizeCells);
-        assert_eq!(name_of(b"#address-cells\0"), PropName::AddressCells);
-        assert_eq!(name_of(b"#interrupt-cells\0"), PropName::Other);
-        assert_eq!(name_of(b"dma-coherent\0"), PropName::Other);
-        assert_eq!(name_of(b"device_type\0"), PropName::DeviceType);
-        assert_eq!(name_of(b"stdout-path\0"), PropName::StdoutPath);
-        assert_eq!(name_of(b""), PropName::Other);
+        let cases: [(&[u8], PropName); 10] = [
+            (b"reg\0interrupts\0", PropName::Reg),
+            (b"region\0", PropName::Other),
+            (b"reg", PropName::Other),
+            (b"#size-cells\0", PropName::SizeCells),
+            (b"#address-cells\0", PropName::AddressCells),
+            (b"#interrupt-cells\0", PropName::Other),
+            (b"dma-coherent\0", PropName::Other),
+            (b"device_type\0", PropName::DeviceType),
+            (b"stdout-path\0", PropName::StdoutPath),
+            (b"", PropName::Other),
+        ];
+        for (strings, name) in cases {
+            assert_eq!(name_of(strings), name, "{:?}", std::string::String::from_utf8_lossy(strings));
+        }
     }
 
     #[test]
@@ -229,16 +234,21 @@ mod tests {
 
     #[test]
     fn a_compatible_list_is_read_string_by_string() {
-        assert_eq!(compatible(b"arm,pl011\0arm,primecell\0"), Compatible::Pl011);
-        assert_eq!(compatible(b"arm,primecell\0arm,pl011\0"), Compatible::Pl011);
-        assert_eq!(compatible(b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0"), Compatible::Psci);
-        assert_eq!(compatible(b"arm,gic-v3\0"), Compatible::GicV3);
-        // A prefix of a wanted string, or one with more after it, is another string.
-        assert_eq!(compatible(b"arm,pl0110\0arm,gic\0arm,psci-0\0"), Compatible::Other);
-        assert_eq!(compatible(b"virtio,mmio\0"), Compatible::Other);
-        // A last string without its NUL still counts, as DTSpec's lists are read in practice.
-        assert_eq!(compatible(b"foo\0arm,pl011"), Compatible::Pl011);
-        assert_eq!(compatible(b"arm,pl011\0arm,psci\0"), Compatible::Psci);
+        let cases: [(&[u8], Compatible); 8] = [
+            (b"arm,pl011\0arm,primecell\0", Compatible::Pl011),
+            (b"arm,primecell\0arm,pl011\0", Compatible::Pl011),
+            (b"arm,psci-1.0\0arm,psci-0.2\0arm,psci\0", Compatible::Psci),
+            (b"arm,gic-v3\0", Compatible::GicV3),
+            // A prefix of a wanted string, or one with more after it, is another string.
+            (b"arm,pl0110\0arm,gic\0arm,psci-0\0", Compatible::Other),
+            (b"virtio,mmio\0", Compatible::Other),
+            // A last string without its NUL still counts, as DTSpec's lists are read in practice.
+            (b"foo\0arm,pl011", Compatible::Pl011),
+            (b"arm,pl011\0arm,psci\0", Compatible::Psci),
+        ];
+        for (list, kind) in cases {
+            assert_eq!(compatible(list), kind, "{:?}", std::string::String::from_utf8_lossy(list));
+        }
     }
 
     #[test]
