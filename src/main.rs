@@ -62,7 +62,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let t_boot_alternatives = time::Instant::now();
     let kernel = boot_alternatives(options);
     let boot_us = [t_detect, t_boot_alternatives, time::Instant::now()];
-    smp_bring_up(info, options, boot_caps, &mut features, entry_el);
+    smp_bring_up(info, options, &mut features, entry_el);
     let system = system_features(features, boot_caps);
     system_alternatives(&kernel, system, boot_caps, boot_us, early, options.rendezvous_timeout_us);
     let late_failures = late_work(info, system, options);
@@ -196,24 +196,12 @@ static BOOT_PASS: spin::Once<altpatch_aarch64::Applied> = spin::Once::new();
 
 /// The secondaries come up; each must have every boot-CPU capability (Linux's
 /// `verify_local_cpu_caps`), and its features are sanitised in.
-fn smp_bring_up(
-    info: &dtb::BootInfo,
-    options: &BootOptions,
-    boot_caps: CapSet,
-    features: &mut CpuFeatures,
-    entry_el: u64,
-) {
+fn smp_bring_up(info: &dtb::BootInfo, options: &BootOptions, features: &mut CpuFeatures, entry_el: u64) {
     let online = smp::bring_up(info, options.max_cpus).unwrap_or_else(|errors| smp::fail(&errors));
     println!("SMP: Total of {online} processors activated.");
-    let platform = caps::Platform { gicv3: info.machine.gicv3, ..caps::Platform::default() };
-    let boot_regs = smp::id_regs(0).copied().unwrap_or_default();
     for cpu in 1..online {
         let Some(regs) = smp::id_regs(cpu) else { continue };
-        // The boot-CPU capabilities were decided on the boot CPU's registers and the
-        // platform alone: a CPU with the same features has every one of them.
-        if !regs.same_features(&boot_regs) {
-            verify_local_cpu_caps(cpu, info.machine.mpidrs[cpu], regs, boot_caps, &platform);
-        }
+        verify_local_cpu_caps(cpu, info.machine.mpidrs[cpu], features.boot_caps_lacking(regs));
         features.add_cpu(regs);
     }
     // Every CPU now runs at the boot CPU's level (one that does not was refused above).
@@ -228,21 +216,14 @@ fn smp_bring_up(
 }
 
 /// A secondary runs text the boot pass already patched: it must have every boot-CPU
-/// capability, or the run ends (status 4) naming what it lacks. As Linux 6.1's
+/// capability, or the run ends (status 4) naming what it lacks (`lacking`, from
+/// [`CpuFeatures::boot_caps_lacking`]). As Linux 6.1's
 /// `verify_local_cpu_caps(SCOPE_BOOT_CPU)` does for its strict boot-CPU features (GIC CPU
 /// interface, VHE): the first conflict in Linux's words, then `cpu_panic_kernel`'s verdict
 /// as `__cpu_up` prints it. A CPU that runs at EL1 while the boot CPU runs at EL2 with VHE
 /// lacks HAS_VIRT_HOST_EXTN this way (it ran none of the patched code: `smp::secondary_init`).
-fn verify_local_cpu_caps(
-    cpu: usize,
-    mpidr: u64,
-    regs: &caps::IdRegs,
-    boot_caps: CapSet,
-    platform: &caps::Platform,
-) {
-    let lacking: alloc::vec::Vec<Cap> =
-        boot_caps.iter().filter(|cap| !cap.row().rule.matches_cpu(regs, platform)).collect();
-    if let Some(first) = lacking.first() {
+fn verify_local_cpu_caps(cpu: usize, mpidr: u64, lacking: CapSet) {
+    if let Some(first) = lacking.iter().next() {
         println!(
             "CPU{cpu}: Detected conflict for capability {} ({}), System: 1, CPU: 0",
             first.index(),

@@ -417,6 +417,17 @@ impl CpuFeatures {
             .collect()
     }
 
+    /// The boot-CPU capabilities ([`CpuFeatures::boot_cpu_caps`]) that a secondary with
+    /// `regs` lacks: it would run code patched for them. None for a CPU with the boot CPU's
+    /// features, which is not asked rule by rule (those caps were decided on the same
+    /// registers and platform).
+    pub fn boot_caps_lacking(&self, regs: &IdRegs) -> CapSet {
+        if regs.same_features(&self.boot) {
+            return CapSet::new();
+        }
+        self.boot_cpu_caps().iter().filter(|c| !c.row().rule.matches_cpu(regs, &self.platform)).collect()
+    }
+
     /// Sanitises a secondary CPU's registers in, and notes the errata it needs.
     pub fn add_cpu(&mut self, regs: &IdRegs) {
         // A CPU whose registers are the boot CPU's changes nothing: every policy gives back

@@ -467,3 +467,30 @@ fn no_rule_reads_the_mpidr() {
     let max = by_name("max").unwrap().regs;
     assert!(!IdRegs { midr: max.midr + 1, ..max }.same_features(&max));
 }
+
+#[test]
+fn a_secondary_lacks_the_boot_caps_its_own_registers_fail_and_a_twin_lacks_none() {
+    for boot in MODELS {
+        for regs in [boot.regs, boot.at_el2()] {
+            let f = CpuFeatures::new(&regs, &GICV3);
+            let twin = IdRegs { mpidr: 0x8000_0001, ..regs };
+            assert!(f.boot_caps_lacking(&twin).is_empty(), "{}", boot.name);
+            for other in MODELS {
+                let rule_by_rule: CapSet = (f.boot_cpu_caps().iter())
+                    .filter(|c| !c.row().rule.matches_cpu(&other.regs, &GICV3))
+                    .collect();
+                assert_eq!(
+                    f.boot_caps_lacking(&other.regs),
+                    rule_by_rule,
+                    "{} then {}",
+                    boot.name,
+                    other.name
+                );
+            }
+        }
+    }
+    // The boot CPU at EL2 with VHE, a secondary at EL1: it lacks exactly VHE.
+    let max = by_name("max").unwrap();
+    let f = CpuFeatures::new(&max.at_el2(), &GICV3);
+    assert_eq!(idents(&f.boot_caps_lacking(&max.regs)), ["HAS_VIRT_HOST_EXTN"]);
+}
