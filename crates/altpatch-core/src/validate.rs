@@ -82,7 +82,12 @@ pub struct Layout<'a> {
     pub callbacks: Region<'a>,
 }
 
-impl Layout<'_> {
+impl<'a> Layout<'a> {
+    /// The table region read as entries.
+    fn entries(&self) -> Table<'a> {
+        Table { addr: self.table.addr, bytes: self.table.bytes }
+    }
+
     /// The declared callbacks' addresses, in declaration order (duplicates included: the
     /// macro declares a callback at each use).
     pub fn declared_callbacks(&self) -> impl Iterator<Item = u64> + '_ {
@@ -408,7 +413,7 @@ fn report<'a>(
     symbolize: &dyn Fn(u64) -> Option<Symbol>,
     callbacks: Callbacks<'_>,
 ) -> Result<ValidTable<'a>, Vec<Defect>> {
-    let table = Table { addr: layout.table.addr, bytes: layout.table.bytes };
+    let table = layout.entries();
     let ncaps = current.ncaps();
     let mut entries: Vec<AltEntry> = Vec::with_capacity(table.len());
     // The entries with a defect of their own, ascending by index, and their kinds.

@@ -17,7 +17,7 @@ use crate::table::{AltEntry, Table};
 /// Whether the whole table passes: aligned, no partial entry, every entry passing
 /// [`entry_passes`], no two sites overlapping. Allocates nothing while the sites ascend.
 pub(super) fn passes(layout: &Layout<'_>, current: &CapList, callbacks: Callbacks<'_>) -> bool {
-    let table = Table { addr: layout.table.addr, bytes: layout.table.bytes };
+    let table = layout.entries();
     if !layout.table.addr.is_multiple_of(4) || table.trailing_bytes() != 0 {
         return false;
     }

@@ -36,7 +36,7 @@ impl<'a> ValidTable<'a> {
     }
 
     fn table(&self) -> Table<'a> {
-        Table { addr: self.layout.table.addr, bytes: self.layout.table.bytes }
+        self.layout.entries()
     }
 
     /// The number of entries.
