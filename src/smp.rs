@@ -325,15 +325,12 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps) -> usize {
             failed += 1;
             continue;
         };
-        match check_late_cpu(regs, system) {
+        match admit_late_cpu(cpu, regs, system) {
             Ok(()) => {
-                SYSTEM_CPUS.insert(cpu);
-                CPUS[cpu].set_life(Life::Accepted);
-                crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) has every system capability: online");
+                crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) has every system capability: online")
             }
             Err(refusal) => {
-                CPUS[cpu].set_life(Life::Refused);
-                crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) refused and parked: {refusal}");
+                crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}) refused and parked: {refusal}")
             }
         }
         cpu::send_event();
@@ -345,6 +342,20 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps) -> usize {
 /// final: it must have every system capability, and cache lines no smaller than the
 /// system's (the D-line size is baked into an immediate at boot, and maintenance strides by
 /// the system's line sizes: a CPU with smaller lines would be cleaned incompletely).
+/// Decides a CPU that comes after the capabilities are final ([`check_late_cpu`]): it joins
+/// the system's CPUs, or is refused and parks. The caller names the verdict, then wakes the
+/// CPU to act on it.
+fn admit_late_cpu(cpu: usize, regs: &IdRegs, system: &SystemCaps) -> Result<(), alloc::string::String> {
+    let verdict = check_late_cpu(regs, system);
+    if verdict.is_ok() {
+        SYSTEM_CPUS.insert(cpu);
+        CPUS[cpu].set_life(Life::Accepted);
+    } else {
+        CPUS[cpu].set_life(Life::Refused);
+    }
+    verdict
+}
+
 fn check_late_cpu(regs: &IdRegs, system: &SystemCaps) -> Result<(), alloc::string::String> {
     let (cpu_ctr, sys_ctr) = (regs.ctr_el0, system.ctr_el0());
     let (cpu_lines, sys_lines) = (CacheGeometry::from_ctr_el0(cpu_ctr), CacheGeometry::from_ctr_el0(sys_ctr));

@@ -3,7 +3,7 @@
 //! `verify_local_cpu_capabilities`); the online set shrinks and grows with it.
 
 use super::{
-    CALL_GENERATION, CONDUIT, CPUS, Life, ONLINE_TIMEOUT_US, SYSTEM_CPUS, check_late_cpu, online, wait_online,
+    CALL_GENERATION, CONDUIT, CPUS, Life, ONLINE_TIMEOUT_US, SYSTEM_CPUS, admit_late_cpu, online, wait_online,
 };
 use crate::{
     boot, cpu,
@@ -66,19 +66,13 @@ fn cpu_up(info: &BootInfo, system: &SystemCaps, cpu: usize) -> bool {
         crate::println!("CPU{cpu}: failed to come back online");
         return false;
     };
-    let verdict = check_late_cpu(&regs, system);
+    // No call is in flight (this CPU runs them): the CPU owes none made before now, should
+    // it join the CPUs that calls wait for.
+    CPUS[cpu].answered.store(CALL_GENERATION.load(Ordering::Acquire), Ordering::Release);
+    let verdict = admit_late_cpu(cpu, &regs, system);
     match &verdict {
-        Ok(()) => {
-            // No call is in flight (this CPU runs them): the CPU owes none made before now.
-            CPUS[cpu].answered.store(CALL_GENERATION.load(Ordering::Acquire), Ordering::Release);
-            SYSTEM_CPUS.insert(cpu);
-            CPUS[cpu].set_life(Life::Accepted);
-            crate::println!("CPU{cpu}: online, has every system capability");
-        }
-        Err(refusal) => {
-            CPUS[cpu].set_life(Life::Refused);
-            crate::println!("CPU{cpu}: refused and parked: {refusal}");
-        }
+        Ok(()) => crate::println!("CPU{cpu}: online, has every system capability"),
+        Err(refusal) => crate::println!("CPU{cpu}: refused and parked: {refusal}"),
     }
     cpu::send_event();
     verdict.is_ok()
