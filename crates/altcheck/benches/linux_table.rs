@@ -150,7 +150,7 @@ fn main() {
     };
     let file = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let k = kernel::load(file, None).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let (t0, t1, _) = k.table;
+    let (t0, t1) = (k.table.start, k.table.end);
     let table_bytes = k.bytes(t0, (t1 - t0) as usize).expect("the table lies in the image");
     let marker =
         entry::Version::of_release(&k.release).map_or(CallbackMarker::Bit15, |v| v.callback_marker());
@@ -163,8 +163,8 @@ fn main() {
 
     // The whole image as one region (text, init text and the replacements all lie in it).
     let image = Region { addr: k.base, bytes: &k.image };
-    let text_lo = k.text.iter().map(|r| r.0).min().expect("text");
-    let text_hi = k.text.iter().map(|r| r.1).max().expect("text");
+    let text_lo = k.text.iter().map(|r| r.start).min().expect("text");
+    let text_hi = k.text.iter().map(|r| r.end).max().expect("text");
     let text = Region {
         addr: text_lo,
         bytes: k.bytes(text_lo, (text_hi - text_lo) as usize).expect("text in image"),

@@ -210,6 +210,8 @@ fn linux(t: &Target, mode: Mode) -> Result<ExitCode, String> {
     };
     let a = analysis::load(&inputs)?;
     notes(&a);
+    // The CONTRACT's first line: the table's bounds and how they were found.
+    println!("{}", report::table(&a.kernel.table, format));
     match mode {
         Mode::Verify => {}
         Mode::Dump => dump(&a, format),
@@ -227,16 +229,19 @@ fn linux(t: &Target, mode: Mode) -> Result<ExitCode, String> {
 fn notes(a: &Analysis) {
     let k = &a.kernel;
     eprintln!(
-        "altcheck: {}: {}, symbols from {}, table {:#x}..{:#x} (found by {}), {} vDSO table(s), {} module files read",
+        "altcheck: {}: {}, symbols from {}, {} vDSO table(s), {} module files read",
         k.release,
         k.container.name(),
         k.symbol_source,
-        k.table.0,
-        k.table.1,
-        k.table.2,
         a.kernel_spaces - 1,
         a.module_files
     );
+    if !k.table.agreed.is_empty() {
+        eprintln!("altcheck: table bounds {}; agreeing: {}", k.table.how, k.table.agreed.join(", "));
+    }
+    let code: Vec<String> =
+        k.text.iter().map(|r| format!("{:#x}..{:#x} {}", r.start, r.end, r.what)).collect();
+    eprintln!("altcheck: code ranges: {}", code.join("; "));
     let c = &a.cross;
     let verdict = if c.confirms() {
         format!("confirmed by the image ({} capability descriptors agree)", c.agree.len())

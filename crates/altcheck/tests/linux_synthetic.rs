@@ -83,15 +83,22 @@ fn vmlinux(entries: &[Entry], release: &str) -> Vec<u8> {
 
 #[test]
 fn a_system_map_names_the_symbols() {
+    // A real System.map (nm of vmlinux) holds every symbol, the table's too.
     let map = format!(
-        "{T:016x} T _stext\n{:016x} T _etext\n{FUNC:016x} T mapped_func\n{CB:016x} T mapped_cb\n",
-        T + TEXT_LEN
+        "{T:016x} T _stext\n{:016x} T _etext\n{FUNC:016x} T mapped_func\n{CB:016x} T mapped_cb\n\
+         {TABLE:016x} D __alt_instructions\n{:016x} D __alt_instructions_end\n",
+        T + TEXT_LEN,
+        TABLE + 36
     );
     let mut entries = clean();
     entries[0].2 = 9;
     let o = verify_with("map", &entries, "6.1.0-57-arm64", &[], Some(&map));
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).starts_with("vmlinux entry 0: site mapped_func+0x0, cap 9 (?)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).lines().nth(1).unwrap().starts_with("vmlinux entry 0: site mapped_func+0x0, cap 9 (?)"),
+        "{}",
+        stdout(&o)
+    );
     let o = verify_with(
         "map-stub",
         &entries,
@@ -166,12 +173,16 @@ fn assert_named(name: &str, i: usize, e: Entry, reason: &str) {
 }
 
 #[test]
-fn a_clean_table_verifies_with_the_summary_last() {
+fn a_clean_table_verifies_with_the_bounds_first_and_the_summary_last() {
     let o = verify("clean", &clean(), "6.1.0-57-arm64", &[]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(
         stdout(&o),
-        "altcheck: linux 6.1.0-57-arm64: 3 entries (1 callbacks) in the kernel, 0 entries in 0 modules, 0 defects\n"
+        format!(
+            "table {TABLE:#x}..{:#x} (from symbols)\n\
+             altcheck: linux 6.1.0-57-arm64: 3 entries (1 callbacks) in the kernel, 0 entries in 0 modules, 0 defects\n",
+            TABLE + 36
+        )
     );
 }
 
@@ -231,6 +242,9 @@ fn json_output_is_one_object_per_defect_then_the_summary() {
     let lines: Vec<serde_json::Value> =
         stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(o.status.code(), Some(1));
+    let (table, lines) = lines.split_first().unwrap();
+    assert_eq!((table["type"].as_str(), table["entries"].as_u64()), (Some("table"), Some(3)));
+    assert_eq!(table["how"], "from symbols");
     let (last, defects) = lines.split_last().unwrap();
     assert_eq!(last["type"], "summary");
     assert_eq!(
@@ -265,7 +279,7 @@ fn simulate_patches_the_entries_of_the_capabilities_given() {
     let o = run("sim", &["simulate", "--caps", "HAS_LSE_ATOMICS"], &clean(), "6.1.0-57-arm64", &[], None);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
-    let lines: Vec<&str> = out.lines().collect();
+    let lines: Vec<&str> = out.lines().skip(1).collect();
     assert_eq!(
         lines[..4],
         [

@@ -104,7 +104,7 @@ pub fn load(inputs: &Inputs) -> Result<Analysis, String> {
 /// The kernel's own table as a space; its symbols move there (modules' callbacks are looked
 /// up in them).
 fn kernel_space(kernel: &mut Kernel, marker: entry::CallbackMarker, ncaps: u16) -> Result<Space, String> {
-    let (lo, hi, _) = kernel.table;
+    let (lo, hi) = (kernel.table.start, kernel.table.end);
     let len = (hi - lo) as usize;
     if !len.is_multiple_of(entry::ENTRY_SIZE) {
         return Err(format!(
@@ -135,11 +135,7 @@ fn capability_list(kernel: &Kernel, inputs: &Inputs) -> Result<(LinuxCaps, Cross
             )
         })?,
     };
-    let found = kernel
-        .rela
-        .as_ref()
-        .map(|r| crosscheck::descriptors(&kernel.image, kernel.base, r))
-        .unwrap_or_default();
+    let found = crosscheck::descriptors(&kernel.image, kernel.base, &kernel.relocs);
     let cross = crosscheck::compare(&caps, &found);
     if !cross.disagree.is_empty() {
         let list: Vec<String> = cross

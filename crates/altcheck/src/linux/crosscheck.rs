@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::cpucaps::LinuxCaps;
-use super::rela::Rela;
+use super::relocs::Relocs;
 
 /// What the image says against the list.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -31,7 +31,7 @@ impl CrossCheck {
 }
 
 /// `(capability identifier, number)` per descriptor found in `img` (link address `base`).
-pub fn descriptors(img: &[u8], base: u64, rela: &Rela) -> Vec<(&'static str, u16)> {
+pub fn descriptors(img: &[u8], base: u64, rela: &Relocs) -> Vec<(&'static str, u16)> {
     let known: HashMap<&[u8], &'static str> = arm64_caps::caps::DESCRIPTIONS
         .iter()
         .zip(arm64_caps::caps::IDENTS.iter())
@@ -80,13 +80,13 @@ mod tests {
 
     /// An image (base 0x10000) with a descriptor for LSE atomics numbered `n` at 0x100, its
     /// description at 0x200, and the relocation for the descriptor's `desc`.
-    fn image(n: u16) -> (Vec<u8>, Rela) {
+    fn image(n: u16) -> (Vec<u8>, Relocs) {
         let mut img = vec![0u8; 0x400];
         img[0x108..0x10a].copy_from_slice(&n.to_le_bytes());
         img[0x10a..0x10c].copy_from_slice(&8u16.to_le_bytes());
         let d = b"LSE atomic instructions\0";
         img[0x200..0x200 + d.len()].copy_from_slice(d);
-        (img, Rela { entries: vec![(0x10100, 0x10200), (0x10300, 0x10000)] })
+        (img, Relocs { entries: vec![(0x10100, 0x10200), (0x10300, 0x10000)], kinds: ".rela.dyn" })
     }
 
     #[test]

@@ -1,14 +1,21 @@
 //! A Linux arm64 kernel image as the checks see it: the flat image (offset 0 is `_text`),
-//! its link address, symbols, text, release and alternatives table.
+//! its link address, symbols, relocations, code ranges, release and alternatives table.
 
-use object::{Object, ObjectSection, ObjectSymbol, SectionKind, SymbolKind};
+use object::elf::SHF_ALLOC;
+use object::{Object, ObjectSection, ObjectSymbol, SectionFlags, SymbolKind};
 
-use super::entry::ENTRY_SIZE;
+use super::bounds::{self, Table};
 use super::format::{self, Container};
-use super::kallsyms;
-use super::rela::{self, Rela};
+use super::kallsyms::{self, Placement};
+use super::layout;
+use super::relocs::{self, Relocs};
 use super::space::Region;
 use super::symbols::{Sym, Symbols};
+use super::text::{self, CodeRange};
+
+/// The Image header's `image_size` (Documentation/arch/arm64/booting.rst): the kernel's
+/// size in memory, BSS included.
+const IMAGE_SIZE_AT: usize = 16;
 
 /// The loaded kernel.
 pub struct Kernel {
@@ -23,14 +30,22 @@ pub struct Kernel {
     /// Symbols (link addresses).
     pub symbols: Symbols,
     /// Where the symbols came from.
-    pub symbol_source: &'static str,
-    /// The relocations of a relocatable image.
-    pub rela: Option<Rela>,
-    /// Text ranges `[start, end)`, link addresses: `_stext.._etext`, `_sinittext.._einittext`
-    /// and the other code Linux patches (see `text_ranges`).
-    pub text: Vec<(u64, u64)>,
-    /// The alternatives table `[start, end)`, link addresses, and how it was found.
-    pub table: (u64, u64, &'static str),
+    pub symbol_source: String,
+    /// The relocations of a relocatable image (empty otherwise).
+    pub relocs: Relocs,
+    /// Every range of code Linux patches, link addresses (see `text.rs`).
+    pub text: Vec<CodeRange>,
+    /// The alternatives table's bounds and how they were found.
+    pub table: Table,
+}
+
+/// The image, its link address, symbols (and their source) and relocations.
+struct Placed {
+    image: Vec<u8>,
+    base: u64,
+    symbols: Symbols,
+    source: String,
+    relocs: Relocs,
 }
 
 /// Loads `file`; `system_map` (its text) names the symbols when given, for a raw Image
@@ -38,22 +53,31 @@ pub struct Kernel {
 pub fn load(file: Vec<u8>, system_map: Option<&str>) -> Result<Kernel, String> {
     let unpacked = format::unpack(file)?;
     let container = unpacked.container;
-    let (image, base, symbols, symbol_source) = if unpacked.is_elf {
-        let (image, base, symbols, source) = flatten_elf(&unpacked.bytes)?;
-        match system_map {
-            Some(map) => (image, base, Symbols::from_system_map(map)?, "System.map"),
-            None => (image, base, symbols, source),
-        }
+    let p = if unpacked.is_elf {
+        place_elf(&unpacked.bytes, system_map)?
     } else {
-        let image = unpacked.bytes;
-        let (base, symbols, source) = raw_symbols(&image, system_map)?;
-        (image, base, symbols, source)
+        place_raw(unpacked.bytes, system_map)?
     };
-    let release = banner(&image).ok_or("no 'Linux version' banner in the image")?;
-    let rela = rela::find(&image);
-    let text = text_ranges(&symbols)?;
-    let table = find_table(&image, base, &symbols, &text)?;
-    Ok(Kernel { release, container, image, base, symbols, symbol_source, rela, text, table })
+    let release = banner(&p.image).ok_or("no 'Linux version' banner in the image")?;
+    let initdata = match p.symbols.addr("__initdata_begin") {
+        Some(a) => Some((a, "symbol __initdata_begin")),
+        None => layout::initdata_begin(&p.image).map(|o| (p.base + o as u64, "PE .data section")),
+    };
+    let sources =
+        bounds::Sources { img: &p.image, base: p.base, symbols: &p.symbols, relocs: &p.relocs, initdata };
+    let table = bounds::find(&sources)?;
+    let text = text::ranges(&sources, &table)?;
+    Ok(Kernel {
+        release,
+        container,
+        image: p.image,
+        base: p.base,
+        symbols: p.symbols,
+        symbol_source: p.source,
+        relocs: p.relocs,
+        text,
+        table,
+    })
 }
 
 /// The release string of the `Linux version <release> (...` banner.
@@ -66,40 +90,111 @@ pub fn banner(img: &[u8]) -> Option<String> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_owned())
 }
 
-/// Symbols of a raw Image: a System.map when given (placed by its `_text`), else kallsyms
-/// (placed by the relocation of `kallsyms_relative_base`).
-fn raw_symbols(img: &[u8], system_map: Option<&str>) -> Result<(u64, Symbols, &'static str), String> {
-    if let Some(map) = system_map {
-        let s = Symbols::from_system_map(map)?;
-        let base = s.addr("_text").ok_or("the System.map has no _text")?;
-        return Ok((base, s, "System.map"));
-    }
-    let k = kallsyms::find(img)
-        .ok_or("no kallsyms in the image (and no --system-map): cannot name or bound its text")?;
-    let slot = k.relative_base_at;
-    let (base, relative_base) = match rela::find(img) {
-        Some(r) => {
-            let base = r
-                .base_from_slot(img, slot)
-                .ok_or("kallsyms_relative_base has no relocation: cannot place the symbols")?;
-            (base, r.value_at(base + slot as u64).ok_or("kallsyms_relative_base has no relocation")?)
-        }
-        None => return Err("a raw Image without .rela.dyn (not relocatable): pass --system-map".into()),
-    };
-    let syms =
-        k.syms.into_iter().map(|(kind, name, off)| Sym { addr: relative_base + off, kind, name }).collect();
-    Ok((base, Symbols::new(syms), "kallsyms"))
+/// The kernel's size in memory from the Image header (at least the file's).
+fn mem_size(img: &[u8]) -> u64 {
+    let header =
+        img.get(IMAGE_SIZE_AT..IMAGE_SIZE_AT + 8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+    header.unwrap_or(0).max(img.len() as u64)
 }
 
-/// An ELF vmlinux copied into a flat image from its lowest loaded address (`_text`).
-fn flatten_elf(elf: &[u8]) -> Result<(Vec<u8>, u64, Symbols, &'static str), String> {
+/// A raw Image: relocations first (they give the link address), then the symbols: a
+/// System.map when given (placed by its `_text`), else kallsyms.
+fn place_raw(image: Vec<u8>, system_map: Option<&str>) -> Result<Placed, String> {
+    let found = relocs::find(&image);
+    let kinds = found.kinds();
+    if let Some(map) = system_map {
+        let symbols = Symbols::from_system_map(map)?;
+        let base = symbols.addr("_text").ok_or("the System.map has no _text")?;
+        let relocs = found.resolve(&image, base);
+        return Ok(Placed { image, base, symbols, source: "System.map".into(), relocs });
+    }
+    let k = kallsyms::find(&image)
+        .map_err(|e| format!("{e} (pass --system-map, or the -dbg package's vmlinux)"))?;
+    let mem = mem_size(&image);
+    let base = match (found.is_empty(), k.placement) {
+        (true, _) => None,
+        (false, Placement::RelativeBase { slot }) => found.base_with_slot(&image, mem, slot),
+        (false, Placement::SelfRelative) => found.base(&image, mem),
+    };
+    if base.is_none() && !found.is_empty() {
+        return Err(format!(
+            "no link address explains the image's {kinds}: cannot place its symbols (pass --system-map)"
+        ));
+    }
+    let (base, relocs, syms) = match (k.placement, base) {
+        (Placement::SelfRelative, Some(base)) => {
+            let syms = k.syms.into_iter().map(|(kind, name, o)| Sym { addr: base + o, kind, name }).collect();
+            (base, found.resolve(&image, base), syms)
+        }
+        (Placement::SelfRelative, None) => {
+            return Err("kallsyms without kallsyms_relative_base (7.x) and no .rela.dyn/.relr.dyn: the link address is unknown (pass --system-map)".into());
+        }
+        (Placement::RelativeBase { slot }, base) => relative_base(&image, slot, base, found, k.syms)?,
+    };
+    let symbols = Symbols::new(syms);
+    check_text_symbol(&symbols, base)?;
+    let source = format!("kallsyms, relocations from {kinds}");
+    Ok(Placed { image, base, symbols, source, relocs })
+}
+
+/// Symbols placed by `kallsyms_relative_base` (its slot at file offset `slot`): its
+/// relocation's value, or (not relocatable) its bytes. Without relocations the link
+/// address comes from `_text`, the Image's first byte.
+fn relative_base(
+    image: &[u8],
+    slot: usize,
+    base: Option<u64>,
+    found: relocs::Found,
+    syms: Vec<(u8, String, u64)>,
+) -> Result<(u64, Relocs, Vec<Sym>), String> {
+    let (relocs, rb) = match base {
+        Some(b) => {
+            let r = found.resolve(image, b);
+            let rb = r.pointer_at(image, b, b + slot as u64);
+            (r, rb)
+        }
+        None => (
+            Relocs::default(),
+            image.get(slot..slot + 8).map(|x| u64::from_le_bytes(x.try_into().unwrap_or([0; 8]))),
+        ),
+    };
+    let rb = rb.filter(|&v| v != 0).ok_or("kallsyms_relative_base is zero and no relocation fills it: cannot place the symbols (pass --system-map)")?;
+    let syms: Vec<Sym> =
+        syms.into_iter().map(|(kind, name, off)| Sym { addr: rb.wrapping_add(off), kind, name }).collect();
+    let base = match base {
+        Some(b) => b,
+        None => syms
+            .iter()
+            .find(|s| s.name == "_text")
+            .map(|s| s.addr)
+            .ok_or("kallsyms has no _text: cannot place the image")?,
+    };
+    Ok((base, relocs, syms))
+}
+
+/// `_text` is the Image's first byte: symbols that put it elsewhere are not this image's.
+fn check_text_symbol(symbols: &Symbols, base: u64) -> Result<(), String> {
+    match symbols.addr("_text") {
+        Some(t) if t != base => Err(format!(
+            "kallsyms puts _text at {t:#x} but the relocations put the image's first byte at {base:#x}: cannot place the symbols"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// An ELF vmlinux copied into a flat image from its lowest allocated address (`_text`).
+fn place_elf(elf: &[u8], system_map: Option<&str>) -> Result<Placed, String> {
     let file = object::File::parse(elf).map_err(|e| format!("not an ELF file: {e}"))?;
     let loaded: Vec<_> = file
         .sections()
         .filter(|s| {
-            s.address() != 0
-                && s.size() != 0
-                && !matches!(s.kind(), SectionKind::Metadata | SectionKind::UninitializedData)
+            let alloc =
+                matches!(s.flags(), SectionFlags::Elf { sh_flags } if sh_flags & u64::from(SHF_ALLOC) != 0);
+            let nobits = matches!(
+                s.kind(),
+                object::SectionKind::UninitializedData | object::SectionKind::UninitializedTls
+            );
+            alloc && !nobits && s.address() != 0 && s.size() != 0
         })
         .collect();
     let lo = loaded.iter().map(|s| s.address()).min().ok_or("the ELF has no loaded sections")?;
@@ -112,8 +207,19 @@ fn flatten_elf(elf: &[u8]) -> Result<(Vec<u8>, u64, Symbols, &'static str), Stri
     for s in &loaded {
         let data = s.data().map_err(|e| e.to_string())?;
         let at = (s.address() - lo) as usize;
-        image[at..at + data.len()].copy_from_slice(data);
+        let dest = image.get_mut(at..at + data.len()).ok_or("a section's data is larger than its size")?;
+        dest.copy_from_slice(data);
     }
+    let relocs = relocs::find(&image).resolve(&image, lo);
+    let (symbols, source) = match system_map {
+        Some(map) => (Symbols::from_system_map(map)?, "System.map".to_owned()),
+        None => (elf_symbols(&file), "ELF symbol table".to_owned()),
+    };
+    Ok(Placed { image, base: lo, symbols, source, relocs })
+}
+
+/// The ELF's symbols with `nm`-like type letters.
+fn elf_symbols(file: &object::File<'_>) -> Symbols {
     let syms = file
         .symbols()
         .filter(|s| !s.is_undefined() && s.address() != 0)
@@ -127,70 +233,7 @@ fn flatten_elf(elf: &[u8]) -> Result<(Vec<u8>, u64, Symbols, &'static str), Stri
             Some(Sym { addr: s.address(), kind, name: s.name().ok()?.to_owned() })
         })
         .collect();
-    Ok((image, lo, Symbols::new(syms), "ELF symbol table"))
-}
-
-/// The text ranges from the symbols.
-fn text_ranges(s: &Symbols) -> Result<Vec<(u64, u64)>, String> {
-    let pair = |a: &str, b: &str| Some((s.addr(a)?, s.addr(b)?)).filter(|(x, y)| x < y);
-    let main = pair("_stext", "_etext").ok_or("no _stext/_etext symbols: cannot bound the text")?;
-    // Code outside _stext.._etext that Linux also patches: init text, and (6.x, in
-    // `.rodata.text`: "never executed via the kernel mapping") the idmap, the entry
-    // trampoline, hibernate's and kexec's text. Where the symbols exist.
-    let others = [
-        ("_sinittext", "_einittext"),
-        ("__idmap_text_start", "__idmap_text_end"),
-        ("__entry_tramp_text_start", "__entry_tramp_text_end"),
-        ("__hibernate_exit_text_start", "__hibernate_exit_text_end"),
-        ("__relocate_new_kernel_start", "__relocate_new_kernel_end"),
-    ];
-    Ok(std::iter::once(main).chain(others.iter().filter_map(|(a, b)| pair(a, b))).collect())
-}
-
-/// The table: `__alt_instructions.._end` when the symbols have them, else found by scanning.
-fn find_table(
-    img: &[u8],
-    base: u64,
-    s: &Symbols,
-    text: &[(u64, u64)],
-) -> Result<(u64, u64, &'static str), String> {
-    if let (Some(a), Some(b)) = (s.addr("__alt_instructions"), s.addr("__alt_instructions_end")) {
-        let inside = a >= base && b >= a && b - base <= img.len() as u64;
-        return if inside {
-            Ok((a, b, "symbols"))
-        } else {
-            Err("__alt_instructions lies outside the image".into())
-        };
-    }
-    let (at, n) = scan_table(img, base, text).ok_or("no alternatives table found in the image")?;
-    Ok((base + at as u64, base + (at + n * ENTRY_SIZE) as u64, "scan"))
-}
-
-/// The longest run of 12-byte records whose site and replacement/callback both land,
-/// 4-aligned, in the text: the table (only the offsets are trusted, so that entries with a
-/// bad capability or length are still found). `(offset, entries)`.
-pub fn scan_table(img: &[u8], base: u64, text: &[(u64, u64)]) -> Option<(usize, usize)> {
-    let in_text = |a: u64| a.is_multiple_of(4) && text.iter().any(|&(lo, hi)| (lo..hi).contains(&a));
-    let plausible = |o: usize| {
-        let rd = |k: usize| i32::from_le_bytes(img[k..k + 4].try_into().unwrap_or([0; 4]));
-        let at = base + o as u64;
-        in_text(at.wrapping_add_signed(i64::from(rd(o))))
-            && in_text((at + 4).wrapping_add_signed(i64::from(rd(o + 4))))
-    };
-    let words = img.len().saturating_sub(ENTRY_SIZE) / 4;
-    // One running count per phase (entries are 3 words): the run ending at word w.
-    let mut run = [0usize; 3];
-    let mut best = (0usize, 0usize);
-    for w in 0..=words {
-        let r = &mut run[w % 3];
-        *r = if plausible(4 * w) { *r + 1 } else { 0 };
-        if *r > best.1 {
-            best = (w, *r);
-        }
-    }
-    let (last, n) = best;
-    // The run ends with the entry at word `last`; it started 3 words per entry earlier.
-    (n >= 2).then(|| (4 * (last - 3 * (n - 1)), n))
+    Symbols::new(syms)
 }
 
 impl Kernel {
@@ -200,12 +243,15 @@ impl Kernel {
         self.image.get(off..off.checked_add(len)?)
     }
 
-    /// The text as regions of the kernel's space.
+    /// The code as regions of the kernel's space.
     pub fn text_regions(&self) -> Vec<Region> {
         self.text
             .iter()
-            .filter_map(|&(lo, hi)| {
-                Some(Region { addr: lo, bytes: self.bytes(lo, (hi - lo) as usize)?.to_vec() })
+            .filter_map(|r| {
+                Some(Region {
+                    addr: r.start,
+                    bytes: self.bytes(r.start, (r.end - r.start) as usize)?.to_vec(),
+                })
             })
             .collect()
     }
@@ -220,18 +266,5 @@ mod tests {
         let img = b"\0\0Linux version 6.1.0-57-arm64 (debian-kernel@lists.debian.org) (gcc-12".to_vec();
         assert_eq!(banner(&img).as_deref(), Some("6.1.0-57-arm64"));
         assert_eq!(banner(b"no banner here"), None);
-    }
-
-    #[test]
-    fn the_table_is_the_longest_run_of_entries_pointing_into_the_text() {
-        // Text 0x0..0x100; noise; three entries at 0x200 (site 0x10, replacement 0x80).
-        let mut img = vec![0xffu8; 0x300];
-        for i in 0..3usize {
-            let at = 0x200 + 12 * i;
-            img[at..at + 4].copy_from_slice(&(0x10 - at as i32).to_le_bytes());
-            img[at + 4..at + 8].copy_from_slice(&(0x80 - (at as i32 + 4)).to_le_bytes());
-            img[at + 8..at + 12].copy_from_slice(&[0xff, 0x7f, 4, 8]);
-        }
-        assert_eq!(scan_table(&img, 0, &[(0, 0x100)]), Some((0x200, 3)));
     }
 }

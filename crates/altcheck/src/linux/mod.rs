@@ -2,6 +2,7 @@
 //! tables (`altcheck ... --linux`).
 
 pub mod analysis;
+pub mod bounds;
 pub mod checks;
 pub mod cpucaps;
 pub mod crosscheck;
@@ -11,9 +12,11 @@ pub mod features;
 pub mod format;
 pub mod kallsyms;
 pub mod kernel;
+pub mod layout;
 pub mod modules;
-pub mod rela;
+pub mod relocs;
 pub mod report;
 pub mod simulate;
 pub mod space;
 pub mod symbols;
+pub mod text;

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::analysis::{Analysis, Summary};
+use super::bounds::Table;
 use super::checks::Defect;
 use super::entry::Alt;
 use super::space::Space;
@@ -24,6 +25,18 @@ pub fn defect(d: &Defect, f: Format) -> String {
         Format::Json => json!({
             "type": "defect", "space": d.space, "index": d.index, "site": d.site, "cap": d.cap,
             "cap_name": d.cap_name, "orig_len": d.orig_len, "alt_len": d.alt_len, "reason": d.reason,
+        })
+        .to_string(),
+    }
+}
+
+/// The table's bounds as the first line: `table A..B (from ...)`.
+pub fn table(t: &Table, f: Format) -> String {
+    match f {
+        Format::Text => format!("table {:#x}..{:#x} ({})", t.start, t.end, t.how),
+        Format::Json => json!({
+            "type": "table", "start": format!("{:#x}", t.start), "end": format!("{:#x}", t.end),
+            "entries": (t.end - t.start) / 12, "how": t.how,
         })
         .to_string(),
     }
@@ -66,7 +79,8 @@ pub fn dump_row(a: &Analysis, s: &Space, e: &Alt, f: Format) -> String {
         Format::Json => {
             // The kernel's entries also say where they are in the (unpacked) image, so that a
             // test can corrupt one.
-            let at = (s.name == "vmlinux").then(|| a.kernel.table.0 - a.kernel.base + (12 * e.index) as u64);
+            let at =
+                (s.name == "vmlinux").then(|| a.kernel.table.start - a.kernel.base + (12 * e.index) as u64);
             json!({
                 "type": "entry", "space": s.name, "index": e.index, "cap": e.cap, "cap_name": cap_name(a, e.cap),
                 "orig_len": e.orig_len, "alt_len": e.alt_len, "kind": kind, "site": site, "target": target,

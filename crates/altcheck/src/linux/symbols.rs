@@ -64,6 +64,11 @@ impl Symbols {
         Symbols::new(syms)
     }
 
+    /// The same symbols but those called one of `names` (what the layout finds without them).
+    pub fn without(&self, names: &[&str]) -> Symbols {
+        Symbols::new(self.syms.iter().filter(|s| !names.contains(&s.name.as_str())).cloned().collect())
+    }
+
     /// How many symbols there are.
     pub fn len(&self) -> usize {
         self.syms.len()
