@@ -39,6 +39,10 @@ pub struct Analysis {
     pub kernel_spaces: usize,
     /// Module files read.
     pub module_files: usize,
+    /// How the kernel marks callbacks (its version's convention).
+    pub marker: entry::CallbackMarker,
+    /// The modules' defects, found as each module was read (its code is not kept).
+    module_defects: Vec<Defect>,
 }
 
 /// The counts of the summary line.
@@ -92,13 +96,17 @@ pub fn load(inputs: &Inputs) -> Result<Analysis, String> {
     let mut spaces = vec![vmlinux];
     spaces.extend(elfobj::vdsos(&kernel.image, marker, caps.ncaps));
     let kernel_spaces = spaces.len();
-    let mut module_files = 0;
+    let (mut module_files, mut module_defects) = (0, Vec::new());
     if let Some(dir) = &inputs.modules {
-        let m = modules::read_all(dir, marker, caps.ncaps)?;
+        let m = {
+            let cx = Context { caps: &caps, kernel: &spaces[0].symbols, marker };
+            modules::read_all(dir, marker, caps.ncaps, &|s: &Space| checks::check(s, &cx))?
+        };
         module_files = m.files;
+        module_defects = m.defects;
         spaces.extend(m.spaces);
     }
-    Ok(Analysis { kernel, caps, cross, spaces, kernel_spaces, module_files })
+    Ok(Analysis { kernel, caps, cross, spaces, kernel_spaces, module_files, marker, module_defects })
 }
 
 /// The kernel's own table as a space; its symbols move there (modules' callbacks are looked
@@ -155,10 +163,11 @@ fn capability_list(kernel: &Kernel, inputs: &Inputs) -> Result<(LinuxCaps, Cross
 }
 
 impl Analysis {
-    /// Every defect of every table.
+    /// Every defect of every table: the kernel's, then the modules' (in name order).
     pub fn defects(&self) -> Vec<Defect> {
-        let cx = Context { caps: &self.caps, kernel: &self.spaces[0].symbols };
-        self.spaces.iter().flat_map(|s| checks::check(s, &cx)).collect()
+        let cx = Context { caps: &self.caps, kernel: &self.spaces[0].symbols, marker: self.marker };
+        let kernel = self.spaces[..self.kernel_spaces].iter().flat_map(|s| checks::check(s, &cx));
+        kernel.chain(self.module_defects.iter().cloned()).collect()
     }
 
     /// The counts for `defects` defects.

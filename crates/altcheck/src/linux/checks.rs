@@ -5,7 +5,7 @@
 use altpatch_core::insn::{self, Decoded, PcRelKind};
 
 use super::cpucaps::LinuxCaps;
-use super::entry::{Alt, Loc};
+use super::entry::{Alt, CallbackMarker, Loc};
 use super::features;
 use super::space::Space;
 use super::symbols::Symbols;
@@ -54,6 +54,9 @@ pub struct Context<'a> {
     pub caps: &'a LinuxCaps,
     /// The kernel's symbols: a module's callbacks name kernel functions.
     pub kernel: &'a Symbols,
+    /// How the kernel marks callbacks, which is also how it treats an out-of-range
+    /// capability (before 6.1 it does not bound it).
+    pub marker: CallbackMarker,
 }
 
 /// Checks every entry of `space`.
@@ -89,10 +92,7 @@ fn entry_reasons(space: &Space, e: &Alt, cx: &Context<'_>) -> Vec<String> {
     // Before 6.1 a callback is marked by cpufeature == ARM64_NCAPS itself.
     let sentinel = e.callback && e.cap == cx.caps.ncaps;
     if e.cap >= cx.caps.ncaps && !sentinel {
-        r.push(format!(
-            "capability {} is out of range (ARM64_NCAPS {}): Linux would silently never apply it (cpus_have_cap() is false)",
-            e.cap, cx.caps.ncaps
-        ));
+        r.push(out_of_range(e.cap, cx));
     }
     r.extend(lengths(e));
     let site = match &e.site {
@@ -111,6 +111,23 @@ fn entry_reasons(space: &Space, e: &Alt, cx: &Context<'_>) -> Vec<String> {
         r.extend(replacement(space, e, site, cx.caps));
     }
     r
+}
+
+/// What Linux does with a capability at or past `ARM64_NCAPS`.
+fn out_of_range(cap: u16, cx: &Context<'_>) -> String {
+    let ncaps = cx.caps.ncaps;
+    match cx.marker {
+        // 6.1 on (alternative.c): cpus_have_cap() answers false past ARM64_NCAPS.
+        CallbackMarker::Bit15 => format!(
+            "capability {cap} is out of range (ARM64_NCAPS {ncaps}): Linux would silently never apply it (cpus_have_cap() is false)"
+        ),
+        // 5.10 (alternative.c, __apply_alternatives): test_bit() on a bitmap of
+        // ARM64_NCAPS + 1 bits, then only `cpufeature < ARM64_CB_PATCH` is checked against
+        // the CPU: past it, the entry is patched on every CPU wherever that bit reads as set.
+        CallbackMarker::NcapsSentinel => format!(
+            "capability {cap} is out of range (ARM64_NCAPS {ncaps}): Linux 5.x does not bound it (test_bit() reads past the capability bitmap; if that bit is set it patches the site on every CPU, without cpus_have_cap())"
+        ),
+    }
 }
 
 /// Linux requires `alt_len == orig_len` (BUG_ON), a callback's `alt_len` 0, whole instructions.
@@ -155,10 +172,11 @@ fn replacement(space: &Space, e: &Alt, site: u64, caps: &LinuxCaps) -> Vec<Strin
     let mut r = Vec::new();
     let site_region = space.code(site, 0).map(|c| c.0);
     let original = space.code(site, usize::from(e.orig_len)).map_or(&[][..], |c| c.1);
+    let before = site.checked_sub(4).and_then(|b| space.code(b, 4)).map_or(&[][..], |c| c.1);
     for (i, word) in words(&bytes[..len - len % 4]).enumerate() {
         let at = 4 * i as u64;
         r.extend(pc_relative(word, repl, site, at, e.alt_len, space.linked || site_region == Some(region)));
-        r.extend(gating(word, at, e.cap, caps, original));
+        r.extend(gating(word, at, e.cap, caps, original, before));
     }
     r
 }
@@ -220,11 +238,15 @@ fn words(b: &[u8]) -> impl Iterator<Item = u32> + '_ {
 
 /// An instruction of a feature the entry's capability does not imply, and which the
 /// original sequence does not need already (then whatever guards the site's path, a
-/// runtime check, guards the replacement's too: KVM's `ZCR_EL1`/`ZCR_EL12` switch on VHE).
-fn gating(word: u32, at: u64, cap: u16, caps: &LinuxCaps, original: &[u8]) -> Option<String> {
+/// runtime check, guards the replacement's too: KVM's `ZCR_EL1`/`ZCR_EL12` switch on VHE),
+/// nor repeats the very instruction that runs right `before` the site (5.10's
+/// `WORKAROUND_REPEAT_TLBI`: `tlbi op` then `ALTERNATIVE("nop; nop", "dsb ish; tlbi op")`,
+/// arch/arm64/include/asm/tlbflush.h `__TLBI_0`/`__TLBI_1`: a range TLBI there is guarded
+/// by `system_supports_tlb_range()` on the path both share).
+fn gating(word: u32, at: u64, cap: u16, caps: &LinuxCaps, original: &[u8], before: &[u8]) -> Option<String> {
     let f = features::needs(word)?;
     let name = caps.name(cap)?;
-    let already = words(original).any(|o| features::needs(o) == Some(f));
+    let already = words(original).any(|o| features::needs(o) == Some(f)) || words(before).any(|b| b == word);
     (!f.caps.contains(&name) && !already).then(|| {
         format!(
             "{} at +{at:#x} needs {} but the entry is gated on {name}, which does not imply it (implied by {})",

@@ -7,7 +7,7 @@
 //! instructions (PACIASP, AUTIASP, BTI, ESB, ...) are left out on purpose: they execute as
 //! NOPs where the feature is absent, so they are safe under any capability.
 
-/// An optional feature and the capabilities (names without `ARM64_`, 6.1 and 6.12 spellings)
+/// An optional feature and the capabilities (names without `ARM64_`, 5.10, 6.1 and 6.12 spellings)
 /// that imply it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Feature {
@@ -21,11 +21,16 @@ const LSE: Feature = Feature { name: "FEAT_LSE atomics", caps: &["HAS_LSE_ATOMIC
 const CRC32: Feature = Feature { name: "CRC32", caps: &["HAS_CRC32"] };
 const SB: Feature = Feature { name: "FEAT_SB", caps: &["HAS_SB"] };
 const LRCPC: Feature = Feature { name: "FEAT_LRCPC (LDAPR)", caps: &["HAS_LDAPR"] };
-const PAN: Feature = Feature { name: "FEAT_PAN (PSTATE.PAN)", caps: &["HAS_PAN", "HAS_EPAN"] };
+/// 5.10's `ALT_PAN_NOT_UAO` matches only where the system has PAN
+/// (arch/arm64/kernel/cpufeature.c, `cpufeature_pan_not_uao()`: HAS_PAN and not HAS_UAO);
+/// its replacements are `SET_PSTATE_PAN()` (asm/uaccess.h, `__uaccess_enable/disable`).
+const PAN: Feature =
+    Feature { name: "FEAT_PAN (PSTATE.PAN)", caps: &["HAS_PAN", "HAS_EPAN", "ALT_PAN_NOT_UAO"] };
 const PAUTH: Feature = Feature {
     name: "FEAT_PAuth (address authentication)",
     caps: &[
         "HAS_ADDRESS_AUTH",
+        "HAS_ADDRESS_AUTH_ARCH",
         "HAS_ADDRESS_AUTH_ARCH_QARMA5",
         "HAS_ADDRESS_AUTH_ARCH_QARMA3",
         "HAS_ADDRESS_AUTH_IMP_DEF",
@@ -35,6 +40,7 @@ const PACGA: Feature = Feature {
     name: "FEAT_PAuth (generic authentication)",
     caps: &[
         "HAS_GENERIC_AUTH",
+        "HAS_GENERIC_AUTH_ARCH",
         "HAS_GENERIC_AUTH_ARCH_QARMA5",
         "HAS_GENERIC_AUTH_ARCH_QARMA3",
         "HAS_GENERIC_AUTH_IMP_DEF",

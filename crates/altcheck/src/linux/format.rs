@@ -95,9 +95,7 @@ fn read_capped(r: impl Read, cap: u64, what: &str) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     r.take(cap + 1).read_to_end(&mut out).map_err(|e| format!("{what}: {e}"))?;
     if out.len() as u64 > cap {
-        return Err(format!(
-            "{what}: decompresses to more than {cap} bytes: refused"
-        ));
+        return Err(format!("{what}: decompresses to more than {cap} bytes: refused"));
     }
     Ok(out)
 }

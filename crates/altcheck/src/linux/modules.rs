@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::checks::Defect;
 use super::elfobj;
 use super::entry::CallbackMarker;
 use super::format;
@@ -14,11 +15,16 @@ const MAX_RATIO: u64 = 256;
 
 /// The modules read.
 pub struct Modules {
-    /// Modules with an alternatives table, as spaces, sorted by name.
+    /// Modules with an alternatives table, as spaces (without their code), sorted by name.
     pub spaces: Vec<Space>,
+    /// Their defects, in the same order.
+    pub defects: Vec<Defect>,
     /// How many module files were read.
     pub files: usize,
 }
+
+/// What checks a module's table.
+pub type Check<'a> = &'a (dyn Fn(&Space) -> Vec<Defect> + Sync);
 
 /// The module files under `dir`, sorted.
 fn module_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
@@ -61,13 +67,16 @@ fn read_module(path: &Path) -> Result<(String, Vec<u8>), String> {
     Ok((name, elf))
 }
 
-/// Reads every module under `dir`, on all cores: each thread takes the next file from a
-/// shared counter (a few large modules must not leave one core with most of the work).
-pub fn read_all(dir: &Path, marker: CallbackMarker, ncaps: u16) -> Result<Modules, String> {
+/// Reads and checks (`check`) every module under `dir`, on all cores: each thread takes
+/// the next file from a shared counter (a few large modules must not leave one core with
+/// most of the work), decompresses it, checks it and keeps its entries and defects; its
+/// code is dropped there (memory stays a few modules' worth per core).
+pub fn read_all(dir: &Path, marker: CallbackMarker, ncaps: u16, check: Check<'_>) -> Result<Modules, String> {
     let files = module_files(dir)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let next = AtomicUsize::new(0);
-    let results: Vec<Result<Vec<Space>, String>> = std::thread::scope(|s| {
+    type Done = Vec<(Space, Vec<Defect>)>;
+    let results: Vec<Result<Done, String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
@@ -76,7 +85,11 @@ pub fn read_all(dir: &Path, marker: CallbackMarker, ncaps: u16) -> Result<Module
                         let (name, elf) = read_module(p)?;
                         let space = elfobj::module_space(&name, &elf, marker, ncaps)
                             .map_err(|e| format!("{}: {e}", p.display()))?;
-                        out.extend(space);
+                        if let Some(mut space) = space {
+                            let defects = check(&space);
+                            space.text = Vec::new();
+                            out.push((space, defects));
+                        }
                     }
                     Ok(out)
                 })
@@ -87,10 +100,11 @@ pub fn read_all(dir: &Path, marker: CallbackMarker, ncaps: u16) -> Result<Module
             .map(|h| h.join().unwrap_or_else(|_| Err("a module reader panicked".into())))
             .collect()
     });
-    let mut spaces = Vec::new();
+    let mut done = Vec::new();
     for r in results {
-        spaces.extend(r?);
+        done.extend(r?);
     }
-    spaces.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Modules { spaces, files: files.len() })
+    done.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    let (spaces, defects): (Vec<Space>, Vec<Vec<Defect>>) = done.into_iter().unzip();
+    Ok(Modules { spaces, defects: defects.into_iter().flatten().collect(), files: files.len() })
 }

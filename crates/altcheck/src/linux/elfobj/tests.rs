@@ -124,10 +124,10 @@ fn a_modules_callback_must_be_a_kernel_function() {
     let s = module_space("m", &module(), CallbackMarker::Bit15, caps.ncaps).unwrap().unwrap();
     let kernel =
         Symbols::new(vec![Sym { addr: 0xffff_8000_0801_0000, kind: b'T', name: "alt_cb_patch_nops".into() }]);
-    assert_eq!(check(&s, &Context { caps: &caps, kernel: &kernel }), vec![]);
+    assert_eq!(check(&s, &Context { caps: &caps, kernel: &kernel, marker: CallbackMarker::Bit15 }), vec![]);
     let other =
         Symbols::new(vec![Sym { addr: 0xffff_8000_0801_0000, kind: b'T', name: "something_else".into() }]);
-    let d = check(&s, &Context { caps: &caps, kernel: &other });
+    let d = check(&s, &Context { caps: &caps, kernel: &other, marker: CallbackMarker::Bit15 });
     assert_eq!(d.len(), 1);
     assert_eq!(
         d[0].to_string(),
