@@ -243,16 +243,16 @@ fn notes(a: &Analysis) {
         k.text.iter().map(|r| format!("{:#x}..{:#x} {}", r.start, r.end, r.what)).collect();
     eprintln!("altcheck: code ranges: {}", code.join("; "));
     let c = &a.cross;
+    let ncaps = match c.ncaps {
+        Some(n) => format!("ARM64_NCAPS {n} confirmed by this_cpu_has_cap()"),
+        None => "ARM64_NCAPS not confirmed (no bound found in this_cpu_has_cap())".to_owned(),
+    };
     let verdict = if c.confirms() {
-        format!("confirmed by the image ({} capability descriptors agree)", c.agree.len())
+        format!("{ncaps}; {} of its {} capability numbers confirmed by the image's descriptors", c.agree.len(), a.caps.ncaps)
     } else if c.unnamed.is_empty() {
-        "not confirmed: no capability descriptors found in the image (no .rela.dyn or none relocated)"
-            .to_owned()
+        format!("{ncaps}; no capability descriptors found in the image")
     } else {
-        format!(
-            "not confirmed: the list names none of the {} capabilities the image describes",
-            c.unnamed.len()
-        )
+        format!("{ncaps}; the list names none of the {} capabilities the image describes", c.unnamed.len())
     };
     eprintln!("altcheck: capability list {} (ARM64_NCAPS {}): {verdict}", a.caps.source, a.caps.ncaps);
 }

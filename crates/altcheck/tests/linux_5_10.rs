@@ -19,11 +19,35 @@ const MSR_PAN_1: u32 = 0xd500_419f; // msr pan, #1 (SET_PSTATE_PAN(1))
 const DSB_ISH: u32 = 0xd503_3b9f;
 const TLBI_RVAE1IS: u32 = 0xd508_8220; // tlbi rvae1is, x0 (FEAT_TLBIRANGE)
 
-/// 5.10's hand-written cpucaps.h numbering, the part these tests use.
-const CPUCAPS: &str = "#define ARM64_WORKAROUND_CLEAN_CACHE 0\n#define ARM64_HAS_PAN 4\n\
-    #define ARM64_HAS_LSE_ATOMICS 5\n#define ARM64_HAS_UAO 9\n#define ARM64_ALT_PAN_NOT_UAO 10\n\
-    #define ARM64_WORKAROUND_REPEAT_TLBI 17\n#define ARM64_HAS_CRC32 33\n#define ARM64_HAS_TLB_RANGE 56\n\
-    #define ARM64_NCAPS 62\n";
+/// 5.10's hand-written arch/arm64/include/asm/cpucaps.h (Debian's linux-headers-5.10.0-32-common).
+const CPUCAPS: &str = "#define ARM64_WORKAROUND_CLEAN_CACHE 0\n#define ARM64_WORKAROUND_DEVICE_LOAD_ACQUIRE 1\n\
+    #define ARM64_WORKAROUND_845719 2\n#define ARM64_HAS_SYSREG_GIC_CPUIF 3\n\
+    #define ARM64_HAS_PAN 4\n#define ARM64_HAS_LSE_ATOMICS 5\n\
+    #define ARM64_WORKAROUND_CAVIUM_23154 6\n#define ARM64_WORKAROUND_834220 7\n\
+    #define ARM64_HAS_NO_HW_PREFETCH 8\n#define ARM64_HAS_UAO 9\n#define ARM64_ALT_PAN_NOT_UAO 10\n\
+    #define ARM64_HAS_VIRT_HOST_EXTN 11\n#define ARM64_WORKAROUND_CAVIUM_27456 12\n\
+    #define ARM64_HAS_32BIT_EL0 13\n#define ARM64_HARDEN_EL2_VECTORS 14\n#define ARM64_HAS_CNP 15\n\
+    #define ARM64_HAS_NO_FPSIMD 16\n#define ARM64_WORKAROUND_REPEAT_TLBI 17\n\
+    #define ARM64_WORKAROUND_QCOM_FALKOR_E1003 18\n#define ARM64_WORKAROUND_858921 19\n\
+    #define ARM64_WORKAROUND_CAVIUM_30115 20\n#define ARM64_HAS_DCPOP 21\n#define ARM64_SVE 22\n\
+    #define ARM64_UNMAP_KERNEL_AT_EL0 23\n#define ARM64_SPECTRE_V2 24\n\
+    #define ARM64_HAS_RAS_EXTN 25\n#define ARM64_WORKAROUND_843419 26\n\
+    #define ARM64_HAS_CACHE_IDC 27\n#define ARM64_HAS_CACHE_DIC 28\n#define ARM64_HW_DBM 29\n\
+    #define ARM64_SPECTRE_V4 30\n#define ARM64_MISMATCHED_CACHE_TYPE 31\n\
+    #define ARM64_HAS_STAGE2_FWB 32\n#define ARM64_HAS_CRC32 33\n#define ARM64_SSBS 34\n\
+    #define ARM64_WORKAROUND_1418040 35\n#define ARM64_HAS_SB 36\n\
+    #define ARM64_WORKAROUND_SPECULATIVE_AT 37\n#define ARM64_HAS_ADDRESS_AUTH_ARCH 38\n\
+    #define ARM64_HAS_ADDRESS_AUTH_IMP_DEF 39\n#define ARM64_HAS_GENERIC_AUTH_ARCH 40\n\
+    #define ARM64_HAS_GENERIC_AUTH_IMP_DEF 41\n#define ARM64_HAS_IRQ_PRIO_MASKING 42\n\
+    #define ARM64_HAS_DCPODP 43\n#define ARM64_WORKAROUND_1463225 44\n\
+    #define ARM64_WORKAROUND_CAVIUM_TX2_219_TVM 45\n\
+    #define ARM64_WORKAROUND_CAVIUM_TX2_219_PRFM 46\n#define ARM64_WORKAROUND_1542419 47\n\
+    #define ARM64_HAS_E0PD 48\n#define ARM64_HAS_RNG 49\n#define ARM64_HAS_AMU_EXTN 50\n\
+    #define ARM64_HAS_ADDRESS_AUTH 51\n#define ARM64_HAS_GENERIC_AUTH 52\n\
+    #define ARM64_HAS_32BIT_EL1 53\n#define ARM64_BTI 54\n#define ARM64_HAS_ARMv8_4_TTL 55\n\
+    #define ARM64_HAS_TLB_RANGE 56\n#define ARM64_MTE 57\n#define ARM64_WORKAROUND_1508412 58\n\
+    #define ARM64_SPECTRE_BHB 59\n#define ARM64_WORKAROUND_2457168 60\n\
+    #define ARM64_WORKAROUND_1742098 61\n#define ARM64_NCAPS 62\n";
 
 fn words(ws: &[u32]) -> Vec<u8> {
     ws.iter().flat_map(|w| w.to_le_bytes()).collect()

@@ -144,19 +144,12 @@ fn capability_list(kernel: &Kernel, inputs: &Inputs) -> Result<(LinuxCaps, Cross
         })?,
     };
     let found = crosscheck::descriptors(&kernel.image, kernel.base, &kernel.relocs);
-    let cross = crosscheck::compare(&caps, &found);
-    if !cross.disagree.is_empty() {
-        let list: Vec<String> = cross
-            .disagree
-            .iter()
-            .map(|(n, l, i)| format!("ARM64_{n} is {l} there, {i} in the image"))
-            .collect();
-        let more = if list.len() > 3 { format!("; and {} more", list.len() - 3) } else { String::new() };
+    let ncaps = crosscheck::image_ncaps(&kernel.image, kernel.base, &kernel.symbols);
+    let cross = crosscheck::compare(&caps, &found, ncaps);
+    if let Some(why) = cross.refusal() {
         return Err(format!(
-            "{} is not Linux {}'s capability list (a list from another ABI): {}{more}",
-            caps.source,
-            kernel.release,
-            list[..list.len().min(3)].join("; ")
+            "{} is not Linux {}'s capability list (a list from another ABI, or edited): {why}",
+            caps.source, kernel.release
         ));
     }
     Ok((caps, cross))

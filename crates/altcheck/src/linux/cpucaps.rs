@@ -17,11 +17,43 @@ pub struct LinuxCaps {
     pub names: Vec<String>,
     /// `ARM64_NCAPS`.
     pub ncaps: u16,
+    /// Every `(number, name)` the header defines, in its order.
+    pub defined: Vec<(u16, String)>,
 }
 
 impl LinuxCaps {
-    /// Parses `#define ARM64_NAME N` lines; `ARM64_NCAPS` is required.
+    /// Parses `#define ARM64_NAME N` lines; `ARM64_NCAPS` is required, and every number
+    /// below it defined exactly once: Linux's lists are dense (the generated `cpucaps.h` /
+    /// `cpucap-defs.h` of arch/arm64/tools/gen-cpucaps.awk counts them; 5.10's hand-written
+    /// `cpucaps.h` numbers them 0, 1, ... and sets `ARM64_NCAPS` after the last), so a list
+    /// with a gap or a number defined twice was edited.
     pub fn parse(text: &str, source: &str) -> Result<LinuxCaps, String> {
+        let caps = Self::parse_unchecked(text, source)?;
+        let mut seen = vec![Vec::new(); usize::from(caps.ncaps)];
+        for (n, name) in &caps.defined {
+            seen[usize::from(*n)].push(name.as_str());
+        }
+        if let Some((n, names)) = seen.iter().enumerate().find(|(_, v)| v.len() > 1) {
+            return Err(format!(
+                "{source}: capability {n} is defined {} times ({}): not Linux's list",
+                names.len(),
+                names.join(", ")
+            ));
+        }
+        let missing: Vec<usize> =
+            seen.iter().enumerate().filter(|(_, v)| v.is_empty()).map(|(n, _)| n).collect();
+        if let Some(&first) = missing.first() {
+            return Err(format!(
+                "{source}: ARM64_NCAPS is {} but {} numbers below it are not defined (the first {first}): not Linux's list",
+                caps.ncaps,
+                missing.len()
+            ));
+        }
+        Ok(caps)
+    }
+
+    /// [`LinuxCaps::parse`] without the density check (a partial list, for tests).
+    pub fn parse_unchecked(text: &str, source: &str) -> Result<LinuxCaps, String> {
         let mut defs = Vec::new();
         let mut ncaps = None;
         for line in text.lines() {
@@ -40,13 +72,13 @@ impl LinuxCaps {
             return Err(format!("{source}: ARM64_NCAPS {ncaps} does not fit the entries' 15-bit field"));
         }
         let mut names = vec![String::new(); usize::from(ncaps)];
-        for (n, name) in defs {
+        for (n, name) in &defs {
             let slot = names
-                .get_mut(usize::from(n))
+                .get_mut(usize::from(*n))
                 .ok_or_else(|| format!("{source}: ARM64_{name} = {n} is not below ARM64_NCAPS {ncaps}"))?;
-            *slot = name;
+            *slot = name.clone();
         }
-        Ok(LinuxCaps { source: source.to_owned(), names, ncaps })
+        Ok(LinuxCaps { source: source.to_owned(), names, ncaps, defined: defs })
     }
 
     /// The list shipped for `release`, if any.
@@ -91,6 +123,20 @@ mod tests {
         .unwrap();
         assert_eq!((l.ncaps, l.name(1), l.index_of("ALWAYS_BOOT")), (2, Some("HAS_LSE_ATOMICS"), Some(0)));
         assert_eq!(l.name(2), None);
+    }
+
+    #[test]
+    fn a_list_with_a_gap_or_a_number_defined_twice_is_refused() {
+        let gap = "#define ARM64_A 0\n#define ARM64_B 1\n#define ARM64_NCAPS 200\n";
+        assert_eq!(
+            LinuxCaps::parse(gap, "t").unwrap_err(),
+            "t: ARM64_NCAPS is 200 but 198 numbers below it are not defined (the first 2): not Linux's list"
+        );
+        let twice = "#define ARM64_A 0\n#define ARM64_B 0\n#define ARM64_NCAPS 2\n";
+        assert_eq!(
+            LinuxCaps::parse(twice, "t").unwrap_err(),
+            "t: capability 0 is defined 2 times (A, B): not Linux's list"
+        );
     }
 
     #[test]
