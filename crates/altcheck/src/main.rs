@@ -106,10 +106,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(cli.cmd) {
-        Ok(code) => code,
-        Err(msg) => {
+    // A panic is a bug, but the input is still reported unusable (exit 2), never 101.
+    match std::panic::catch_unwind(|| run(cli.cmd)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(msg)) => {
             eprintln!("altcheck: {msg}");
+            ExitCode::from(2)
+        }
+        Err(_) => {
+            eprintln!(
+                "altcheck: internal error (a bug in altcheck, reported above): the input could not be checked"
+            );
             ExitCode::from(2)
         }
     }
@@ -248,7 +255,11 @@ fn notes(a: &Analysis) {
         None => "ARM64_NCAPS not confirmed (no bound found in this_cpu_has_cap())".to_owned(),
     };
     let verdict = if c.confirms() {
-        format!("{ncaps}; {} of its {} capability numbers confirmed by the image's descriptors", c.agree.len(), a.caps.ncaps)
+        format!(
+            "{ncaps}; {} of its {} capability numbers confirmed by the image's descriptors",
+            c.agree.len(),
+            a.caps.ncaps
+        )
     } else if c.unnamed.is_empty() {
         format!("{ncaps}; no capability descriptors found in the image")
     } else {

@@ -8,6 +8,7 @@ use super::cpucaps::LinuxCaps;
 use super::crosscheck::{self, CrossCheck};
 use super::elfobj;
 use super::entry::{self, Version};
+use super::format;
 use super::kernel::{self, Kernel};
 use super::modules;
 use super::space::Space;
@@ -77,17 +78,29 @@ impl std::fmt::Display for Summary {
     }
 }
 
-fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+/// The largest capability list or System.map read (Debian's System.map is ~10 MiB).
+const MAX_TEXT: u64 = 256 << 20;
+
+/// A text input (capability list, System.map), its size checked before it is read.
+fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    format::read_checked(path, MAX_TEXT, |_| true, "text file")
 }
 
 /// Loads everything `inputs` names. `Err` is unusable input.
 pub fn load(inputs: &Inputs) -> Result<Analysis, String> {
-    let map = inputs.system_map.as_ref().map(read).transpose()?;
+    let map = inputs.system_map.as_deref().map(read).transpose()?;
     let map = map.as_deref().map(String::from_utf8_lossy);
     let image = inputs.image.display().to_string();
-    let mut kernel =
-        kernel::load(read(&inputs.image)?, map.as_deref()).map_err(|e| format!("{image}: {e}"))?;
+    let mut kernel = kernel::load(
+        format::read_checked(
+            &inputs.image,
+            format::MAX_INPUT,
+            format::kernel_magic,
+            "an arm64 kernel image",
+        )?,
+        map.as_deref(),
+    )
+    .map_err(|e| format!("{image}: {e}"))?;
     let (caps, cross) = capability_list(&kernel, inputs)?;
     let version = Version::of_release(&kernel.release)
         .ok_or_else(|| format!("{image}: release {} has no version", kernel.release))?;

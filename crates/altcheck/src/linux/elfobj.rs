@@ -40,11 +40,7 @@ pub fn linked_space(
     let file = object::File::parse(elf).map_err(|e| format!("{name}: {e}"))?;
     let Some(table) = file.section_by_name(".altinstructions") else { return Ok(None) };
     let data = table.data().map_err(|e| format!("{name}: {e}"))?;
-    let text = file
-        .sections()
-        .filter(is_exec)
-        .filter_map(|s| Some(Region { addr: s.address(), bytes: s.data().ok()?.to_vec() }))
-        .collect();
+    let text = code(&file, elf.len(), |s| s.address())?;
     let syms =
         file.symbols().chain(file.dynamic_symbols()).filter_map(|s| elf_sym(&s, s.address())).collect();
     Ok(Some(Space {
@@ -54,6 +50,29 @@ pub fn linked_space(
         entries: entry::decode_table(table.address(), data, marker, ncaps),
         linked: true,
     }))
+}
+
+/// The executable sections' bytes, each at `addr(section)`. Their total is bounded by the
+/// file's size: section headers can all point at the same bytes (a crafted object with
+/// thousands of them would otherwise be copied thousands of times).
+fn code(
+    file: &object::File<'_>,
+    file_len: usize,
+    addr: impl Fn(&object::Section<'_, '_>) -> u64,
+) -> Result<Vec<Region>, String> {
+    let mut total = 0usize;
+    let mut out = Vec::new();
+    for s in file.sections().filter(is_exec) {
+        let Ok(data) = s.data() else { continue };
+        total = total.saturating_add(data.len());
+        if total > file_len {
+            return Err(format!(
+                "its executable sections add up to more than the file's {file_len} bytes (overlapping section headers): refused"
+            ));
+        }
+        out.push(Region { addr: addr(&s), bytes: data.to_vec() });
+    }
+    Ok(out)
 }
 
 /// An ELF symbol as a [`Sym`] at `addr`.
@@ -113,11 +132,7 @@ pub fn module_space(
             )
         })
         .collect();
-    let text = file
-        .sections()
-        .filter(is_exec)
-        .filter_map(|s| Some(Region { addr: window(s.index().0), bytes: s.data().ok()?.to_vec() }))
-        .collect();
+    let text = code(&file, elf.len(), |s| window(s.index().0))?;
     let syms =
         file.symbols().filter_map(|s| elf_sym(&s, window(s.section_index()?.0) + s.address())).collect();
     Ok(Some(Space { name: name.to_owned(), text, symbols: Symbols::new(syms), entries, linked: false }))

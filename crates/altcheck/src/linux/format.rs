@@ -49,6 +49,48 @@ pub struct Unpacked {
     pub is_elf: bool,
 }
 
+/// The largest input read: a Debian kernel is 30-50 MiB, its `-dbg` vmlinux under 1 GiB.
+pub const MAX_INPUT: u64 = 1 << 30;
+
+/// Reads the file at `path` when it starts like a kernel image (`head_ok` on its first
+/// bytes) and is at most `max` bytes: the magic and the size are checked before the
+/// whole file is read (a 2 GiB sparse file is refused by its size, not read).
+pub fn read_checked(
+    path: &std::path::Path,
+    max: u64,
+    head_ok: fn(&[u8]) -> bool,
+    what: &str,
+) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let mut f = std::fs::File::open(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    let len = f.metadata().map_err(|e| format!("cannot read {shown}: {e}"))?.len();
+    if len > max {
+        return Err(format!("{shown}: {len} bytes: refused (at most {max} bytes are read for {what})"));
+    }
+    let mut head = Vec::with_capacity(64);
+    (&mut f).take(64).read_to_end(&mut head).map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if !head_ok(&head) {
+        return Err(format!("{shown}: not {what} (no known magic in its first bytes)"));
+    }
+    let mut all = head;
+    all.reserve(len as usize);
+    f.take(max + 1 - all.len() as u64)
+        .read_to_end(&mut all)
+        .map_err(|e| format!("cannot read {shown}: {e}"))?;
+    if all.len() as u64 > max {
+        return Err(format!("{shown}: grew past {max} bytes while read: refused"));
+    }
+    Ok(all)
+}
+
+/// Whether `head` (a file's first bytes) starts like a kernel in any container.
+pub fn kernel_magic(head: &[u8]) -> bool {
+    head.starts_with(b"\x7fELF")
+        || head.starts_with(&[0x1f, 0x8b])
+        || head.starts_with(b"MZ")
+        || is_raw_image(head)
+}
+
 /// Whether `b` starts like a raw arm64 `Image`.
 pub fn is_raw_image(b: &[u8]) -> bool {
     b.get(IMAGE_MAGIC_AT..IMAGE_MAGIC_AT + 4) == Some(&IMAGE_MAGIC[..])
@@ -114,13 +156,16 @@ pub fn unxz(data: &[u8], cap: u64) -> Result<Vec<u8>, String> {
 /// The payload of an EFI zboot image (drivers/firmware/efi/libstub/zboot-header.S: payload
 /// offset and size at 8 and 12, the compression's name at 24).
 fn unzboot(file: &[u8], cap: u64) -> Result<Vec<u8>, String> {
+    if file.len() < 0x40 {
+        return Err(format!("EFI zboot header cut short ({} bytes, its fields need 64)", file.len()));
+    }
     let u32_at = |o: usize| file.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
     let (off, size) = (u32_at(8).unwrap_or(0), u32_at(12).unwrap_or(0));
     let payload = off
         .checked_add(size)
         .and_then(|end| file.get(off..end))
         .ok_or_else(|| format!("zboot payload {off:#x}+{size:#x} lies outside the file"))?;
-    let name_bytes = &file[24..file.len().min(24 + 32)];
+    let name_bytes = file.get(24..file.len().min(24 + 32)).unwrap_or(&[]);
     let name: String = name_bytes.iter().take_while(|&&b| b != 0).map(|&b| b as char).collect();
     match name.as_str() {
         "gzip" => gunzip(payload, cap),
@@ -173,6 +218,17 @@ mod tests {
         z[12..16].copy_from_slice(&0x1000_0000u32.to_le_bytes());
         assert!(unpack(z).err().unwrap().contains("outside the file"));
         assert!(unpack(b"hello".to_vec()).err().unwrap().contains("not an arm64 kernel image"));
+    }
+
+    #[test]
+    fn a_zboot_header_shorter_than_its_fields_is_refused_not_a_panic() {
+        for len in [8, 12, 20, 24, 30, 63] {
+            let mut z = vec![0u8; len];
+            z[0..2].copy_from_slice(b"MZ");
+            z[4..8].copy_from_slice(b"zimg");
+            let e = unpack(z).err().unwrap();
+            assert!(e.starts_with("EFI zboot header cut short"), "{len}: {e}");
+        }
     }
 
     #[test]

@@ -50,12 +50,20 @@ fn module_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// The largest module file read (Debian's largest `.ko` is a few tens of MiB).
+const MAX_MODULE: u64 = 256 << 20;
+
+/// Whether `head` starts like a module: an ELF, xz or gzip stream.
+fn module_magic(head: &[u8]) -> bool {
+    head.starts_with(b"\x7fELF") || head.starts_with(b"\xfd7zXZ\0") || head.starts_with(&[0x1f, 0x8b])
+}
+
 /// The module's name (its file name without `.ko[.xz|.gz]`) and its ELF bytes.
 fn read_module(path: &Path) -> Result<(String, Vec<u8>), String> {
-    let raw = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let raw = format::read_checked(path, MAX_MODULE, module_magic, "a kernel module (.ko, .ko.xz, .ko.gz)")?;
     let file = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
     let name = file.split(".ko").next().unwrap_or(file).to_owned();
-    let cap = (raw.len() as u64).saturating_mul(MAX_RATIO);
+    let cap = (raw.len() as u64).saturating_mul(MAX_RATIO).min(format::MAX_INPUT);
     let elf = if file.ends_with(".xz") {
         format::unxz(&raw, cap)
     } else if file.ends_with(".gz") {

@@ -26,6 +26,9 @@ const KERNEL_VA: u64 = 0xffff_0000_0000_0000;
 const BASE_ALIGN: u64 = 0x1000;
 /// Relocated slots sampled when testing a candidate link address.
 const SAMPLE: usize = 64;
+/// Candidates that pass the sample but then fail on all the slots: more than this many is a
+/// crafted image (each full test reads every slot), and the search stops.
+const MAX_FULL_TESTS: usize = 16;
 
 fn u64_at(b: &[u8], o: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(o..o.checked_add(8)?)?.try_into().ok()?))
@@ -75,12 +78,27 @@ impl Found {
         let hi_slot = slots().max()?;
         let len = img.len() as u64;
         let lowest = hi_slot.checked_add(8)?.saturating_sub(len);
-        let mut b = lo_slot - lo_slot % BASE_ALIGN;
-        while b >= lowest {
-            if self.fits(img, b, mem, SAMPLE) && self.fits(img, b, mem, usize::MAX) {
+        let top = lo_slot - lo_slot % BASE_ALIGN;
+        let candidates =
+            (0..).map_while(|k: u64| top.checked_sub(k * BASE_ALIGN)).take_while(|&b| b >= lowest);
+        self.first_fit(img, mem, candidates)
+    }
+
+    /// The first of `candidates` under which the sampled slots and then all of them fit;
+    /// at most [`MAX_FULL_TESTS`] full tests.
+    fn first_fit(&self, img: &[u8], mem: u64, candidates: impl Iterator<Item = u64>) -> Option<u64> {
+        let mut full = 0;
+        for b in candidates {
+            if !self.fits(img, b, mem, SAMPLE) {
+                continue;
+            }
+            if self.fits(img, b, mem, usize::MAX) {
                 return Some(b);
             }
-            b = b.checked_sub(BASE_ALIGN)?;
+            full += 1;
+            if full == MAX_FULL_TESTS {
+                return None;
+            }
         }
         None
     }
@@ -93,7 +111,7 @@ impl Found {
             slots.filter_map(|s| s.checked_sub(slot as u64)).filter(|b| b % BASE_ALIGN == 0).collect();
         bases.sort_unstable();
         bases.dedup();
-        bases.into_iter().find(|&b| self.fits(img, b, mem, SAMPLE) && self.fits(img, b, mem, usize::MAX))
+        self.first_fit(img, mem, bases.into_iter())
     }
 
     /// Whether base `b` explains up to `n` slots of each table (spread evenly).
