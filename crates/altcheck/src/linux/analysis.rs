@@ -86,21 +86,28 @@ fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
     format::read_checked(path, MAX_TEXT, |_| true, "text file")
 }
 
+/// The kernel at `path`: an ELF is read in part (its loaded sections and symbols), any
+/// other container whole, after its size and magic are checked.
+fn load_kernel(path: &std::path::Path, map: Option<&str>) -> Result<Kernel, String> {
+    let mut head = [0u8; 4];
+    let is_elf = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok_and(|()| &head == b"\x7fELF");
+    if is_elf {
+        return kernel::load_elf_file(path, map);
+    }
+    kernel::load(
+        format::read_checked(path, format::MAX_INPUT, format::kernel_magic, "an arm64 kernel image")?,
+        map,
+    )
+}
+
 /// Loads everything `inputs` names. `Err` is unusable input.
 pub fn load(inputs: &Inputs) -> Result<Analysis, String> {
     let map = inputs.system_map.as_deref().map(read).transpose()?;
     let map = map.as_deref().map(String::from_utf8_lossy);
     let image = inputs.image.display().to_string();
-    let mut kernel = kernel::load(
-        format::read_checked(
-            &inputs.image,
-            format::MAX_INPUT,
-            format::kernel_magic,
-            "an arm64 kernel image",
-        )?,
-        map.as_deref(),
-    )
-    .map_err(|e| format!("{image}: {e}"))?;
+    let mut kernel = load_kernel(&inputs.image, map.as_deref()).map_err(|e| format!("{image}: {e}"))?;
     let (caps, cross) = capability_list(&kernel, inputs)?;
     let version = Version::of_release(&kernel.release)
         .ok_or_else(|| format!("{image}: release {} has no version", kernel.release))?;

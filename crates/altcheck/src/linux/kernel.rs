@@ -54,10 +54,26 @@ pub fn load(file: Vec<u8>, system_map: Option<&str>) -> Result<Kernel, String> {
     let unpacked = format::unpack(file)?;
     let container = unpacked.container;
     let p = if unpacked.is_elf {
-        place_elf(&unpacked.bytes, system_map)?
+        let len = unpacked.bytes.len() as u64;
+        place_elf(&unpacked.bytes[..], len, system_map)?
     } else {
         place_raw(unpacked.bytes, system_map)?
     };
+    finish(container, p)
+}
+
+/// Loads the ELF vmlinux at `path` reading only what is used (its headers, loaded sections
+/// and symbols): a `-dbg` package's vmlinux is mostly DWARF, which is never read.
+pub fn load_elf_file(path: &std::path::Path, system_map: Option<&str>) -> Result<Kernel, String> {
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let len = f.metadata().map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+    let cache = object::ReadCache::new(f);
+    let p = place_elf(&cache, len, system_map)?;
+    finish(Container::Elf, p)
+}
+
+/// The release, the table's bounds and the code of a placed image.
+fn finish(container: Container, p: Placed) -> Result<Kernel, String> {
     let release = banner(&p.image).ok_or("no 'Linux version' banner in the image")?;
     let initdata = match p.symbols.addr("__initdata_begin") {
         Some(a) => Some((a, "symbol __initdata_begin")),
@@ -182,8 +198,13 @@ fn check_text_symbol(symbols: &Symbols, base: u64) -> Result<(), String> {
     }
 }
 
-/// An ELF vmlinux copied into a flat image from its lowest allocated address (`_text`).
-fn place_elf(elf: &[u8], system_map: Option<&str>) -> Result<Placed, String> {
+/// An ELF vmlinux (`file_len` bytes) copied into a flat image from its lowest allocated
+/// address (`_text`).
+fn place_elf<'d, R: object::ReadRef<'d>>(
+    elf: R,
+    file_len: u64,
+    system_map: Option<&str>,
+) -> Result<Placed, String> {
     let file = object::File::parse(elf).map_err(|e| format!("not an ELF file: {e}"))?;
     let loaded: Vec<_> = file
         .sections()
@@ -200,7 +221,7 @@ fn place_elf(elf: &[u8], system_map: Option<&str>) -> Result<Placed, String> {
     let lo = loaded.iter().map(|s| s.address()).min().ok_or("the ELF has no loaded sections")?;
     let hi = loaded.iter().map(|s| s.address().saturating_add(s.size())).max().unwrap_or(lo);
     // Bound the copy by the file: a vmlinux's loaded bytes are all in it.
-    if hi - lo > 2 * elf.len() as u64 {
+    if hi - lo > 2 * file_len {
         return Err(format!("loaded sections span {:#x} bytes, more than twice the file", hi - lo));
     }
     let mut image = vec![0u8; (hi - lo) as usize];
@@ -219,7 +240,7 @@ fn place_elf(elf: &[u8], system_map: Option<&str>) -> Result<Placed, String> {
 }
 
 /// The ELF's symbols with `nm`-like type letters.
-fn elf_symbols(file: &object::File<'_>) -> Symbols {
+fn elf_symbols<'d, R: object::ReadRef<'d>>(file: &object::File<'d, R>) -> Symbols {
     let syms = file
         .symbols()
         .filter(|s| !s.is_undefined() && s.address() != 0)
