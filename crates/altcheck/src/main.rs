@@ -218,7 +218,8 @@ fn linux(t: &Target, mode: Mode) -> Result<ExitCode, String> {
     let a = analysis::load(&inputs)?;
     notes(&a);
     // The CONTRACT's first line: the table's bounds and how they were found.
-    println!("{}", report::table(&a.kernel.table, format));
+    let callbacks = a.spaces[0].entries.iter().filter(|e| e.callback).count();
+    println!("{}", report::table(&a.kernel.table, callbacks, format));
     match mode {
         Mode::Verify => {}
         Mode::Dump => dump(&a, format),
@@ -243,9 +244,18 @@ fn notes(a: &Analysis) {
         a.kernel_spaces - 1,
         a.module_files
     );
-    if !k.table.agreed.is_empty() {
-        eprintln!("altcheck: table bounds {}; agreeing: {}", k.table.how, k.table.agreed.join(", "));
-    }
+    let own = &a.spaces[0].entries;
+    let agreed = if k.table.agreed.is_empty() {
+        String::new()
+    } else {
+        format!("; agreeing: {}", k.table.agreed.join(", "))
+    };
+    eprintln!(
+        "altcheck: the kernel's table: {} entries ({} callbacks), bounds {}{agreed}",
+        own.len(),
+        own.iter().filter(|e| e.callback).count(),
+        k.table.how
+    );
     let code: Vec<String> =
         k.text.iter().map(|r| format!("{:#x}..{:#x} {}", r.start, r.end, r.what)).collect();
     eprintln!("altcheck: code ranges: {}", code.join("; "));

@@ -83,12 +83,14 @@ fn finish(container: Container, p: Placed) -> Result<Kernel, String> {
         bounds::Sources { img: &p.image, base: p.base, symbols: &p.symbols, relocs: &p.relocs, initdata };
     let table = bounds::find(&sources)?;
     let text = text::ranges(&sources, &table)?;
+    let mut symbols = p.symbols;
+    symbols.add(text::labels(&text));
     Ok(Kernel {
         release,
         container,
         image: p.image,
         base: p.base,
-        symbols: p.symbols,
+        symbols,
         symbol_source: p.source,
         relocs: p.relocs,
         text,

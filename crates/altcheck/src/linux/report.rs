@@ -30,13 +30,14 @@ pub fn defect(d: &Defect, f: Format) -> String {
     }
 }
 
-/// The table's bounds as the first line: `table A..B (from ...)`.
-pub fn table(t: &Table, f: Format) -> String {
+/// The table's bounds as the first line: `table A..B (from ...)`; in JSON with the
+/// kernel's own table's entries and callbacks (the summary's counts include the vDSO's).
+pub fn table(t: &Table, callbacks: usize, f: Format) -> String {
     match f {
         Format::Text => format!("table {:#x}..{:#x} ({})", t.start, t.end, t.how),
         Format::Json => json!({
             "type": "table", "start": format!("{:#x}", t.start), "end": format!("{:#x}", t.end),
-            "entries": (t.end - t.start) / 12, "how": t.how,
+            "entries": (t.end - t.start) / 12, "callbacks": callbacks, "how": t.how,
         })
         .to_string(),
     }

@@ -64,6 +64,15 @@ impl Symbols {
         Symbols::new(syms)
     }
 
+    /// Adds `extra` (labels for ranges the layout found, where no symbol names them).
+    pub fn add(&mut self, extra: Vec<Sym>) {
+        for s in &extra {
+            self.by_name.entry(s.name.clone()).or_insert(s.addr);
+        }
+        self.syms.extend(extra);
+        self.syms.sort_by_key(|a| (a.addr, !a.is_text()));
+    }
+
     /// The same symbols but those called one of `names` (what the layout finds without them).
     pub fn without(&self, names: &[&str]) -> Symbols {
         Symbols::new(self.syms.iter().filter(|s| !names.contains(&s.name.as_str())).cloned().collect())

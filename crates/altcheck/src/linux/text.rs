@@ -6,6 +6,7 @@
 
 use super::bounds::{Sources, Table};
 use super::layout;
+use super::symbols::Sym;
 
 /// One range of code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,4 +76,15 @@ fn rodata_text_by_layout(s: &Sources<'_>, etext: u64) -> Option<(u64, u64)> {
     let (a, b) = layout::code_pages_before(s.img, end, &|o| slots.contains(&o))?;
     let (a, b) = (s.base + a as u64, s.base + b as u64);
     (a >= etext).then_some((a, b))
+}
+
+/// Labels for the ranges the layout found, which no symbol names (`.rodata.text` in 6.1):
+/// sites there read `.rodata.text+0x10` rather than `_etext+0x951010`. Not text symbols, so
+/// that no callback can land on one.
+pub fn labels(ranges: &[CodeRange]) -> Vec<Sym> {
+    ranges
+        .iter()
+        .filter(|r| r.what.starts_with(".rodata.text (layout"))
+        .map(|r| Sym { addr: r.start, kind: b'r', name: ".rodata.text".into() })
+        .collect()
 }
