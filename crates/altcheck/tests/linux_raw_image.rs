@@ -299,3 +299,33 @@ fn data_between_the_table_and_initdata_contradicts_the_alt_region() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("the table's bounds disagree"), "{err}");
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(96))]
+
+    /// The raw image with bytes overwritten anywhere (headers, kallsyms, relocations, the
+    /// table, the alt_region) and cut anywhere is refused with a message or checked: never a
+    /// panic, whatever the mutation reaches.
+    #[test]
+    fn mutated_raw_images_are_refused_or_checked_never_a_panic(
+        writes in proptest::collection::vec((0usize..0x40000, proptest::prelude::any::<u64>()), 1..6),
+        cut in 0x100usize..0x40000,
+    ) {
+        use altcheck::linux::analysis::{self, Inputs};
+        let mut img = image(&clean());
+        for (at, value) in writes {
+            let end = (at + 8).min(img.len());
+            img[at..end].copy_from_slice(&value.to_le_bytes()[..end - at]);
+        }
+        img.truncate(cut);
+        let dir = std::env::temp_dir().join(format!("altcheck-raw-prop-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Image"), &img).unwrap();
+        std::fs::write(dir.join("cpucaps.h"), CPUCAPS).unwrap();
+        let inputs = Inputs { image: dir.join("Image"), cpucaps: Some(dir.join("cpucaps.h")), ..Inputs::default() };
+        if let Ok(a) = analysis::load(&inputs) {
+            let d = a.defects();
+            let _ = a.summary(d.len());
+        }
+    }
+}
