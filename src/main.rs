@@ -333,7 +333,9 @@ fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) -
         modules::stress(loads, system, options.rendezvous_timeout_us);
     }
     if options.hotplug_cycles > 0 {
-        smp::hotplug_cycles(info, system, options.hotplug_cycles);
+        if !smp::hotplug_cycles(info, system, options.hotplug_cycles) {
+            semihosting::exit(ExitStatus::CpuBringUp);
+        }
         if !modules::retest_loaded() {
             println!("modules: a module's self-test failed after CPU hotplug");
             semihosting::exit(ExitStatus::SelfTestFailed);

@@ -27,8 +27,13 @@ pub fn load_all(system: &SystemCaps, timeout_us: u64) {
         return;
     }
     for (slot, object) in &staged {
-        if let Ok(module) = load(object, *slot, system, timeout_us, false) {
-            LOADED.lock().push(module);
+        match object {
+            Ok(object) => {
+                if let Ok(module) = load(object, *slot, system, timeout_us, false) {
+                    LOADED.lock().push(module);
+                }
+            }
+            Err(reason) => crate::println!("modules: slot{slot} refused: {reason}"),
         }
     }
     let loaded = LOADED.lock();

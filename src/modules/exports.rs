@@ -81,8 +81,12 @@ pub fn table() -> [Export; 10] {
     ]
 }
 
-/// The address of export `name`, for the relocator.
+/// The address of export `name`, for the relocator: only names of the shared export list
+/// (`altpatch_modload::KERNEL_EXPORTS`, which `altcheck` resolves by too).
 pub fn resolve(name: &str) -> Option<u64> {
+    if !altpatch_modload::KERNEL_EXPORTS.contains(&name) {
+        return None;
+    }
     table().iter().find(|e| e.name == name).map(|e| e.addr)
 }
 

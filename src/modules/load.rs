@@ -6,14 +6,13 @@ use super::{area, exports};
 use crate::{
     alternative::{self, KernelCaps, PassError},
     cache, cpu,
-    memory::mmu::{self, MapKind},
+    memory::mmu::{self, MODULE_AREA, MapKind},
     println, smp,
 };
 use alloc::{format, string::String, string::ToString, vec::Vec};
 use altpatch_aarch64::{Defect, Layout, Prepared, Region, Symbol};
 use altpatch_core::validate::DefectKind;
-use altpatch_modload::{Area, ModuleElf, ModuleLayout};
-use altpatch_module::{HEADER_MAGIC, HEADER_SECTION, NAME_LEN};
+use altpatch_modload::{Area, ModuleLayout};
 use altpatch_rendezvous::Failure;
 use arm64_caps::caps::{Cap, SystemCaps};
 use core::ops::Range;
@@ -50,7 +49,10 @@ pub fn load(
     quiet: bool,
 ) -> Result<Loaded, String> {
     let _loader = LOADER.lock();
-    let name = module_name(object).unwrap_or_else(|| format!("slot{slot}"));
+    let name = altpatch_modload::parse(object)
+        .ok()
+        .and_then(|elf| altpatch_modload::header::name(&elf))
+        .unwrap_or_else(|| format!("slot{slot}"));
     exports::set_quiet(quiet);
     let result = place_and_run(object, &name, system, timeout_us, quiet);
     exports::set_quiet(false);
@@ -71,16 +73,6 @@ pub fn unload(module: Loaded) {
     drop(module.mapping);
 }
 
-/// The name in the module's header, read from the object (the name needs no relocation).
-fn module_name(object: &[u8]) -> Option<String> {
-    use object::{Object, ObjectSection};
-    let elf = altpatch_modload::parse(object).ok()?;
-    let data = elf.section_by_name(HEADER_SECTION)?.data().ok()?;
-    let name = data.get(HEADER_MAGIC.len()..HEADER_MAGIC.len() + NAME_LEN)?;
-    let len = name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
-    core::str::from_utf8(&name[..len]).ok().filter(|n| !n.is_empty()).map(String::from)
-}
-
 /// The whole load; on `Err` the mapping guard has already given everything back.
 fn place_and_run(
     object: &[u8],
@@ -90,17 +82,25 @@ fn place_and_run(
     quiet: bool,
 ) -> Result<(Mapping, extern "C" fn() -> bool), String> {
     let elf = altpatch_modload::parse(object).map_err(|e| e.to_string())?;
-    let layout = ModuleLayout::plan(&elf).map_err(|e| e.to_string())?;
+    let layout = ModuleLayout::plan(&elf, MODULE_AREA.end - MODULE_AREA.start).map_err(|e| e.to_string())?;
     let mut mapping = Mapping::new(layout.size())?;
     let base = mapping.pages.start;
-    relocate(&elf, &layout, &mut mapping)?;
-    let init = init_address(&layout, base)?;
+    // SAFETY: the mapping's pages are mapped read-write (not yet sealed), belong to this
+    // load alone, and nothing else references them.
+    let image = unsafe { mapping.bytes_mut() };
+    image.fill(0);
+    let header =
+        altpatch_modload::load_into(&elf, &layout, base, image, &exports::resolve).map_err(|errors| {
+            let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            all.join("; ")
+        })?;
     mapping.seal(&layout);
     apply_alternatives(&layout, base, name, system, timeout_us, quiet)?;
-    // SAFETY: `init` lies in the module's text (checked), where the module's header points
-    // it at its `extern "C" fn() -> bool` init; the text is mapped executable, relocated and
-    // patched, and every CPU passed a context synchronisation (the rendezvous) since.
-    let init = unsafe { core::mem::transmute::<usize, extern "C" fn() -> bool>(init as usize) };
+    // SAFETY: `header.init` is an instruction of the module's text (`header::read` checked
+    // it), where the module's header points it at its `extern "C" fn() -> bool` init; the
+    // text is mapped executable, relocated and patched, and every CPU passed a context
+    // synchronisation (the rendezvous) since.
+    let init = unsafe { core::mem::transmute::<usize, extern "C" fn() -> bool>(header.init as usize) };
     if !init() {
         return Err(String::from("its init's self-test failed"));
     }
@@ -113,41 +113,6 @@ fn place_and_run(
         );
     }
     Ok((mapping, init))
-}
-
-/// Copies the sections into the (read-write) image and applies the relocations.
-fn relocate(elf: &ModuleElf<'_>, layout: &ModuleLayout, mapping: &mut Mapping) -> Result<(), String> {
-    let base = mapping.pages.start;
-    // SAFETY: the mapping's pages are mapped read-write (not yet sealed), belong to this
-    // load alone, and nothing else references them.
-    let image = unsafe { mapping.bytes_mut() };
-    image.fill(0);
-    layout.copy_sections(elf, image).map_err(|e| e.to_string())?;
-    altpatch_modload::relocate(elf, layout, base, image, &exports::resolve).map_err(|errors| {
-        let all: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        all.join("; ")
-    })
-}
-
-/// The init function's address from the relocated header; it must lie in the module's text.
-fn init_address(layout: &ModuleLayout, base: u64) -> Result<u64, String> {
-    let header = layout.by_name(HEADER_SECTION).ok_or("no .altpatch.module header section")?;
-    let at = base + header.offset;
-    // SAFETY: the header section lies in the mapped, relocated image.
-    let (magic, init) = unsafe {
-        (
-            core::ptr::read(at as *const [u8; 8]),
-            core::ptr::read_unaligned((at + 8 + NAME_LEN as u64) as *const u64),
-        )
-    };
-    let text = layout.area(Area::Text);
-    if magic != HEADER_MAGIC || header.size < 8 + NAME_LEN as u64 + 8 {
-        return Err(String::from("its .altpatch.module header is malformed"));
-    }
-    if !(base + text.start..base + text.end).contains(&init) {
-        return Err(format!("its init {init:#x} is outside its text"));
-    }
-    Ok(init)
 }
 
 /// Checks the module's table with the kernel's checks (fingerprint included; a callback

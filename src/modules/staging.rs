@@ -3,6 +3,7 @@
 //! its heap and reads each slot that starts with an ELF header; the object's length comes
 //! from its own section headers.
 
+use alloc::{format, string::String, string::ToString};
 use core::{
     ops::Range,
     sync::atomic::{AtomicBool, Ordering},
@@ -21,15 +22,25 @@ pub fn set_available(available: bool) {
     AVAILABLE.store(available, Ordering::Relaxed);
 }
 
-/// Every staged object, with its slot number, in slot order.
-pub fn staged() -> impl Iterator<Item = (usize, &'static [u8])> {
+/// Every staged object, with its slot number, in slot order: a slot whose first bytes are
+/// not all zero holds one (RAM starts zeroed). The object, or why it cannot be read: each
+/// gets a line from its caller, loaded or refused.
+pub fn staged() -> impl Iterator<Item = (usize, Result<&'static [u8], String>)> {
     let slots = if AVAILABLE.load(Ordering::Relaxed) { (STAGING.end - STAGING.start) / SLOT_SIZE } else { 0 };
     (0..slots as usize).filter_map(|slot| {
         let start = STAGING.start + slot as u64 * SLOT_SIZE;
         // SAFETY: the window is RAM, identity mapped, that nothing but QEMU's loader writes
         // (the heap excludes it), and it is only read.
         let bytes = unsafe { core::slice::from_raw_parts(start as *const u8, SLOT_SIZE as usize) };
-        let size = altpatch_modload::elf_size(bytes)?;
-        bytes.get(..size).map(|object| (slot, object))
+        if bytes[..64].iter().all(|&b| b == 0) {
+            return None;
+        }
+        let object = match altpatch_modload::elf_size(bytes) {
+            Ok(size) => bytes.get(..size).ok_or_else(|| {
+                format!("it claims {size} bytes, more than its {} KiB slot", SLOT_SIZE / 1024)
+            }),
+            Err(error) => Err(error.to_string()),
+        };
+        Some((slot, object))
     })
 }

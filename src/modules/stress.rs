@@ -8,7 +8,8 @@ use arm64_caps::caps::SystemCaps;
 
 /// Runs the stress loop and prints its summary line.
 pub fn stress(loads: usize, system: &SystemCaps, timeout_us: u64) {
-    let objects: alloc::vec::Vec<_> = staged().collect();
+    let objects: alloc::vec::Vec<_> =
+        staged().filter_map(|(slot, object)| Some((slot, object.ok()?))).collect();
     if objects.is_empty() {
         println!("modules: stress: no staged modules");
         return;

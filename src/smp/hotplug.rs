@@ -79,12 +79,18 @@ fn cpu_up(info: &BootInfo, system: &SystemCaps, cpu: usize) -> bool {
 }
 
 /// `hotplug.cycles=N`: N times, every online secondary offline and back, one at a time.
-pub fn hotplug_cycles(info: &BootInfo, system: &SystemCaps, cycles: usize) {
+/// A CPU that does not go offline ends the cycles with a summary that says so; the caller
+/// ends the run. Whether every cycle completed.
+pub fn hotplug_cycles(info: &BootInfo, system: &SystemCaps, cycles: usize) -> bool {
     let (mut cycled, mut refused) = (0, 0);
     for _ in 0..cycles {
         for cpu in online().iter().filter(|&cpu| cpu != 0) {
             if !cpu_down(info, cpu) {
-                return;
+                crate::println!(
+                    "hotplug: FAILED: CPU{cpu} did not go offline; {cycled} CPUs had cycled, {refused} refused; {} CPUs online",
+                    online().len()
+                );
+                return false;
             }
             cycled += 1;
             if !cpu_up(info, system, cpu) {
@@ -96,4 +102,5 @@ pub fn hotplug_cycles(info: &BootInfo, system: &SystemCaps, cycles: usize) {
         "hotplug: {cycles} cycles: {cycled} CPUs taken offline and brought back, {refused} refused; {} CPUs online",
         online().len()
     );
+    true
 }

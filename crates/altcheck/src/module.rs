@@ -13,6 +13,13 @@ use object::{Object, ObjectSymbol, SymbolSection};
 
 /// Where the kernel maps the first module (`MODULE_AREA` in the kernel's mmu.rs).
 pub const MODULE_AREA_BASE: u64 = 0x4200_0000;
+/// Bytes of the kernel's module area (`MODULE_AREA` in the kernel's mmu.rs): the most a
+/// module's image may take, so also the most altcheck allocates for one.
+pub const MODULE_AREA_SIZE: u64 = 0x100_0000;
+
+/// The largest module object the kernel reads: one staging slot (`SLOT_SIZE` in the
+/// kernel's modules/staging.rs; `scripts/run --module` refuses larger files).
+pub const MODULE_OBJECT_MAX: u64 = 1 << 20;
 
 /// The prefix of the kernel's exported callbacks.
 const CALLBACK_PREFIX: &str = "altpatch_cb_";
@@ -23,6 +30,13 @@ const CALLBACK_PREFIX: &str = "altpatch_cb_";
 /// than `current`.
 pub fn load(kernel: &str, module: &str, current: &CapList) -> Result<Image, String> {
     let read = |path: &str| std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"));
+    let size = std::fs::metadata(module).map_err(|e| format!("cannot read {module}: {e}"))?.len();
+    if size > MODULE_OBJECT_MAX {
+        return Err(format!(
+            "{module}: {size} bytes: refused (the kernel stages a module object in a {} KiB slot)",
+            MODULE_OBJECT_MAX / 1024
+        ));
+    }
     let (kernel_bytes, module_bytes) = (read(kernel)?, read(module)?);
     let kernel_image = Image::parse(&kernel_bytes).map_err(|e| format!("{kernel}: {e}"))?;
     let kernel_fp = kernel_image.entries().first().map(|e| e.fingerprint);
@@ -35,7 +49,9 @@ pub fn load(kernel: &str, module: &str, current: &CapList) -> Result<Image, Stri
         ));
     }
     let kernel_file = object::File::parse(&*kernel_bytes).map_err(|e| format!("{kernel}: {e}"))?;
+    // Only the kernel's export table: the kernel's loader resolves nothing else.
     let exports = |name: &str| {
+        altpatch_modload::KERNEL_EXPORTS.contains(&name).then_some(())?;
         kernel_file.symbols().find(|s| !s.is_undefined() && s.name() == Ok(name)).map(|s| s.address())
     };
     let callbacks: Vec<u64> = kernel_file
@@ -49,14 +65,15 @@ pub fn load(kernel: &str, module: &str, current: &CapList) -> Result<Image, Stri
 /// The module laid out and relocated at [`MODULE_AREA_BASE`], as an [`Image`].
 fn place(bytes: &[u8], exports: &dyn Fn(&str) -> Option<u64>, callbacks: Vec<u64>) -> Result<Image, String> {
     let elf = altpatch_modload::parse(bytes).map_err(|e| e.to_string())?;
-    let layout = ModuleLayout::plan(&elf).map_err(|e| e.to_string())?;
+    // The plan is bounded by the module area, so the image below is too.
+    let layout = ModuleLayout::plan(&elf, MODULE_AREA_SIZE).map_err(|e| e.to_string())?;
     let base = MODULE_AREA_BASE;
-    let mut image = vec![0u8; layout.size() as usize];
-    layout.copy_sections(&elf, &mut image).map_err(|e| e.to_string())?;
-    // Every relocation that can be applied is: the table is checked even when the loader
-    // would refuse the module for another reason, so that one run names every defect.
-    let refusals = match altpatch_modload::relocate(&elf, &layout, base, &mut image, exports) {
-        Ok(()) => Vec::new(),
+    let mut image = vec![0u8; usize::try_from(layout.size()).map_err(|e| e.to_string())?];
+    // The kernel loader's own steps. Every relocation that can be applied is: the table is
+    // checked even when the loader would refuse the module for another reason, so that one
+    // run names every defect.
+    let refusals = match altpatch_modload::load_into(&elf, &layout, base, &mut image, exports) {
+        Ok(_) => Vec::new(),
         Err(errors) => errors.iter().map(|e| format!("module refused by the loader: {e}")).collect(),
     };
     let span = |name: &str| {

@@ -64,6 +64,24 @@ pub enum LoadError {
     },
     /// A section the module must have is missing.
     MissingSection(&'static str),
+    /// A section the loader reads by name is present more than once.
+    DuplicateSection(String),
+    /// The sections do not fit: a size that wraps, or an image larger than the module area.
+    TooLarge {
+        /// The section (or area) that does not fit.
+        section: String,
+        /// The bytes the module area holds.
+        capacity: u64,
+    },
+    /// A relocation section that cannot be read as one: it is refused, never skipped.
+    BadRelocationSection {
+        /// Its name.
+        section: String,
+        /// What is wrong.
+        why: &'static str,
+    },
+    /// The module header (`.altpatch.module`) is wrong.
+    BadHeader(String),
 }
 
 impl LoadError {
@@ -102,6 +120,19 @@ impl fmt::Display for LoadError {
                 write!(f, "relocation at {section}+{offset:#x} is outside its section")
             }
             LoadError::MissingSection(name) => write!(f, "no {name} section"),
+            LoadError::DuplicateSection(name) => {
+                write!(f, "two {name} sections (one is read, the other would be ignored)")
+            }
+            LoadError::TooLarge { section, capacity } => {
+                write!(
+                    f,
+                    "{section} does not fit: the module's image would exceed the module area ({capacity:#x} bytes) or wrap"
+                )
+            }
+            LoadError::BadRelocationSection { section, why } => {
+                write!(f, "relocation section {section}: {why}")
+            }
+            LoadError::BadHeader(why) => write!(f, "its .altpatch.module header {why}"),
         }
     }
 }

@@ -8,6 +8,22 @@ use object::{Object, ObjectSection, SectionFlags, SectionKind};
 /// Bytes in a page: every area starts on one and is a whole number of them.
 pub const PAGE_SIZE: u64 = 4096;
 
+/// The sections the loader finds by name: a second one would be ignored by whoever reads
+/// the first, so an object with two is refused.
+pub const SINGLE_SECTIONS: [&str; 5] =
+    [".altinstructions", ".altinstr_replacement", ".altinstr_where", ".altpatch.module", ".symtab"];
+
+/// The area a section with flags `sh_flags` goes to.
+fn area_of(sh_flags: u64) -> Area {
+    if sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0 {
+        Area::Text
+    } else if sh_flags & u64::from(object::elf::SHF_WRITE) != 0 {
+        Area::ReadWrite
+    } else {
+        Area::ReadOnly
+    }
+}
+
 /// The permission of an area.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Area {
@@ -17,6 +33,17 @@ pub enum Area {
     ReadOnly = 1,
     /// Read-write, never executable (data and BSS).
     ReadWrite = 2,
+}
+
+impl Area {
+    /// The area's name, for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Area::Text => "the text area",
+            Area::ReadOnly => "the read-only area",
+            Area::ReadWrite => "the read-write area",
+        }
+    }
 }
 
 /// One allocated section's place.
@@ -47,50 +74,60 @@ pub struct ModuleLayout {
 
 impl ModuleLayout {
     /// Places every allocated (`SHF_ALLOC`) section of `elf` by its flags: executable ones
-    /// in the text area, writable ones in the read-write area, the rest read-only.
-    pub fn plan(elf: &ModuleElf<'_>) -> Result<Self, LoadError> {
-        let mut layout = ModuleLayout::default();
+    /// in the text area, writable ones in the read-write area, the rest read-only. Refused:
+    /// a size or alignment that does not fit (every sum checked: a wrapped size would place
+    /// a section over other memory), an image over `capacity` bytes (the module area), and
+    /// a section the loader reads by name ([`SINGLE_SECTIONS`]) present twice.
+    pub fn plan(elf: &ModuleElf<'_>, capacity: u64) -> Result<Self, LoadError> {
         let mut cursor = [0u64; 3];
         let mut sections: [Vec<Placement>; 3] = Default::default();
         for section in elf.sections() {
             let SectionFlags::Elf { sh_flags } = section.flags() else { continue };
+            let name = section.name().map_err(LoadError::object)?;
+            if SINGLE_SECTIONS.contains(&name) && elf.sections().filter(|s| s.name() == Ok(name)).count() > 1
+            {
+                return Err(LoadError::DuplicateSection(String::from(name)));
+            }
             if sh_flags & u64::from(object::elf::SHF_ALLOC) == 0 || section.size() == 0 {
                 continue;
             }
-            let area = if sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0 {
-                Area::Text
-            } else if sh_flags & u64::from(object::elf::SHF_WRITE) != 0 {
-                Area::ReadWrite
-            } else {
-                Area::ReadOnly
-            };
-            let name = String::from(section.name().map_err(LoadError::object)?);
+            let area = area_of(sh_flags);
             let align = section.align().max(1);
             if !align.is_power_of_two() || align > PAGE_SIZE {
                 return Err(LoadError::Malformed("a section alignment beyond a page"));
             }
-            let at = cursor[area as usize].next_multiple_of(align);
-            cursor[area as usize] = at + section.size();
+            let too_large = || LoadError::TooLarge { section: String::from(name), capacity };
+            let at = cursor[area as usize].checked_next_multiple_of(align).ok_or_else(too_large)?;
+            let end = at.checked_add(section.size()).filter(|&end| end <= capacity).ok_or_else(too_large)?;
+            cursor[area as usize] = end;
             let nobits = section.kind() == SectionKind::UninitializedData
                 || section.kind() == SectionKind::UninitializedTls;
-            let index = section.index().0;
+            let (index, size) = (section.index().0, section.size());
             sections[area as usize].push(Placement {
                 index,
-                name,
+                name: String::from(name),
                 area,
                 offset: at,
-                size: section.size(),
+                size,
                 nobits,
             });
         }
-        let mut base = 0;
+        Self::stack(cursor, sections, capacity)
+    }
+
+    /// The three areas one after the other, each page rounded; refused past `capacity`.
+    fn stack(cursor: [u64; 3], mut sections: [Vec<Placement>; 3], capacity: u64) -> Result<Self, LoadError> {
+        let mut layout = ModuleLayout::default();
+        let mut base = 0u64;
         for area in [Area::Text, Area::ReadOnly, Area::ReadWrite] {
-            let size = cursor[area as usize].next_multiple_of(PAGE_SIZE);
+            let too_large = || LoadError::TooLarge { section: String::from(area.name()), capacity };
+            let size = cursor[area as usize].checked_next_multiple_of(PAGE_SIZE).ok_or_else(too_large)?;
             layout.area_sizes[area as usize] = size;
             for placement in core::mem::take(&mut sections[area as usize]) {
+                // base + offset <= base + size, checked below.
                 layout.placements.push(Placement { offset: base + placement.offset, ..placement });
             }
-            base += size;
+            base = base.checked_add(size).filter(|&end| end <= capacity).ok_or_else(too_large)?;
         }
         layout.placements.sort_by_key(|p| p.index);
         Ok(layout)
@@ -122,11 +159,10 @@ impl ModuleLayout {
         for p in self.placements.iter().filter(|p| !p.nobits) {
             let section = elf.section_by_index(object::SectionIndex(p.index)).map_err(LoadError::object)?;
             let data = section.data().map_err(LoadError::object)?;
-            let at = p.offset as usize;
-            image
-                .get_mut(at..at + data.len())
-                .ok_or(LoadError::Malformed("a section beyond the image"))?
-                .copy_from_slice(data);
+            let beyond = || LoadError::Malformed("a section beyond the image");
+            let at = usize::try_from(p.offset).map_err(|_| beyond())?;
+            let end = at.checked_add(data.len()).ok_or_else(beyond)?;
+            image.get_mut(at..end).ok_or_else(beyond)?.copy_from_slice(data);
         }
         Ok(())
     }

@@ -11,12 +11,56 @@
 extern crate alloc;
 
 mod error;
+pub mod header;
 mod layout;
 mod reloc;
 
 pub use error::LoadError;
-pub use layout::{Area, ModuleLayout, PAGE_SIZE, Placement};
+pub use header::Header;
+pub use layout::{Area, ModuleLayout, PAGE_SIZE, Placement, SINGLE_SECTIONS};
 pub use reloc::{relocate, relocation_name};
+
+/// Everything done to a module's bytes before it runs, the same for the kernel's loader and
+/// `altcheck`: `image` (zeroed, `layout.size()` bytes, to run at `base`) receives the
+/// sections, then every relocation (undefined symbols resolved by `resolve`, the kernel's
+/// export table, only), then the header is read from the result. Every reason to refuse,
+/// or the header. The image holds every relocation that could be applied either way.
+pub fn load_into(
+    elf: &ModuleElf<'_>,
+    layout: &ModuleLayout,
+    base: u64,
+    image: &mut [u8],
+    resolve: &dyn Fn(&str) -> Option<u64>,
+) -> Result<Header, alloc::vec::Vec<LoadError>> {
+    layout.copy_sections(elf, image).map_err(|error| alloc::vec![error])?;
+    let relocated = relocate(elf, layout, base, image, resolve);
+    let header = header::read(layout, base, image);
+    match (relocated, header) {
+        (Ok(()), Ok(header)) => Ok(header),
+        (Ok(()), Err(error)) => Err(alloc::vec![error]),
+        (Err(errors), Ok(_)) => Err(errors),
+        (Err(mut errors), Err(error)) => {
+            errors.push(error);
+            Err(errors)
+        }
+    }
+}
+
+/// The names a module's undefined symbols may resolve to: the kernel's export table (each
+/// a `no_mangle` symbol of that name in the kernel ELF), for the kernel's loader and
+/// `altcheck` alike. Anything else, `$d` or `_start` included, is an undefined symbol.
+pub const KERNEL_EXPORTS: [&str; 10] = [
+    "altpatch_log",
+    "altpatch_on_each_cpu",
+    "altpatch_online_cpus",
+    "altpatch_cpus_have_cap",
+    "altpatch_dcache_line_size",
+    "memset",
+    "memcpy",
+    "memmove",
+    "memcmp",
+    "altpatch_cb_dcache_line_size",
+];
 
 /// The object file type a module is: a 64-bit little-endian ELF.
 pub type ModuleElf<'data> = object::read::elf::ElfFile64<'data, object::LittleEndian>;
@@ -37,23 +81,30 @@ pub fn parse(bytes: &[u8]) -> Result<ModuleElf<'_>, LoadError> {
 }
 
 /// The size of the ELF file at the start of `bytes` (header, section contents, section
-/// header table), for finding an object in memory with no length beside it.
-pub fn elf_size(bytes: &[u8]) -> Option<usize> {
+/// header table), for finding an object in memory with no length beside it. Refused: not a
+/// 64-bit little-endian ELF header, or a size that cannot be computed without wrapping.
+pub fn elf_size(bytes: &[u8]) -> Result<usize, LoadError> {
     let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
     let u64_at = |at: usize| bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
-    if bytes.get(..4)? != b"\x7fELF" || *bytes.get(4)? != 2 {
-        return None;
+    if bytes.get(..4) != Some(b"\x7fELF") || bytes.get(4..6) != Some(&[2, 1]) {
+        return Err(LoadError::Malformed("not a 64-bit little-endian ELF header"));
     }
-    let shoff = usize::try_from(u64_at(0x28)?).ok()?;
-    let (shentsize, shnum) = (u16_at(0x3a)?, u16_at(0x3c)?);
-    let mut end = shoff.checked_add(shentsize.checked_mul(shnum)?)?;
+    let unreadable = LoadError::Malformed("its size cannot be read from its section headers");
+    let shoff = u64_at(0x28).and_then(|v| usize::try_from(v).ok()).ok_or(unreadable.clone())?;
+    let (shentsize, shnum) =
+        (u16_at(0x3a).ok_or(unreadable.clone())?, u16_at(0x3c).ok_or(unreadable.clone())?);
+    let mut end =
+        shentsize.checked_mul(shnum).and_then(|n| shoff.checked_add(n)).ok_or(unreadable.clone())?;
     for i in 0..shnum {
+        // Below `end`, which did not wrap.
         let header = shoff + i * shentsize;
-        let sh_type = u64_at(header + 4)? & 0xffff_ffff;
-        let (offset, size) = (u64_at(header + 0x18)?, u64_at(header + 0x20)?);
+        let field = |at: usize| header.checked_add(at).and_then(u64_at).ok_or(unreadable.clone());
+        let sh_type = field(4)? & 0xffff_ffff;
+        let (offset, size) = (field(0x18)?, field(0x20)?);
         if sh_type != u64::from(object::elf::SHT_NOBITS) {
-            end = end.max(usize::try_from(offset.checked_add(size)?).ok()?);
+            let section_end = offset.checked_add(size).and_then(|e| usize::try_from(e).ok());
+            end = end.max(section_end.ok_or(unreadable.clone())?);
         }
     }
-    Some(end)
+    Ok(end)
 }

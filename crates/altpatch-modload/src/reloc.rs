@@ -5,11 +5,15 @@
 use crate::{LoadError, ModuleElf, ModuleLayout};
 use alloc::{format, string::String, vec::Vec};
 use object::elf::*;
-use object::{Object, ObjectSection, ObjectSymbol, RelocationFlags, RelocationTarget, SymbolSection};
+use object::read::elf::SectionHeader;
+use object::{LittleEndian, Object, ObjectSection, ObjectSymbol, SectionFlags, SymbolSection};
 
 /// Applies every relocation of every allocated section of `elf` to `image`, which holds
 /// `layout`'s sections and will run at address `base`. Undefined symbols are looked up with
 /// `resolve` (the kernel's export table) only. Returns every error, or nothing.
+///
+/// The relocation sections are read here, not through `object`'s iterator, which skips a
+/// section it cannot read: a relocation section that is not well formed is a refusal.
 pub fn relocate(
     elf: &ModuleElf<'_>,
     layout: &ModuleLayout,
@@ -19,35 +23,101 @@ pub fn relocate(
 ) -> Result<(), Vec<LoadError>> {
     let mut errors = Vec::new();
     for section in elf.sections() {
-        let Some(place) = layout.placement(section.index().0) else { continue };
-        for (offset, reloc) in section.relocations() {
-            let RelocationFlags::Elf { r_type } = reloc.flags() else { continue };
-            if reloc.has_implicit_addend() {
-                errors.push(LoadError::Malformed("SHT_REL relocations (AArch64 objects use SHT_RELA)"));
-                continue;
+        let header = section.elf_section_header();
+        match header.sh_type(LittleEndian) {
+            SHT_REL => {
+                errors.push(LoadError::Malformed("SHT_REL relocations (AArch64 objects use SHT_RELA)"))
             }
-            let at = Site { section: &place.name, offset, addr: base + place.offset + offset };
-            let symbol = match symbol_value(elf, layout, base, reloc.target(), resolve) {
-                Ok(symbol) => symbol,
-                Err(error) => {
-                    if !errors.contains(&error) {
-                        errors.push(error);
+            SHT_RELA => match relocation_section(elf, &section, layout) {
+                Ok(Some((place, entries))) => {
+                    for entry in entries.chunks_exact(RELA_SIZE) {
+                        if let Err(error) = relocate_one(elf, layout, place, base, entry, image, resolve)
+                            && !errors.contains(&error)
+                        {
+                            errors.push(error);
+                        }
                     }
-                    continue;
                 }
-            };
-            let value = symbol.1.wrapping_add_signed(reloc.addend());
-            let field = (place.offset + offset) as usize;
-            if offset + field_size(r_type) > place.size {
-                errors.push(LoadError::BadPlace { section: place.name.clone(), offset });
-                continue;
-            }
-            if let Err(error) = apply(r_type, &at, &symbol.0, value, &mut image[field..]) {
-                errors.push(error);
-            }
+                Ok(None) => {}
+                Err(error) => errors.push(error),
+            },
+            _ => {}
         }
     }
     if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+/// Bytes of one `Elf64_Rela`: r_offset, r_info, r_addend.
+const RELA_SIZE: usize = 24;
+
+/// A RELA section's target placement and entries; `None` for one that applies to a section
+/// that is not loaded (debug information, as Linux's `apply_relocations()` skips it).
+fn relocation_section<'data, 'layout>(
+    elf: &ModuleElf<'data>,
+    section: &object::read::elf::ElfSection64<'data, '_, LittleEndian>,
+    layout: &'layout ModuleLayout,
+) -> Result<Option<(&'layout crate::Placement, &'data [u8])>, LoadError> {
+    let header = section.elf_section_header();
+    let name = section.name().unwrap_or("?");
+    let bad = |why| LoadError::BadRelocationSection { section: String::from(name), why };
+    if header.sh_link(LittleEndian) as usize != elf.elf_symbol_table().section().0 {
+        return Err(bad("sh_link is not the symbol table"));
+    }
+    if header.sh_entsize(LittleEndian) != RELA_SIZE as u64
+        || !header.sh_size(LittleEndian).is_multiple_of(RELA_SIZE as u64)
+    {
+        return Err(bad("its entries are not 24-byte Elf64_Rela"));
+    }
+    let target_index = header.sh_info(LittleEndian) as usize;
+    let target = elf
+        .section_by_index(object::SectionIndex(target_index))
+        .ok()
+        .filter(|_| target_index != 0)
+        .ok_or_else(|| bad("sh_info names no section"))?;
+    // The toolchain names a relocation section after the section it applies to: a section
+    // pointed elsewhere would leave its real target unrelocated.
+    if name.strip_prefix(".rela") != target.name().ok() {
+        return Err(bad("its sh_info names another section than its name does"));
+    }
+    let entries = header.data(LittleEndian, elf.data()).map_err(|_| bad("its bytes lie outside the file"))?;
+    let SectionFlags::Elf { sh_flags } = target.flags() else { return Err(bad("not an ELF section")) };
+    if sh_flags & u64::from(SHF_ALLOC) == 0 {
+        return Ok(None);
+    }
+    match layout.placement(target_index) {
+        Some(place) => Ok(Some((place, entries))),
+        None if entries.is_empty() => Ok(None),
+        None => Err(bad("it relocates an empty section")),
+    }
+}
+
+/// Applies the one `Elf64_Rela` `entry` to its place in `place`.
+fn relocate_one(
+    elf: &ModuleElf<'_>,
+    layout: &ModuleLayout,
+    place: &crate::Placement,
+    base: u64,
+    entry: &[u8],
+    image: &mut [u8],
+    resolve: &dyn Fn(&str) -> Option<u64>,
+) -> Result<(), LoadError> {
+    let word = |at: usize| u64::from_le_bytes(entry[at..at + 8].try_into().unwrap_or_default());
+    let (offset, info, addend) = (word(0), word(8), word(16) as i64);
+    let (symbol_index, r_type) = ((info >> 32) as usize, info as u32);
+    let bad_place = || LoadError::BadPlace { section: place.name.clone(), offset };
+    // The field lies wholly inside its section (checked: an offset near 2^64 must not wrap).
+    let end =
+        offset.checked_add(field_size(r_type)).filter(|&end| end <= place.size).ok_or_else(bad_place)?;
+    let field = image
+        .get_mut((place.offset + offset) as usize..(place.offset + end) as usize)
+        .ok_or_else(bad_place)?;
+    let symbol = symbol_value(elf, layout, base, symbol_index, resolve)?;
+    // S + A and P are addresses: modulo 2^64, as the ELF ABI computes them; ranges are
+    // checked on the result.
+    let value = symbol.1.wrapping_add_signed(addend);
+    let at =
+        Site { section: &place.name, offset, addr: base.wrapping_add(place.offset).wrapping_add(offset) };
+    apply(r_type, &at, &symbol.0, value, field)
 }
 
 /// Where a relocation applies: for its report, and its address (P).
@@ -57,32 +127,25 @@ struct Site<'a> {
     addr: u64,
 }
 
-/// The name and address (S) of a relocation's symbol.
+/// The name and address (S) of a relocation's symbol (index 0: none, the value 0).
 fn symbol_value(
     elf: &ModuleElf<'_>,
     layout: &ModuleLayout,
     base: u64,
-    target: RelocationTarget,
+    index: usize,
     resolve: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<(String, u64), LoadError> {
-    let index = match target {
-        RelocationTarget::Symbol(index) => index,
-        RelocationTarget::Section(index) => {
-            let p =
-                layout.placement(index.0).ok_or(LoadError::Malformed("relocation to an unloaded section"))?;
-            return Ok((p.name.clone(), base + p.offset));
-        }
-        RelocationTarget::Absolute => return Ok((String::from("*ABS*"), 0)),
-        _ => return Err(LoadError::Malformed("relocation target")),
-    };
-    let symbol = elf.symbol_by_index(index).map_err(LoadError::object)?;
+    if index == 0 {
+        return Ok((String::from("*ABS*"), 0));
+    }
+    let symbol = elf.symbol_by_index(object::SymbolIndex(index)).map_err(LoadError::object)?;
     let name = String::from(symbol.name().unwrap_or("?"));
     match symbol.section() {
         SymbolSection::Section(section) => {
             let p =
                 layout.placement(section.0).ok_or(LoadError::Malformed("symbol in an unloaded section"))?;
             let name = if name.is_empty() { p.name.clone() } else { name };
-            Ok((name, base + p.offset + symbol.address()))
+            Ok((name, base.wrapping_add(p.offset).wrapping_add(symbol.address())))
         }
         SymbolSection::Undefined => match resolve(&name) {
             Some(addr) => Ok((name, addr)),

@@ -1,11 +1,7 @@
 //! The module header: how the kernel finds a module's name and init function.
 
-/// Bytes of a module name, NUL padded.
-pub const NAME_LEN: usize = 24;
-/// The header's first bytes.
-pub const HEADER_MAGIC: [u8; 8] = *b"ALTPMOD1";
-/// The section that holds the header (exactly one per module).
-pub const HEADER_SECTION: &str = ".altpatch.module";
+// The format's constants are the loader's, which reads the header (altpatch-modload).
+pub use altpatch_modload::header::{HEADER_MAGIC, HEADER_SECTION, HEADER_SIZE, NAME_LEN};
 
 /// What a module tells the kernel about itself, in section [`HEADER_SECTION`].
 #[repr(C)]
@@ -18,6 +14,9 @@ pub struct ModuleHeader {
     /// passed. Called on the boot CPU with the others serving calls.
     pub init: extern "C" fn() -> bool,
 }
+
+// The loader reads exactly this layout.
+const _: () = assert!(core::mem::size_of::<ModuleHeader>() == HEADER_SIZE);
 
 impl ModuleHeader {
     /// A header for `name` (at most [`NAME_LEN`] bytes) and `init`.

@@ -26,10 +26,15 @@ pub fn context_sync() {
     barrier::isb(barrier::SY);
 }
 
-/// A busy-wait hint (YIELD) in loops that cannot use WFE.
+/// A busy-wait hint in loops that cannot use WFE: YIELD (Arm ARM C6.2, "YIELD"), written
+/// out because `core::hint::spin_loop` emits ISB on AArch64. On hardware it is a hint; on
+/// single-threaded TCG (and `-icount`) QEMU ends the CPU's time slice at it, so the CPU
+/// being waited for runs: with ISB, a boot CPU polling PSCI AFFINITY_INFO for a CPU going
+/// offline never let that CPU run.
 #[inline(always)]
 pub fn relax() {
-    core::hint::spin_loop();
+    // SAFETY: YIELD is a hint with no architectural effect on memory, registers or flags.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
 }
 
 /// The exception level this CPU runs at (CurrentEL.EL, Arm ARM C5.2.1): 2 when the kernel
