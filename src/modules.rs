@@ -27,13 +27,25 @@ pub fn load_all(system: &SystemCaps, timeout_us: u64) {
         return;
     }
     for (slot, object) in &staged {
-        match object {
-            Ok(object) => {
-                if let Ok(module) = load(object, *slot, system, timeout_us, false) {
-                    LOADED.lock().push(module);
-                }
+        let object = match object {
+            Ok(object) => object,
+            Err(reason) => {
+                crate::println!("modules: slot{slot} refused: {reason}");
+                continue;
             }
-            Err(reason) => crate::println!("modules: slot{slot} refused: {reason}"),
+        };
+        let pages = area::pages_in_use();
+        match load(object, *slot, system, timeout_us, false) {
+            Ok(module) => LOADED.lock().push(module),
+            // The canary of every refused load: it gave back every page it took.
+            Err(_) if area::pages_in_use() != pages => {
+                crate::println!(
+                    "modules: slot{slot}: a refused load kept {} pages",
+                    area::pages_in_use() - pages
+                );
+                crate::semihosting::exit(crate::semihosting::ExitStatus::SelfTestFailed);
+            }
+            Err(_) => {}
         }
     }
     let loaded = LOADED.lock();

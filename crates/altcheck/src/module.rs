@@ -17,9 +17,10 @@ pub const MODULE_AREA_BASE: u64 = 0x4200_0000;
 /// module's image may take, so also the most altcheck allocates for one.
 pub const MODULE_AREA_SIZE: u64 = 0x100_0000;
 
-/// The largest module object the kernel reads: one staging slot (`SLOT_SIZE` in the
-/// kernel's modules/staging.rs; `scripts/run --module` refuses larger files).
-pub const MODULE_OBJECT_MAX: u64 = 1 << 20;
+/// The largest module object the kernel reads: one staging slot less its 16-byte staging
+/// header (`SLOT_SIZE` in the kernel's modules/staging.rs; `scripts/run --module` refuses
+/// larger files).
+pub const MODULE_OBJECT_MAX: u64 = (1 << 20) - 16;
 
 /// The prefix of the kernel's exported callbacks.
 const CALLBACK_PREFIX: &str = "altpatch_cb_";

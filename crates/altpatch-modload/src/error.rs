@@ -80,6 +80,13 @@ pub enum LoadError {
         /// What is wrong.
         why: &'static str,
     },
+    /// The object's headers claim bytes past its end.
+    Truncated {
+        /// Bytes its section headers and sections span.
+        claimed: usize,
+        /// Bytes it has.
+        len: usize,
+    },
     /// The module header (`.altpatch.module`) is wrong.
     BadHeader(String),
 }
@@ -131,6 +138,9 @@ impl fmt::Display for LoadError {
             }
             LoadError::BadRelocationSection { section, why } => {
                 write!(f, "relocation section {section}: {why}")
+            }
+            LoadError::Truncated { claimed, len } => {
+                write!(f, "its headers claim {claimed} bytes, the object has {len}")
             }
             LoadError::BadHeader(why) => write!(f, "its .altpatch.module header {why}"),
         }

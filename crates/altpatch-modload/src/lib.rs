@@ -65,9 +65,14 @@ pub const KERNEL_EXPORTS: [&str; 10] = [
 /// The object file type a module is: a 64-bit little-endian ELF.
 pub type ModuleElf<'data> = object::read::elf::ElfFile64<'data, object::LittleEndian>;
 
-/// Parses `bytes` as a module: a relocatable AArch64 ELF object.
+/// Parses `bytes` as a module: a relocatable AArch64 ELF object whose headers and sections
+/// all lie within `bytes` (the file, or the staged object as long as its staging header says).
 pub fn parse(bytes: &[u8]) -> Result<ModuleElf<'_>, LoadError> {
     use object::read::elf::FileHeader;
+    let claimed = elf_size(bytes)?;
+    if claimed > bytes.len() {
+        return Err(LoadError::Truncated { claimed, len: bytes.len() });
+    }
     let elf = ModuleElf::parse(bytes).map_err(LoadError::object)?;
     let header = elf.elf_header();
     let e_type = header.e_type(object::LittleEndian);

@@ -39,7 +39,12 @@ fn module() -> Vec<u8> {
     let init = symbol(&mut obj, "init", 0, SymbolSection::Section(text));
     let helper = symbol(&mut obj, "helper", 12, SymbolSection::Section(text));
     let log = symbol(&mut obj, "altpatch_log", 0, SymbolSection::Undefined);
-    let call = |symbol, offset| Relocation { offset, symbol, addend: 0, flags: RelocationFlags::Elf { r_type: R_AARCH64_CALL26 } };
+    let call = |symbol, offset| Relocation {
+        offset,
+        symbol,
+        addend: 0,
+        flags: RelocationFlags::Elf { r_type: R_AARCH64_CALL26 },
+    };
     obj.add_relocation(text, call(helper, 0)).unwrap();
     obj.add_relocation(text, call(log, 4)).unwrap();
     let header = obj.add_section(Vec::new(), b".altpatch.module".to_vec(), object::SectionKind::ReadOnlyData);
@@ -48,7 +53,12 @@ fn module() -> Vec<u8> {
     bytes[8..15].copy_from_slice(b"hostile");
     bytes.extend_from_slice(&[0; 8]);
     obj.append_section_data(header, &bytes, 8);
-    let abs = Relocation { offset: 32, symbol: init, addend: 0, flags: RelocationFlags::Elf { r_type: R_AARCH64_ABS64 } };
+    let abs = Relocation {
+        offset: 32,
+        symbol: init,
+        addend: 0,
+        flags: RelocationFlags::Elf { r_type: R_AARCH64_ABS64 },
+    };
     obj.add_relocation(header, abs).unwrap();
     let alt = obj.add_section(Vec::new(), b".altinstructions".to_vec(), object::SectionKind::ReadOnlyData);
     obj.append_section_data(alt, &[0; 16], 4);
@@ -183,7 +193,11 @@ fn a_relocation_section_aimed_elsewhere_is_refused_so_its_code_never_runs_unrelo
         put_u32(&mut bytes, at, info);
         let errors = load(&bytes).unwrap_err();
         // (sh_info past the last section is refused by the ELF reader, in its words.)
-        assert!(reasons(&errors).to_lowercase().contains("relocation section"), "{info}: {}", reasons(&errors));
+        assert!(
+            reasons(&errors).to_lowercase().contains("relocation section"),
+            "{info}: {}",
+            reasons(&errors)
+        );
     }
 }
 
@@ -193,7 +207,11 @@ fn a_header_shorter_than_its_fields_is_refused_before_init_is_read() {
     let at = header_of(&bytes, ".altpatch.module") + SH_SIZE;
     put_u64(&mut bytes, at, 8);
     let errors = load(&bytes).unwrap_err();
-    assert!(reasons(&errors).contains("its .altpatch.module header is 8 bytes, not 40"), "{}", reasons(&errors));
+    assert!(
+        reasons(&errors).contains("its .altpatch.module header is 8 bytes, not 40"),
+        "{}",
+        reasons(&errors)
+    );
 }
 
 #[test]
@@ -203,7 +221,11 @@ fn an_init_outside_the_text_is_refused() {
     let at = rela_entry(&bytes, ".rela.altpatch.module", 0) + 16;
     put_u64(&mut bytes, at, 0x10000);
     let errors = load(&bytes).unwrap_err();
-    assert!(reasons(&errors).contains("points init at 0x42010000, not an instruction of its text"), "{}", reasons(&errors));
+    assert!(
+        reasons(&errors).contains("points init at 0x42010000, not an instruction of its text"),
+        "{}",
+        reasons(&errors)
+    );
 }
 
 #[test]
@@ -242,14 +264,25 @@ fn the_staged_size_of_a_wrapping_or_32_bit_header_is_a_refusal() {
     assert!(elf_size(&bytes).is_err());
     let mut bytes = module();
     bytes[4] = 1; // ELFCLASS32
-    assert_eq!(elf_size(&bytes).unwrap_err().to_string(), "malformed ELF object: not a 64-bit little-endian ELF header");
+    assert_eq!(
+        elf_size(&bytes).unwrap_err().to_string(),
+        "malformed ELF object: not a 64-bit little-endian ELF header"
+    );
     assert_eq!(elf_size(&module()).unwrap(), module().len());
 }
 
 /// Boundary values for a field of `width` bytes.
 fn boundary(width: usize) -> impl Strategy<Value = u64> {
     let max = if width == 8 { u64::MAX } else { (1u64 << (8 * width)) - 1 };
-    prop_oneof![Just(0), Just(1), Just(max), Just(max - 1), Just(max / 2 + 1), Just(CAPACITY), any::<u64>().prop_map(move |v| v & max)]
+    prop_oneof![
+        Just(0),
+        Just(1),
+        Just(max),
+        Just(max - 1),
+        Just(max / 2 + 1),
+        Just(CAPACITY),
+        any::<u64>().prop_map(move |v| v & max)
+    ]
 }
 
 /// Where a mutation lands: an ELF header field, a field of section header `n` (modulo the
@@ -263,11 +296,35 @@ enum Field {
 
 fn field() -> impl Strategy<Value = Field> {
     prop_oneof![
-        prop::sample::select(vec![(0x10, 2), (0x12, 2), (0x18, 8), (0x20, 8), (0x28, 8), (0x34, 2), (0x3a, 2), (0x3c, 2), (0x3e, 2)])
-            .prop_map(|(at, width)| Field::Elf(at, width)),
-        (0usize..64, prop::sample::select(vec![(0, 4), (4, 4), (8, 8), (24, 8), (32, 8), (40, 4), (44, 4), (48, 8), (56, 8)]))
+        prop::sample::select(vec![
+            (0x10, 2),
+            (0x12, 2),
+            (0x18, 8),
+            (0x20, 8),
+            (0x28, 8),
+            (0x34, 2),
+            (0x3a, 2),
+            (0x3c, 2),
+            (0x3e, 2)
+        ])
+        .prop_map(|(at, width)| Field::Elf(at, width)),
+        (
+            0usize..64,
+            prop::sample::select(vec![
+                (0, 4),
+                (4, 4),
+                (8, 8),
+                (24, 8),
+                (32, 8),
+                (40, 4),
+                (44, 4),
+                (48, 8),
+                (56, 8)
+            ])
+        )
             .prop_map(|(n, (at, width))| Field::Section(n, at, width)),
-        (0usize..2, prop::sample::select(vec![(0, 8), (8, 4), (12, 4), (16, 8)])).prop_map(|(n, (at, width))| Field::Rela(n, at, width)),
+        (0usize..2, prop::sample::select(vec![(0, 8), (8, 4), (12, 4), (16, 8)]))
+            .prop_map(|(n, (at, width))| Field::Rela(n, at, width)),
     ]
 }
 
