@@ -81,11 +81,12 @@ impl ModuleLayout {
     pub fn plan(elf: &ModuleElf<'_>, capacity: u64) -> Result<Self, LoadError> {
         let mut cursor = [0u64; 3];
         let mut sections: [Vec<Placement>; 3] = Default::default();
+        let mut seen = [false; SINGLE_SECTIONS.len()];
         for section in elf.sections() {
             let SectionFlags::Elf { sh_flags } = section.flags() else { continue };
             let name = section.name().map_err(LoadError::object)?;
-            if SINGLE_SECTIONS.contains(&name) && elf.sections().filter(|s| s.name() == Ok(name)).count() > 1
-            {
+            let single = SINGLE_SECTIONS.iter().position(|&s| s == name);
+            if single.is_some_and(|single| core::mem::replace(&mut seen[single], true)) {
                 return Err(LoadError::DuplicateSection(String::from(name)));
             }
             if sh_flags & u64::from(object::elf::SHF_ALLOC) == 0 || section.size() == 0 {
