@@ -2,10 +2,9 @@
 
 fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    // `linker.ld` INCLUDEs altpatch-aarch64's fragment, found on the library path.
-    println!("cargo:rustc-link-arg-bins=-L{dir}/crates/altpatch-aarch64");
+    // `linker.ld` INCLUDEs altpatch-aarch64's fragment, which that crate's build script puts
+    // on the link path.
     println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
-    println!("cargo:rerun-if-changed=crates/altpatch-aarch64/alternatives.ld");
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rerun-if-changed=boot");
     println!("cargo:rerun-if-changed=tests/stale");

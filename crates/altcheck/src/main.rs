@@ -1,5 +1,5 @@
 //! `altcheck`: verify, dump and simulate an altpatch kernel's alternatives table
-//! (README, "altcheck"), or a Linux arm64 kernel's and its modules' (`--linux`).
+//! (docs/boot-log.md, "altcheck"), or a Linux arm64 kernel's and its modules' (`--linux`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,7 +100,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // Usage errors exit 2 (the README keeps 1 for "the table has bad entries").
+            // Usage errors exit 2 (docs/boot-log.md keeps 1 for "the table has bad entries").
             eprint!("{}", e.render());
             eprintln!("{USAGE}");
             return ExitCode::from(2);

@@ -1,5 +1,5 @@
 //! The `altcheck` binary's usage errors: exit status 2 and a message saying what is wrong
-//! (the README reserves 1 for "the table has bad entries").
+//! (docs/boot-log.md reserves 1 for "the table has bad entries").
 
 use std::process::{Command, Output};
 

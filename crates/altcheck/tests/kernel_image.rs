@@ -7,7 +7,7 @@
 //! `target/altcheck-kernel`, with cargo for the bare-metal target) and say so; a build that
 //! fails fails the tests: they never pass without an image to check.
 //!
-//! The tests read the table with their own decoder (README, "Alternatives entry") and
+//! The tests read the table with their own decoder (docs/boot-log.md, "Alternatives entry") and
 //! name functions from the ELF symbol table themselves, so that the expectations do not come
 //! from the code under test.
 
@@ -49,7 +49,7 @@ fn built_kernel(test: &str) -> &'static PathBuf {
     })
 }
 
-/// One decoded entry, as the README lays it out (16 bytes, little endian).
+/// One decoded entry, as docs/boot-log.md lays it out (16 bytes, little endian).
 #[derive(Clone, Copy, Debug)]
 struct Entry {
     index: usize,

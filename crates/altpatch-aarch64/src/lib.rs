@@ -19,8 +19,10 @@
 //!    `alternative_else` / `alternative_endif`, with the numbers from [`cap_index!`] and
 //!    [`fingerprint!`] as `global_asm!` operands.
 //!
-//! 3. **The linker script.** `INCLUDE alternatives.ld` (this crate's directory on the link
-//!    path): it places `.altinstructions`, `.altinstr_where` and `.altinstr_replacement` and
+//! 3. **The linker script.** `INCLUDE alternatives.ld` (this crate's build script puts it on
+//!    the link path of every binary that depends on it; with aarch64-rt's `image.ld`, wrap it
+//!    in a `SECTIONS` block of your own followed by `INSERT AFTER .got;`, as
+//!    `examples/mini-kernel/mini-kernel.ld` does): it places `.altinstructions`, `.altinstr_where` and `.altinstr_replacement` and
 //!    brackets them with `__alt_instructions`/`__alt_instructions_end`, ... .
 //!
 //! 4. **The platform.** Implement [`TextAlias`]: a writable, never-executable view of text
@@ -50,6 +52,13 @@
 //! are `altpatch-core`'s and run on the host too (`altcheck`).
 
 #![no_std]
+
+// The macros emit AArch64 assembly: on another target say so, rather than let the
+// assembler reject the first instruction.
+#[cfg(not(target_arch = "aarch64"))]
+compile_error!(
+    "altpatch-aarch64 is AArch64-only: build it for an AArch64 target (aarch64-unknown-none, aarch64-unknown-none-softfloat)"
+);
 
 extern crate alloc;
 

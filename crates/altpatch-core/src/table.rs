@@ -1,4 +1,4 @@
-//! The `.altinstructions` entry format (README, "Alternatives entry").
+//! The `.altinstructions` entry format (docs/boot-log.md, "Alternatives entry").
 //!
 //! Each entry is 16 bytes, little endian, 4-byte aligned. Its two address fields are
 //! relative to themselves, so the table is position independent and needs no relocation

@@ -5,7 +5,7 @@
 //! table without a single defect becomes a [`ValidTable`], the one input [`crate::plan`]
 //! accepts: an invalid table patches zero bytes.
 //!
-//! A [`Defect`] displays as the one report line of the README (`alternatives: bad entry
+//! A [`Defect`] displays as the one report line of docs/boot-log.md (`alternatives: bad entry
 //! ...`, without the timestamp), so the kernel and `altcheck` print the same text.
 
 use alloc::string::String;

@@ -3,7 +3,7 @@
 //! by entry, or, when the model finds none, planned to exactly the bytes the model computes.
 //!
 //! The model shares nothing with the engine but the entry byte format ([`RawEntry::to_bytes`]
-//! builds the table): it resolves the offsets itself, checks each rule as the README and the
+//! builds the table): it resolves the offsets itself, checks each rule as docs/boot-log.md and the
 //! [`DefectKind`] docs state it, finds overlaps by comparing every pair of sites, decodes
 //! instructions with yaxpeax-arm (an independent disassembler) and re-encodes moved ones
 //! from the Arm ARM field layouts (C4.1), checking each against yaxpeax's decoding.
@@ -447,7 +447,7 @@ fn case() -> impl Strategy<Value = Case> {
     )
 }
 
-/// The raw entries of `case`, offsets relative to their own fields, as the README lays out.
+/// The raw entries of `case`, offsets relative to their own fields, as docs/boot-log.md lays out.
 fn raw_entries(case: &Case) -> Vec<RawEntry> {
     let rel = |to: u64, field: u64| to.wrapping_sub(field) as i64 as i32;
     (case.entries.iter().enumerate())
