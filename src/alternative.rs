@@ -11,7 +11,9 @@
 
 use crate::{cpu, memory, println, rendezvous::RENDEZVOUS, semihosting::ExitStatus, time};
 use alloc::vec::Vec;
-use altpatch_aarch64::{Applied, Checked, Defect, Layout, Prepared, Region, Stopped, Symbol, TextAlias};
+use altpatch_aarch64::{
+    Applied, Checked, Defect, Layout, Linked, Prepared, Region, Stopped, Symbol, TextAlias,
+};
 use altpatch_rendezvous::{Completed, CpuSet, Failure};
 use core::{
     ops::Range,
@@ -100,12 +102,14 @@ impl AltRegion {
     /// Runs `f` over the region as the engine sees it. The text slice lives only inside `f`,
     /// which writes nothing: text changes only in [`Prepared::apply`], inside a stop window,
     /// never while this borrow is alive.
-    fn with_layout<R>(&self, f: impl FnOnce(&Layout<'_>) -> R) -> R {
+    fn with_layout<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R {
         let declared = memory::kernel_layout().alt_callbacks;
         // SAFETY: the table and replacements are read-only data that never changes; the text
-        // slice does not outlive `f` (see above).
-        let layout = unsafe {
-            Layout {
+        // slice does not outlive `f` (see above). The text is the image's code and
+        // `declared` its `.altinstr_callbacks` as linked, each word written by
+        // `alternative_cb!` beside a use of an `AltCallback`: `Linked::image`'s contract.
+        let linked = unsafe {
+            Linked::image(Layout {
                 table: Region {
                     addr: self.table.start,
                     bytes: self.table_bytes.unwrap_or_else(|| memory::image_bytes(&self.table)),
@@ -116,9 +120,9 @@ impl AltRegion {
                     bytes: memory::image_bytes(&self.replacements),
                 },
                 callbacks: Region { addr: declared.start, bytes: memory::image_bytes(&declared) },
-            }
+            })
         };
-        f(&layout)
+        f(&linked)
     }
 
     /// Validates the whole table, once: every defect of every entry, or the checked table.
@@ -182,7 +186,9 @@ pub fn apply(
     online: CpuSet,
     timeout_us: u64,
 ) -> Result<Completed<Applied>, PassError> {
-    apply_audited(pass, online, timeout_us, &|pass| region.with_layout(|layout| pass.audit(&layout.text)))
+    apply_audited(pass, online, timeout_us, &|pass| {
+        region.with_layout(|linked| pass.audit(&linked.layout().text))
+    })
 }
 
 /// [`apply`] for text outside the kernel image (a module's, in the module area): `audit`

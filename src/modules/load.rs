@@ -10,7 +10,7 @@ use crate::{
     println, smp,
 };
 use alloc::{format, string::String, string::ToString, vec::Vec};
-use altpatch_aarch64::{Defect, Layout, Prepared, Region, Symbol};
+use altpatch_aarch64::{Defect, Layout, Linked, Prepared, Region, Symbol};
 use altpatch_core::validate::DefectKind;
 use altpatch_modload::{Area, ModuleLayout};
 use altpatch_rendezvous::Failure;
@@ -145,14 +145,18 @@ fn apply_alternatives(
     };
     let pass = {
         let [table, text, replacements] = spans.map(region);
-        // A module declares no callback (`.altinstr_callbacks`): `check_module` takes the
-        // kernel's exports in place of that list.
+        // A module declares no callback (`.altinstr_callbacks`): the kernel's exports stand
+        // in for that list.
         let layout = Layout { table, text, replacements, callbacks: Region { addr: 0, bytes: &[] } };
-        let checked =
-            altpatch_aarch64::check_module::<KernelCaps>(&layout, &symbolize, &exports::callbacks())
-                .map_err(|defects| refusal(&defects, quiet))?;
+        let exported = exports::callbacks();
+        // SAFETY: `text` is the module's text, mapped until the module is unloaded (after
+        // this pass), and `exported` the export table's callbacks, each an `AltCallback` by
+        // that table's type: `Linked::module`'s contract.
+        let linked = unsafe { Linked::module(layout, &exported) };
+        let checked = altpatch_aarch64::check::<KernelCaps>(&linked, &symbolize)
+            .map_err(|defects| refusal(&defects, quiet))?;
         // A callback's bad output refuses the module as a bad entry does.
-        checked.prepare(&layout, &enabled, system.ctr_el0()).map_err(|defects| refusal(&defects, quiet))?
+        checked.prepare(&linked, &enabled, system.ctr_el0()).map_err(|defects| refusal(&defects, quiet))?
     };
     let audit = |pass: &Prepared| pass.audit(&region(spans[1]));
     let done =

@@ -2,8 +2,8 @@
 //! and cache maintenance inside it.
 //!
 //! ```text
-//!   check::<L>(&layout)          whole table, every defect named      (once per region)
-//!   checked.prepare(&layout, ..) plan + callbacks, bytes owned        (before the window)
+//!   check::<L>(&linked)          whole table, every defect named      (once per region)
+//!   checked.prepare(&linked, ..) plan + callbacks, bytes owned        (before the window)
 //!   rendezvous.stop_machine(.., |stopped| prepared.apply(stopped, &alias))
 //!                                the writes through the alias, DC CVAU / IC IVAU, DSB
 //!   prepared.audit(&text)        every written site as meant           (after the window)
@@ -19,12 +19,12 @@ use altpatch_core::{
     CapabilityList,
     plan::{self, CacheGeometry, Maintenance, Mismatch, PatchPlan},
     validate::Region,
-    validate::{self, CheckedTable, Defect, Layout, Symbol, ValidTable},
+    validate::{self, CheckedTable, Defect, Symbol, ValidTable},
 };
 use altpatch_rendezvous::Stopped;
 use core::ops::Range;
 
-use crate::cache;
+use crate::{Linked, cache};
 
 /// What a callback sees: the site as it is, and the facts it may encode. Callbacks run
 /// while the write is prepared, before the stop window, and read no globals.
@@ -67,27 +67,20 @@ pub struct Checked {
     fingerprint: u32,
 }
 
-/// Validates the whole of `layout`'s table against list `L` (and `L::HISTORY` to explain a
+/// Validates the whole of `linked`'s table against list `L` (and `L::HISTORY` to explain a
 /// stale entry): the result holds every defect of every entry, or the checked table.
-/// `symbolize` names sites in the reports.
+/// `symbolize` names sites in the reports. For a module ([`Linked::module`]) a callback
+/// entry's callback must be one of the kernel's exported callbacks, never the module's own;
+/// that list stands in for `.altinstr_callbacks`. Everything else is checked alike.
 pub fn check<L: CapabilityList>(
-    layout: &Layout<'_>,
+    linked: &Linked<'_>,
     symbolize: &dyn Fn(u64) -> Option<Symbol>,
 ) -> Result<Checked, Vec<Defect>> {
-    let valid = validate::validate(layout, &L::LIST, L::HISTORY, symbolize)?;
-    Ok(Checked::of::<L>(&valid))
-}
-
-/// [`check`] for a loadable module's table: a callback entry's callback must be one of
-/// `exported_callbacks` (the kernel's callbacks for modules, in the kernel's text), never the
-/// module's own; that list stands in for `.altinstr_callbacks` (`layout.callbacks` is not
-/// read). Everything else is checked as [`check`] does.
-pub fn check_module<L: CapabilityList>(
-    layout: &Layout<'_>,
-    symbolize: &dyn Fn(u64) -> Option<Symbol>,
-    exported_callbacks: &[u64],
-) -> Result<Checked, Vec<Defect>> {
-    let valid = validate::validate_module(layout, &L::LIST, L::HISTORY, symbolize, exported_callbacks)?;
+    let layout = linked.layout();
+    let valid = match linked.exported_callbacks() {
+        None => validate::validate(layout, &L::LIST, L::HISTORY, symbolize)?,
+        Some(exports) => validate::validate_module(layout, &L::LIST, L::HISTORY, symbolize, exports)?,
+    };
     Ok(Checked::of::<L>(&valid))
 }
 
@@ -114,10 +107,11 @@ impl Checked {
     /// same address, the same text and replacement spans).
     pub fn prepare(
         &self,
-        layout: &Layout<'_>,
+        linked: &Linked<'_>,
         enabled: &dyn Fn(u16) -> bool,
         ctr_el0: u64,
     ) -> Result<Prepared, Vec<Defect>> {
+        let layout = linked.layout();
         let valid = (self.table.attach(layout))
             .unwrap_or_else(|| panic!("alternatives: a table prepared in a layout it was not checked in"));
         let mut plan = plan::plan(&valid, enabled);
@@ -164,12 +158,12 @@ fn words(bytes: &[u8]) -> Vec<u32> {
 
 /// Calls the callback at text address `callback`.
 fn run_callback(callback: u64, context: &CallbackContext<'_>, dest: &mut [u32]) {
-    // SAFETY: [`check`] accepted the entry only with the consumer's fingerprint and its
-    // callback inside the region's text, 4-byte aligned and declared in
-    // `.altinstr_callbacks`, which only `alternative_cb!` writes, beside a use that
-    // type-checks its function as an `AltCallback`. [`check_module`] accepted it only as one
-    // of the callbacks the kernel exports for modules, each an `AltCallback` by the export
-    // table's type.
+    // SAFETY: the table was checked in a `Linked` (`prepare` refuses another layout), whose
+    // constructor's contract vouches for the callbacks: [`check`] accepted the entry only with
+    // the consumer's fingerprint and its callback declared in the image's
+    // `.altinstr_callbacks` (each word an `AltCallback`, as only `alternative_cb!` writes
+    // it), or, for a module, as one of the kernel's exported callbacks (each an
+    // `AltCallback`, by `Linked::module`'s contract).
     let callback: AltCallback = unsafe { core::mem::transmute::<usize, AltCallback>(callback as usize) };
     callback(context, dest);
 }

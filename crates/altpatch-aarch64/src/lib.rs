@@ -29,17 +29,24 @@
 //!    (the executable mapping stays read-only). Take part in an
 //!    [`altpatch_rendezvous::Rendezvous`] on every CPU.
 //!
-//! 5. **The two passes**, as Linux does them. Check the table once, then for each pass
-//!    prepare before the stop window and apply inside it:
+//! 5. **The regions.** [`Linked::image`] (or [`Linked::module`] for a loaded module), an
+//!    `unsafe` constructor whose contract is stated once, over the regions between the linker's
+//!    symbols; lend it for each step rather than keep it, since it borrows the text that the
+//!    passes rewrite. Safe code cannot make one, so no safe call reaches an address that
+//!    did not come through that contract.
 //!
-//!    ```ignore
-//!    let checked = altpatch_aarch64::check::<MyCaps>(&layout, &symbolize)?; // every defect named
+//! 6. **The two passes**, as Linux does them. Check the table once, then for each pass
+//!    prepare before the stop window and apply inside it (`examples/mini-kernel/src/main.rs`
+//!    is this, compiled and booted):
+//!
+//!    ```text
+//!    let checked = with_linked(|linked| check::<MyCaps>(linked, &symbolize))?; // every defect named
 //!    // Boot pass: the boot CPU's capabilities, the boot CPU alone in the window.
-//!    let boot = checked.prepare(&layout, &boot_caps, ctr_el0);
+//!    let boot = with_linked(|linked| checked.prepare(linked, &boot_caps, ctr_el0))?;
 //!    RENDEZVOUS.stop_machine(0, CpuSet::first(1), timeout, |stopped| boot.apply(stopped, &alias))?;
 //!    // ... secondaries come up and are checked ...
 //!    // System pass: the final capabilities, every online CPU held.
-//!    let system = checked.prepare(&layout, &system_caps, system_ctr_el0);
+//!    let system = with_linked(|linked| checked.prepare(linked, &system_caps, system_ctr_el0))?;
 //!    RENDEZVOUS.stop_machine(0, online, timeout, |stopped| system.apply(stopped, &alias))?;
 //!    ```
 //!
@@ -64,6 +71,7 @@ extern crate alloc;
 
 mod apply;
 mod cache;
+mod linked;
 mod macros;
 mod sites;
 
@@ -74,6 +82,5 @@ pub use altpatch_core::{
     validate::{Defect, Layout, Region, Symbol},
 };
 pub use altpatch_rendezvous::Stopped;
-pub use apply::{
-    AltCallback, Applied, CallbackContext, Checked, MaintenanceOps, Prepared, TextAlias, check, check_module,
-};
+pub use apply::{AltCallback, Applied, CallbackContext, Checked, MaintenanceOps, Prepared, TextAlias, check};
+pub use linked::Linked;

@@ -2,7 +2,7 @@
 //! replacements between the linker's symbols (alternatives.ld and aarch64-rt's image.ld), and
 //! the source records of `.altinstr_where` that name each site in a report.
 
-use altpatch_aarch64::{Layout, Region, Symbol};
+use altpatch_aarch64::{Layout, Linked, Region, Symbol};
 
 use crate::mmu::ImageLayout;
 
@@ -20,30 +20,43 @@ unsafe extern "C" {
     static __altinstr_callbacks_end: u8;
 }
 
-/// The read-only bytes between two linker symbols.
-fn region(start: *const u8, end: *const u8) -> Region<'static> {
+/// The read-only bytes between two linker symbols, for as long as the caller's borrow.
+///
+/// # Safety
+///
+/// Nothing writes the bytes while the region is alive.
+unsafe fn region<'a>(start: *const u8, end: *const u8) -> Region<'a> {
     let len = (end as usize).saturating_sub(start as usize);
-    // SAFETY: both symbols bracket one output section of the image, which is mapped
-    // read-only for the kernel's whole life and never written (text only through the alias,
-    // which the layout's readers tolerate: they read words, never hold them across a pass).
+    // SAFETY: both symbols bracket one output section of the image, which stays mapped
+    // readable for the kernel's whole life; the caller promises no write meanwhile.
     let bytes = unsafe { core::slice::from_raw_parts(start, len) };
     Region { addr: start as u64, bytes }
 }
 
-/// The kernel's alternatives layout.
-pub fn layout() -> Layout<'static> {
+/// Runs `f` over the kernel's alternatives regions. The text borrow lives only inside `f`,
+/// which writes nothing: text changes only in `Prepared::apply`, inside a stop window, never
+/// while `f` runs.
+pub fn with_linked<R>(f: impl FnOnce(&Linked<'_>) -> R) -> R {
     let image = ImageLayout::get();
-    Layout {
-        table: region(&raw const __alt_instructions, &raw const __alt_instructions_end),
-        text: region(image.text.0 as *const u8, image.text.1 as *const u8),
-        replacements: region(&raw const __altinstr_replacement, &raw const __altinstr_replacement_end),
-        callbacks: region(&raw const __altinstr_callbacks, &raw const __altinstr_callbacks_end),
-    }
+    // SAFETY: the table, replacements and declared callbacks are read-only data never
+    // written; the text is not written while `f` runs (above). The text is the image's code
+    // and `.altinstr_callbacks` as linked (alternatives.ld), each word written by
+    // `alternative_cb!` beside a use of an `AltCallback`: `Linked::image`'s contract.
+    let linked = unsafe {
+        Linked::image(Layout {
+            table: region(&raw const __alt_instructions, &raw const __alt_instructions_end),
+            text: region(image.text.0 as *const u8, image.text.1 as *const u8),
+            replacements: region(&raw const __altinstr_replacement, &raw const __altinstr_replacement_end),
+            callbacks: region(&raw const __altinstr_callbacks, &raw const __altinstr_callbacks_end),
+        })
+    };
+    f(&linked)
 }
 
 /// Names `site` by the `file:line` of the macro that emitted it, from `.altinstr_where`.
 pub fn symbolize(site: u64) -> Option<Symbol> {
-    let records = region(&raw const __altinstr_where, &raw const __altinstr_where_end);
+    // SAFETY: `.altinstr_where` is read-only data, never written.
+    let records = unsafe { region(&raw const __altinstr_where, &raw const __altinstr_where_end) };
     let word = |at: usize| -> Option<i64> {
         let b = records.bytes.get(at..at + 4)?;
         Some(i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))

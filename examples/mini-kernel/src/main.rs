@@ -122,9 +122,9 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     let boot_enabled = boot_caps.in_scope(Scope::Boot);
     report_detected(boot_enabled);
 
-    // 2. The whole table, checked once against the kernel's own list. A layout (which
-    // borrows the text) is made afresh for each step and never lives across a write.
-    let checked = match check::<MiniCaps>(&alt::layout(), &alt::symbolize) {
+    // 2. The whole table, checked once against the kernel's own list. The regions (which
+    // borrow the text) are lent for each step and never live across a write.
+    let checked = match alt::with_linked(|linked| check::<MiniCaps>(linked, &alt::symbolize)) {
         Ok(checked) => checked,
         Err(defects) => refuse_table(&defects),
     };
@@ -138,8 +138,8 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
 
     // 3. The boot pass: the boot CPU alone in the stop window.
     println!("alternatives: applying boot alternatives");
-    let boot_pass = checked
-        .prepare(&alt::layout(), &|i| boot_enabled.has(i), CPU_CTR[0].load(Ordering::Relaxed))
+    let boot_ctr = CPU_CTR[0].load(Ordering::Relaxed);
+    let boot_pass = alt::with_linked(|linked| checked.prepare(linked, &|i| boot_enabled.has(i), boot_ctr))
         .unwrap_or_else(|defects| refuse_table(&defects));
     let boot_applied = apply(&boot_pass, CpuSet::first(1));
 
@@ -169,9 +169,9 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     ENABLED.store(enabled.0, Ordering::Relaxed);
     SYSTEM_CTR.store(system_ctr, Ordering::Relaxed);
     println!("alternatives: applying system-wide alternatives");
-    let system_pass = checked
-        .prepare(&alt::layout(), &|i| system_enabled.has(i), system_ctr)
-        .unwrap_or_else(|defects| refuse_table(&defects));
+    let system_pass =
+        alt::with_linked(|linked| checked.prepare(linked, &|i| system_enabled.has(i), system_ctr))
+            .unwrap_or_else(|defects| refuse_table(&defects));
     let system_applied = apply(&system_pass, CpuSet::first(online));
     let patched = boot_applied.patched + system_applied.patched;
     let entries = checked.entries();
@@ -274,7 +274,7 @@ fn apply(pass: &Prepared, cpus: CpuSet) -> Applied {
     let timeout = console::micros_to_ticks(CPU_TIMEOUT_US);
     match RENDEZVOUS.stop_machine(0, cpus, timeout, |stopped| pass.apply(stopped, &mmu::TextAliasMap)) {
         // The audit follows the stop window: every written site as meant.
-        Ok(done) => match pass.audit(&alt::layout().text) {
+        Ok(done) => match alt::with_linked(|linked| pass.audit(&linked.layout().text)) {
             Ok(()) => done.output,
             Err(mismatches) => {
                 for m in &mismatches {
