@@ -34,14 +34,16 @@ pub fn load_all(system: &SystemCaps, timeout_us: u64) {
                 continue;
             }
         };
-        let pages = area::pages_in_use();
+        let before = area::snapshot();
         match load(object, *slot, system, timeout_us, false) {
             Ok(module) => LOADED.lock().push(module),
-            // The canary of every refused load: it gave back every page it took.
-            Err(_) if area::pages_in_use() != pages => {
+            // The canary of every refused load: the module area's bitmap (kernel data a
+            // misplaced section would land on) exactly as it was, every page given back.
+            Err(_) if area::snapshot() != before => {
                 crate::println!(
-                    "modules: slot{slot}: a refused load kept {} pages",
-                    area::pages_in_use() - pages
+                    "modules: slot{slot}: a refused load changed the module area's bitmap ({} -> {} pages in use)",
+                    before.iter().map(|w| w.count_ones()).sum::<u32>(),
+                    area::pages_in_use()
                 );
                 crate::semihosting::exit(crate::semihosting::ExitStatus::SelfTestFailed);
             }

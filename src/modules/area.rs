@@ -41,6 +41,12 @@ pub fn free(pages: Range<u64>) {
     }
 }
 
+/// The allocation bitmap as it is now: a refused load must leave it exactly so (the canary
+/// `load_all` checks after each one).
+pub fn snapshot() -> [u64; PAGES / 64] {
+    *USED.lock()
+}
+
 /// Pages of the module area in use.
 pub fn pages_in_use() -> usize {
     USED.lock().iter().map(|word| word.count_ones() as usize).sum()

@@ -240,6 +240,34 @@ fn a_second_altinstructions_section_is_refused_not_ignored() {
 }
 
 #[test]
+fn thousands_of_section_headers_over_the_same_bytes_are_refused_within_the_area() {
+    // 8,000 section headers, copies of the text's each spanning the file's first bytes
+    // again: the layout passes the module area's bound and stops there, allocating nothing.
+    let base = module();
+    let text = header_of(&base, ".text");
+    let old_shoff = u64::from_le_bytes(base[0x28..0x30].try_into().unwrap()) as usize;
+    let shnum = u16::from_le_bytes(base[0x3c..0x3e].try_into().unwrap()) as usize;
+    let mut copy = base[text..text + 64].to_vec();
+    copy[24..32].copy_from_slice(&0u64.to_le_bytes()); // sh_offset: the file's start
+    copy[32..40].copy_from_slice(&0x1000u64.to_le_bytes()); // sh_size: 4 KiB of the file
+    let mut bytes = base.clone();
+    let shoff = bytes.len();
+    bytes.extend_from_slice(&base[old_shoff..old_shoff + shnum * 64]);
+    for _ in shnum..8000 {
+        bytes.extend_from_slice(&copy);
+    }
+    put_u64(&mut bytes, 0x28, shoff as u64);
+    bytes[0x3c..0x3e].copy_from_slice(&8000u16.to_le_bytes());
+    let start = std::time::Instant::now();
+    let errors = match load(&bytes) {
+        Ok(image) => panic!("loaded an image of {} bytes", image.len()),
+        Err(errors) => errors,
+    };
+    assert!(matches!(errors[0], LoadError::TooLarge { .. }), "{}", reasons(&errors));
+    assert!(start.elapsed().as_secs() < 5, "took {:?}", start.elapsed());
+}
+
+#[test]
 fn an_undefined_symbol_outside_the_export_table_is_refused() {
     let bytes = module();
     let elf = parse(&bytes).unwrap();
