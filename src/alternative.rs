@@ -12,7 +12,7 @@
 use crate::{cpu, memory, println, rendezvous::RENDEZVOUS, semihosting::ExitStatus, time};
 use alloc::vec::Vec;
 use altpatch_aarch64::{
-    Applied, Checked, Defect, Layout, Linked, Prepared, Region, Stopped, Symbol, TextAlias,
+    Applied, Checked, Defect, Layout, Linked, Prepared, Region, SourceRecords, Stopped, Symbol, TextAlias,
 };
 use altpatch_rendezvous::{Completed, CpuSet, Failure};
 use core::{
@@ -263,18 +263,15 @@ unsafe extern "C" {
 /// Where the entry for `site` was written (`file:line`), from the `.altinstr_where` records
 /// the macros leave beside each entry; `None` for sites that have none (assembly files).
 pub fn site_location(site: u64) -> Option<&'static str> {
-    let (start, end) = (&raw const __altinstr_where as u64, &raw const __altinstr_where_end as u64);
-    (start..end).step_by(8).find_map(|record| {
-        // SAFETY: `record` and `record + 4` are aligned words of the read-only where table.
-        let (to_site, to_text) =
-            unsafe { (core::ptr::read(record as *const i32), core::ptr::read((record + 4) as *const i32)) };
-        if record.wrapping_add_signed(to_site.into()) != site {
-            return None;
-        }
-        let text = (record + 4).wrapping_add_signed(to_text.into()) as *const core::ffi::c_char;
-        // SAFETY: the macros point the second word at a NUL-terminated string in read-only data.
-        unsafe { core::ffi::CStr::from_ptr(text) }.to_str().ok()
-    })
+    let rodata = memory::kernel_layout().rodata;
+    // SAFETY: neither the where table nor the read-only data is text: no pass writes them.
+    let (records, strings) = unsafe {
+        let records = (&raw const __altinstr_where as u64)..(&raw const __altinstr_where_end as u64);
+        (memory::image_bytes(&records), memory::image_bytes(&rodata))
+    };
+    let records = Region { addr: &raw const __altinstr_where as u64, bytes: records };
+    let strings = Region { addr: rodata.start, bytes: strings };
+    SourceRecords { records, strings }.location(site)
 }
 
 /// The validator's symbolizer: a site's source location, where the macros recorded one.

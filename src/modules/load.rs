@@ -10,7 +10,7 @@ use crate::{
     println, smp,
 };
 use alloc::{format, string::String, string::ToString, vec::Vec};
-use altpatch_aarch64::{Defect, Layout, Linked, Prepared, Region, Symbol};
+use altpatch_aarch64::{Defect, Layout, Linked, Prepared, Region, SourceRecords, Symbol};
 use altpatch_core::validate::DefectKind;
 use altpatch_modload::{Area, ModuleLayout};
 use altpatch_rendezvous::Failure;
@@ -188,33 +188,29 @@ fn apply_alternatives(
 /// Names a site of the module: the source line its macro recorded in `.altinstr_where`
 /// (as the kernel's own sites are named), else its section and offset.
 fn symbolize(layout: &ModuleLayout, base: u64, addr: u64) -> Option<Symbol> {
-    let records =
-        layout.by_name(".altinstr_where").map_or(0..0, |p| base + p.offset..base + p.offset + p.size);
-    let recorded = records.step_by(8).find_map(|record| {
-        // SAFETY: `record` and `record + 4` are aligned words of the module's relocated,
-        // mapped `.altinstr_where` section.
-        let (to_site, to_text) =
-            unsafe { (core::ptr::read(record as *const i32), core::ptr::read((record + 4) as *const i32)) };
-        if record.wrapping_add_signed(to_site.into()) != addr {
-            return None;
-        }
-        let text = (record + 4).wrapping_add_signed(to_text.into());
-        let strings = layout.by_name(".rodata.altinstr_where")?;
-        let strings = base + strings.offset..base + strings.offset + strings.size;
-        if !strings.contains(&text) {
-            return None;
-        }
-        // SAFETY: `text` lies in the module's mapped string section, whose strings the macros
-        // NUL-terminate; the section ends within the mapped image.
-        let bytes = unsafe { core::slice::from_raw_parts(text as *const u8, (strings.end - text) as usize) };
-        let len = bytes.iter().position(|&b| b == 0)?;
-        core::str::from_utf8(&bytes[..len]).ok().map(|name| Symbol { name: name.into(), offset: 0 })
-    });
-    recorded.or_else(|| {
+    let section = |name: &str| {
+        let p = layout.by_name(name)?;
+        // SAFETY: the section lies in the module's mapped image, and neither it nor any other
+        // non-text section is written after relocation.
+        Some(Region { addr: base + p.offset, bytes: unsafe { module_bytes(base + p.offset, p.size) } })
+    };
+    let recorded = section(".altinstr_where").zip(section(".rodata.altinstr_where"));
+    recorded.and_then(|(records, strings)| SourceRecords { records, strings }.symbolize(addr)).or_else(|| {
         let p =
             layout.placements.iter().find(|p| (base + p.offset..base + p.offset + p.size).contains(&addr))?;
         Some(Symbol { name: p.name.clone(), offset: addr - base - p.offset })
     })
+}
+
+/// The `len` bytes of the loaded module at `addr`.
+///
+/// # Safety
+///
+/// `addr..addr + len` lies in the module's mapped image and is not written while the slice
+/// lives.
+unsafe fn module_bytes<'a>(addr: u64, len: u64) -> &'a [u8] {
+    // SAFETY: the caller's promise.
+    unsafe { core::slice::from_raw_parts(addr as *const u8, len as usize) }
 }
 
 /// Prints every defect (unless `quiet`) and says why the module is refused: the first

@@ -74,6 +74,7 @@ mod cache;
 mod linked;
 mod macros;
 mod sites;
+mod source;
 
 pub use altpatch_core::plan::{CacheGeometry, Mismatch};
 pub use altpatch_core::{
@@ -84,3 +85,4 @@ pub use altpatch_core::{
 pub use altpatch_rendezvous::Stopped;
 pub use apply::{AltCallback, Applied, CallbackContext, Checked, MaintenanceOps, Prepared, TextAlias, check};
 pub use linked::Linked;
+pub use source::SourceRecords;

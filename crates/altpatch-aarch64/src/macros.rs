@@ -11,7 +11,10 @@
 #[macro_export]
 macro_rules! cap_index {
     ($list:ty, $cap:ident) => {
-        <$list as $crate::CapabilityList>::LIST.const_index(stringify!($cap))
+        <$list as $crate::CapabilityList>::LIST.const_index_or(
+            stringify!($cap),
+            concat!("no capability ", stringify!($cap), " in the list ", stringify!($list)),
+        )
     };
 }
 
@@ -86,6 +89,11 @@ macro_rules! alternative_entry {
             "663:",
             $($new,)+
             "664:",
+            // Named at the user's line (`line!()` is the outermost macro's): without it the
+            // assembler's `.org` below says only "invalid .org offset", here.
+            ".if (664b - 663b) != (662b - 661b)",
+            concat!(".error \"alternative at ", file!(), ":", line!(), ": the replacement is not as long as the original (Linux's alternatives need equal lengths)\""),
+            ".endif",
             ".org . - (664b - 663b) + (662b - 661b)",
             ".org . - (662b - 661b) + (664b - 663b)",
             ".popsection",

@@ -58,6 +58,16 @@ impl CapList {
     /// If the list has no capability `ident` (at compile time, where it is used in a
     /// constant).
     pub const fn const_index(&self, ident: &str) -> u16 {
+        self.const_index_or(ident, "no capability of this name in the list")
+    }
+
+    /// [`const_index`](Self::const_index), stopping with `missing` (the macros spell it with
+    /// the name and the list, so the compile error says which capability is unknown).
+    ///
+    /// # Panics
+    ///
+    /// With `missing`, if the list has no capability `ident`.
+    pub const fn const_index_or(&self, ident: &str, missing: &str) -> u16 {
         let mut row = 0;
         while row < self.idents.len() {
             if str_eq(self.idents[row], ident) {
@@ -65,7 +75,7 @@ impl CapList {
             }
             row += 1;
         }
-        panic!("no such capability in this list");
+        panic!("{}", missing);
     }
 
     /// The number of capabilities (NCAPS): valid indices are `0..ncaps()`.

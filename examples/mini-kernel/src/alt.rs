@@ -2,7 +2,7 @@
 //! replacements between the linker's symbols (alternatives.ld and aarch64-rt's image.ld), and
 //! the source records of `.altinstr_where` that name each site in a report.
 
-use altpatch_aarch64::{Layout, Linked, Region, Symbol};
+use altpatch_aarch64::{Layout, Linked, Region, SourceRecords, Symbol};
 
 use crate::mmu::ImageLayout;
 
@@ -55,35 +55,13 @@ pub fn with_linked<R>(f: impl FnOnce(&Linked<'_>) -> R) -> R {
 
 /// Names `site` by the `file:line` of the macro that emitted it, from `.altinstr_where`.
 pub fn symbolize(site: u64) -> Option<Symbol> {
-    // SAFETY: `.altinstr_where` is read-only data, never written.
-    let records = unsafe { region(&raw const __altinstr_where, &raw const __altinstr_where_end) };
-    let word = |at: usize| -> Option<i64> {
-        let b = records.bytes.get(at..at + 4)?;
-        Some(i64::from(i32::from_le_bytes([b[0], b[1], b[2], b[3]])))
-    };
-    let mut at = 0;
-    while at + 8 <= records.bytes.len() {
-        let here = records.addr + at as u64;
-        let record_site = here.wrapping_add_signed(word(at)?);
-        if record_site == site {
-            let text = here.wrapping_add(4).wrapping_add_signed(word(at + 4)?);
-            return Some(Symbol { name: c_str(text)?, offset: 0 });
-        }
-        at += 8;
-    }
-    None
-}
-
-/// The NUL-terminated string at `addr` in read-only data, up to 256 bytes.
-fn c_str(addr: u64) -> Option<alloc::string::String> {
     let image = ImageLayout::get();
-    if addr < image.rodata.0 as u64 || addr >= image.rodata.1 as u64 {
-        return None;
-    }
-    let max = (image.rodata.1 as u64 - addr).min(256) as usize;
-    // SAFETY: `addr..addr + max` lies inside the image's read-only data, mapped and never
-    // written.
-    let bytes = unsafe { core::slice::from_raw_parts(addr as *const u8, max) };
-    let len = bytes.iter().position(|&b| b == 0)?;
-    core::str::from_utf8(&bytes[..len]).ok().map(alloc::string::String::from)
+    // SAFETY: `.altinstr_where` and the read-only data are never written.
+    let (records, strings) = unsafe {
+        (
+            region(&raw const __altinstr_where, &raw const __altinstr_where_end),
+            region(image.rodata.0 as *const u8, image.rodata.1 as *const u8),
+        )
+    };
+    SourceRecords { records, strings }.symbolize(site)
 }
