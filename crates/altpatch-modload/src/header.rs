@@ -13,8 +13,11 @@ pub const NAME_LEN: usize = 24;
 pub const HEADER_MAGIC: [u8; 8] = *b"ALTPMOD1";
 /// The section that holds the header (exactly one per module).
 pub const HEADER_SECTION: &str = ".altpatch.module";
+/// Where the name starts in the header, and where the init word starts.
+const NAME_AT: usize = HEADER_MAGIC.len();
+const INIT_AT: usize = NAME_AT + NAME_LEN;
 /// Bytes of the header: magic, name, init.
-pub const HEADER_SIZE: usize = HEADER_MAGIC.len() + NAME_LEN + 8;
+pub const HEADER_SIZE: usize = INIT_AT + 8;
 
 /// A module's header, checked.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,7 +37,7 @@ pub fn name(elf: &ModuleElf<'_>) -> Option<String> {
 
 /// The NUL-padded UTF-8 name of header bytes `header` (at least [`HEADER_SIZE`] long).
 fn name_of(header: &[u8]) -> Option<String> {
-    let name = header.get(HEADER_MAGIC.len()..HEADER_MAGIC.len() + NAME_LEN)?;
+    let name = header.get(NAME_AT..INIT_AT)?;
     let len = name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
     core::str::from_utf8(&name[..len]).ok().filter(|n| !n.is_empty()).map(String::from)
 }
@@ -54,8 +57,7 @@ pub fn read(layout: &ModuleLayout, base: u64, image: &[u8]) -> Result<Header, Lo
         return Err(LoadError::BadHeader(String::from("has not the magic ALTPMOD1")));
     }
     let name = name_of(bytes).ok_or_else(|| LoadError::BadHeader(String::from("has no UTF-8 name")))?;
-    let init_at = HEADER_MAGIC.len() + NAME_LEN;
-    let init = u64::from_le_bytes(bytes[init_at..HEADER_SIZE].try_into().unwrap_or_default());
+    let init = u64::from_le_bytes(bytes[INIT_AT..HEADER_SIZE].try_into().unwrap_or_default());
     let text = layout.area(Area::Text);
     let in_text = init.checked_sub(base).is_some_and(|offset| text.contains(&offset) && offset % 4 == 0);
     if !in_text {

@@ -124,11 +124,12 @@ impl ModuleLayout {
             let too_large = || LoadError::TooLarge { section: String::from(area.name()), capacity };
             let size = cursor[area as usize].checked_next_multiple_of(PAGE_SIZE).ok_or_else(too_large)?;
             layout.area_sizes[area as usize] = size;
+            let end = base.checked_add(size).filter(|&end| end <= capacity).ok_or_else(too_large)?;
             for placement in core::mem::take(&mut sections[area as usize]) {
-                // base + offset <= base + size, checked below.
-                layout.placements.push(Placement { offset: base + placement.offset, ..placement });
+                let offset = base.checked_add(placement.offset).ok_or_else(too_large)?;
+                layout.placements.push(Placement { offset, ..placement });
             }
-            base = base.checked_add(size).filter(|&end| end <= capacity).ok_or_else(too_large)?;
+            base = end;
         }
         layout.placements.sort_by_key(|p| p.index);
         Ok(layout)
@@ -136,13 +137,14 @@ impl ModuleLayout {
 
     /// Bytes of the whole image (all three areas).
     pub fn size(&self) -> u64 {
-        self.area_sizes.iter().sum()
+        // (A planned layout's sum fits its capacity; the fields are public, so saturate.)
+        self.area_sizes.iter().fold(0, |sum, &size| sum.saturating_add(size))
     }
 
     /// The offset range of `area` in the image.
     pub fn area(&self, area: Area) -> core::ops::Range<u64> {
-        let start: u64 = self.area_sizes[..area as usize].iter().sum();
-        start..start + self.area_sizes[area as usize]
+        let start = self.area_sizes[..area as usize].iter().fold(0u64, |sum, &size| sum.saturating_add(size));
+        start..start.saturating_add(self.area_sizes[area as usize])
     }
 
     /// The placement of section `index`, if it is allocated.

@@ -7,6 +7,7 @@
 
 #![no_std]
 #![forbid(unsafe_code)]
+#![deny(clippy::arithmetic_side_effects)]
 
 extern crate alloc;
 
@@ -89,8 +90,9 @@ pub fn parse(bytes: &[u8]) -> Result<ModuleElf<'_>, LoadError> {
 /// header table), for finding an object in memory with no length beside it. Refused: not a
 /// 64-bit little-endian ELF header, or a size that cannot be computed without wrapping.
 pub fn elf_size(bytes: &[u8]) -> Result<usize, LoadError> {
-    let u16_at = |at: usize| bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
-    let u64_at = |at: usize| bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    let u16_at = |at: usize| bytes.get(at..)?.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u64_at =
+        |at: usize| bytes.get(at..)?.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
     if bytes.get(..4) != Some(b"\x7fELF") || bytes.get(4..6) != Some(&[2, 1]) {
         return Err(LoadError::Malformed("not a 64-bit little-endian ELF header"));
     }
@@ -101,8 +103,8 @@ pub fn elf_size(bytes: &[u8]) -> Result<usize, LoadError> {
     let mut end =
         shentsize.checked_mul(shnum).and_then(|n| shoff.checked_add(n)).ok_or(unreadable.clone())?;
     for i in 0..shnum {
-        // Below `end`, which did not wrap.
-        let header = shoff + i * shentsize;
+        let header =
+            i.checked_mul(shentsize).and_then(|at| shoff.checked_add(at)).ok_or(unreadable.clone())?;
         let field = |at: usize| header.checked_add(at).and_then(u64_at).ok_or(unreadable.clone());
         let sh_type = field(4)? & 0xffff_ffff;
         let (offset, size) = (field(0x18)?, field(0x20)?);

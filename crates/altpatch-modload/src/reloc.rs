@@ -101,16 +101,17 @@ fn relocate_one(
     image: &mut [u8],
     resolve: &dyn Fn(&str) -> Option<u64>,
 ) -> Result<(), LoadError> {
-    let word = |at: usize| u64::from_le_bytes(entry[at..at + 8].try_into().unwrap_or_default());
-    let (offset, info, addend) = (word(0), word(8), word(16) as i64);
+    let mut words = entry.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap_or_default()));
+    let mut word = || words.next().unwrap_or_default();
+    let (offset, info, addend) = (word(), word(), word() as i64);
     let (symbol_index, r_type) = ((info >> 32) as usize, info as u32);
     let bad_place = || LoadError::BadPlace { section: place.name.clone(), offset };
     // The field lies wholly inside its section (checked: an offset near 2^64 must not wrap).
     let end =
         offset.checked_add(field_size(r_type)).filter(|&end| end <= place.size).ok_or_else(bad_place)?;
-    let field = image
-        .get_mut((place.offset + offset) as usize..(place.offset + end) as usize)
-        .ok_or_else(bad_place)?;
+    let at = |offset: u64| place.offset.checked_add(offset).and_then(|at| usize::try_from(at).ok());
+    let field =
+        at(offset).zip(at(end)).and_then(|(start, end)| image.get_mut(start..end)).ok_or_else(bad_place)?;
     let symbol = symbol_value(elf, layout, base, symbol_index, resolve)?;
     // S + A and P are addresses: modulo 2^64, as the ELF ABI computes them; ranges are
     // checked on the result.
@@ -248,6 +249,8 @@ fn apply(r_type: u32, at: &Site<'_>, symbol: &str, value: u64, field: &mut [u8])
         value,
         limit,
     };
+    // `bits` is one of this function's constants (16 to 32): no shift or negation overflows.
+    #[allow(clippy::arithmetic_side_effects)]
     let signed = |value: i64, bits: u32, limit: &'static str| {
         let half = 1i64 << (bits - 1);
         if (-half..half).contains(&value) { Ok(value) } else { Err(out_of_range(value, limit)) }
@@ -317,7 +320,7 @@ fn apply(r_type: u32, at: &Site<'_>, symbol: &str, value: u64, field: &mut [u8])
                 R_AARCH64_LDST64_ABS_LO12_NC => 3,
                 _ => 4,
             };
-            if value & ((1 << shift) - 1) != 0 {
+            if value.trailing_zeros() < shift {
                 return Err(misaligned());
             }
             patch(field, 0xfff, 10, ((value & 0xfff) >> shift) as u32);
