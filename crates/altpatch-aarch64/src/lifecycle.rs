@@ -4,7 +4,6 @@
 //! [`Passes::module_pass`] (a loaded module's table, checked and applied once). Each pass is
 //! prepare before the stop window, apply inside it, audit after it.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use altpatch_core::plan::Mismatch;
@@ -26,8 +25,10 @@ pub trait LinkedText {
 pub enum PassError {
     /// The table (or a callback's output) was refused: nothing was written.
     Refused(Vec<Defect>),
-    /// The rendezvous failed: a CPU did not check in or leave in time.
-    Rendezvous(Box<Failure<Applied>>),
+    /// The rendezvous failed: a CPU did not check in (nothing was written) or did not
+    /// leave in time. (The pass's output is dropped: it would make every error as large as
+    /// an [`Applied`].)
+    Rendezvous(Failure<()>),
     /// After the window, text at a written site is not what was written.
     Audit(Vec<Mismatch>),
 }
@@ -101,7 +102,7 @@ impl<P: Platform, A: TextAlias, const CPUS: usize> Passes<'_, P, A, CPUS> {
             .map_err(PassError::Refused)?;
         let done = (self.rendezvous)
             .stop_machine(self.primary, cpus, self.timeout, |stopped| prepared.apply(stopped, self.alias))
-            .map_err(|failure| PassError::Rendezvous(Box::new(failure)))?;
+            .map_err(|failure| PassError::Rendezvous(failure.map_output(drop)))?;
         text.with_linked(|linked| prepared.audit(&linked.layout().text)).map_err(PassError::Audit)?;
         Ok(done)
     }
