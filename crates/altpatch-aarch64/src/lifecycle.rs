@@ -10,7 +10,7 @@ use altpatch_core::plan::Mismatch;
 use altpatch_core::validate::{Defect, Symbol};
 use altpatch_rendezvous::{Completed, CpuSet, Failure, Platform, Rendezvous};
 
-use crate::apply::{Applied, Checked, TextAlias, check};
+use crate::apply::{Applied, Checked, Prepared, TextAlias, check};
 use crate::{CapabilityList, Linked};
 
 /// The regions of one table (the image's or a module's), lent for one step at a time: the
@@ -100,6 +100,18 @@ impl<P: Platform, A: TextAlias, const CPUS: usize> Passes<'_, P, A, CPUS> {
         let prepared = text
             .with_linked(|linked| checked.prepare(linked, enabled, ctr_el0))
             .map_err(PassError::Refused)?;
+        self.apply_prepared(text, &prepared, cpus)
+    }
+
+    /// The second half of a pass, for a caller that prepares apart (to time it, or to
+    /// report a refusal its own way): `prepared`, prepared over `text`, applied with every
+    /// CPU in `cpus` held, then audited.
+    pub fn apply_prepared(
+        &self,
+        text: &impl LinkedText,
+        prepared: &Prepared,
+        cpus: CpuSet,
+    ) -> Result<Completed<Applied>, PassError> {
         let done = (self.rendezvous)
             .stop_machine(self.primary, cpus, self.timeout, |stopped| prepared.apply(stopped, self.alias))
             .map_err(|failure| PassError::Rendezvous(failure.map_output(drop)))?;
