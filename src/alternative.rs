@@ -7,12 +7,15 @@
 //! - [`AltRegion`]: a table with the text its sites lie in and its own replacements; the
 //!   kernel's, or a late region's. [`AltRegion::check`] validates it once;
 //!   [`AltRegion::prepare`] plans a pass before the stop window; [`apply`] runs it inside
-//!   ([`apply_audited`] for a module's table, whose text lies outside the image).
+//!   and audits it after, through altpatch-aarch64's [`Passes`] (for the kernel's table, a
+//!   late region's or a module's: any [`LinkedText`]).
 
 use crate::{cpu, memory, println, rendezvous::RENDEZVOUS, semihosting::ExitStatus, time};
 use alloc::vec::Vec;
+pub use altpatch_aarch64::PassError;
 use altpatch_aarch64::{
-    Applied, Checked, Defect, Layout, Linked, Prepared, Region, SourceRecords, Stopped, Symbol, TextAlias,
+    Applied, Checked, Defect, Layout, Linked, LinkedText, Passes, Prepared, Region, SourceRecords, Stopped,
+    Symbol, TextAlias,
 };
 use altpatch_rendezvous::{Completed, CpuSet, Failure};
 use core::{
@@ -99,10 +102,28 @@ impl AltRegion {
         }
     }
 
+    /// Validates the whole table, once: every defect of every entry, or the checked table.
+    pub fn check(&self) -> Result<Checked, Vec<Defect>> {
+        self.with_linked(|layout| altpatch_aarch64::check::<KernelCaps>(layout, &symbolize))
+    }
+
+    /// The writes and maintenance of a pass over the entries `enabled` accepts, prepared
+    /// before the stop window (callbacks run here; a bad callback output is a defect).
+    pub fn prepare(
+        &self,
+        checked: &Checked,
+        enabled: &dyn Fn(u16) -> bool,
+        ctr_el0: u64,
+    ) -> Result<Prepared, Vec<Defect>> {
+        self.with_linked(|layout| checked.prepare(layout, enabled, ctr_el0))
+    }
+}
+
+impl LinkedText for AltRegion {
     /// Runs `f` over the region as the engine sees it. The text slice lives only inside `f`,
     /// which writes nothing: text changes only in [`Prepared::apply`], inside a stop window,
     /// never while this borrow is alive.
-    fn with_layout<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R {
+    fn with_linked<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R {
         let declared = memory::kernel_layout().alt_callbacks;
         // SAFETY: the table and replacements are read-only data that never changes; the text
         // slice does not outlive `f` (see above). The text is the image's code and
@@ -124,22 +145,6 @@ impl AltRegion {
         };
         f(&linked)
     }
-
-    /// Validates the whole table, once: every defect of every entry, or the checked table.
-    pub fn check(&self) -> Result<Checked, Vec<Defect>> {
-        self.with_layout(|layout| altpatch_aarch64::check::<KernelCaps>(layout, &symbolize))
-    }
-
-    /// The writes and maintenance of a pass over the entries `enabled` accepts, prepared
-    /// before the stop window (callbacks run here; a bad callback output is a defect).
-    pub fn prepare(
-        &self,
-        checked: &Checked,
-        enabled: &dyn Fn(u16) -> bool,
-        ctr_el0: u64,
-    ) -> Result<Prepared, Vec<Defect>> {
-        self.with_layout(|layout| checked.prepare(layout, enabled, ctr_el0))
-    }
 }
 
 /// The kernel's text alias: text pages mapped read-write and never executable at
@@ -151,6 +156,8 @@ pub struct KernelTextAlias;
 // exactly those pages, and nothing else references the alias.
 unsafe impl TextAlias for KernelTextAlias {
     fn with_writable(&self, _stopped: &Stopped<'_>, text: Range<u64>, write: &mut dyn FnMut(&mut [u8])) {
+        #[cfg(feature = "fault-injection")]
+        crate::fault::stall_stop_window();
         // SAFETY: `_stopped` proves every other CPU waits in the rendezvous, and this CPU is
         // the only one running the work: exclusive use of the page tables, and no CPU
         // executes the text while it changes.
@@ -169,52 +176,32 @@ unsafe impl TextAlias for KernelTextAlias {
 /// Bytes of text written since boot: the only place text changes is [`apply`].
 static TEXT_BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
 
-/// Why a pass did not apply.
-pub enum PassError {
-    /// A CPU did not check in to the rendezvous (nothing was patched), or did not leave it.
-    Rendezvous(Failure<()>),
-    /// The text did not take the writes (the audit found these sites wrong).
-    Audit(Vec<altpatch_aarch64::Mismatch>),
-}
-
-/// Applies `pass` (prepared for `region`) with every CPU in `online` held in the
-/// rendezvous, exceptions masked on this CPU: the stop window holds only the writes and the
-/// maintenance; the audit of every written site follows it.
+/// Applies `pass` (prepared over `text`) with every CPU in `online` held in the rendezvous,
+/// exceptions masked on this CPU: the stop window holds only the writes and the maintenance;
+/// the audit of every written site follows it.
 pub fn apply(
-    region: &AltRegion,
+    text: &impl LinkedText,
     pass: &Prepared,
     online: CpuSet,
     timeout_us: u64,
 ) -> Result<Completed<Applied>, PassError> {
-    apply_audited(pass, online, timeout_us, &|pass| {
-        region.with_layout(|linked| pass.audit(&linked.layout().text))
-    })
-}
-
-/// [`apply`] for text outside the kernel image (a module's, in the module area): `audit`
-/// compares the written sites with what was meant, after the stop window, reading the text
-/// only then.
-pub fn apply_audited(
-    pass: &Prepared,
-    online: CpuSet,
-    timeout_us: u64,
-    audit: &dyn Fn(&Prepared) -> Result<(), Vec<altpatch_aarch64::Mismatch>>,
-) -> Result<Completed<Applied>, PassError> {
+    let passes = Passes {
+        rendezvous: &RENDEZVOUS,
+        alias: &KernelTextAlias,
+        primary: cpu::cpu_index(),
+        timeout: time::micros_to_ticks(timeout_us),
+    };
     let daif = cpu::mask_exceptions();
-    let result =
-        RENDEZVOUS.stop_machine(cpu::cpu_index(), online, time::micros_to_ticks(timeout_us), |stopped| {
-            #[cfg(feature = "fault-injection")]
-            crate::fault::stall_stop_window();
-            pass.apply(stopped, &KernelTextAlias)
-        });
+    let result = passes.apply_prepared(text, pass, online);
     cpu::restore_exceptions(daif);
-    // The output of a pass whose CPUs did not leave is not needed to report it, and would
-    // make every `PassError` as large as an `Applied`.
-    let done = result.map_err(|failure| PassError::Rendezvous(failure.map_output(drop)))?;
-    let applied = done.output;
-    TEXT_BYTES_WRITTEN.fetch_add(applied.bytes_written as u64, Ordering::Relaxed);
-    audit(pass).map_err(PassError::Audit)?;
-    Ok(Completed { output: applied, stats: done.stats })
+    // Written whether or not the audit then found a site that did not take the write.
+    let written = match &result {
+        Ok(done) => done.output.bytes_written,
+        Err(PassError::Audit(_)) => pass.bytes(),
+        Err(_) => 0,
+    };
+    TEXT_BYTES_WRITTEN.fetch_add(written as u64, Ordering::Relaxed);
+    result
 }
 
 /// Reports a pass of the kernel's own table that did not apply, and stops: a missing CPU is
@@ -229,6 +216,7 @@ pub fn fail_pass(error: PassError) -> ! {
             println!("alternatives: rendezvous failed: {failure}");
             crate::semihosting::exit(ExitStatus::CpuBringUp);
         }
+        PassError::Refused(defects) => refuse_table(&defects),
         PassError::Audit(mismatches) => {
             for m in &mismatches {
                 println!(

@@ -51,29 +51,63 @@ use semihosting::ExitStatus;
 static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
 
 /// The boot CPU's Rust entry, from `boot/entry.s`: MMU off, BSS zeroed, on CPU 0's stack.
-/// Linux's boot, phase by phase.
+/// Linux's boot, phase by phase. Arch code enters it by the name it declares.
+#[unsafe(export_name = "altpatch_kernel_main")]
 extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let t_entry = time::Instant::now();
     let (info, options, early) = early_init(dtb, entry_el);
-    let early = [t_entry, early[0], early[1], early[2]];
     let options = OPTIONS.call_once(|| options);
     let t_detect = time::Instant::now();
     let (mut features, boot_caps) = boot_cpu_features(info);
     let t_boot_alternatives = time::Instant::now();
     let kernel = boot_alternatives(options);
-    let boot_us = [t_detect, t_boot_alternatives, time::Instant::now()];
+    let boot = BootInstants {
+        entry: t_entry,
+        early,
+        detect: t_detect,
+        boot_pass: t_boot_alternatives,
+        boot_pass_end: time::Instant::now(),
+    };
     smp_bring_up(info, options, &mut features, entry_el);
     let system = system_features(features, boot_caps);
-    system_alternatives(&kernel, system, boot_caps, boot_us, early, options.rendezvous_timeout_us);
+    system_alternatives(&kernel, system, boot_caps, &boot, options.rendezvous_timeout_us);
     let late_failures = late_work(info, system, options);
     self_tests(system, late_failures)
+}
+
+/// The instants `early_init` reached: the tree parsed, the MMU turned on, the first line
+/// about to be printed.
+#[derive(Clone, Copy)]
+struct EarlyInstants {
+    tree: time::Instant,
+    mmu: time::Instant,
+    first_line: time::Instant,
+}
+
+/// The boot CPU's instants up to the system pass, for the timing line.
+struct BootInstants {
+    /// `kernel_init` entered.
+    entry: time::Instant,
+    early: EarlyInstants,
+    /// The boot CPU's detection started.
+    detect: time::Instant,
+    /// The boot pass started.
+    boot_pass: time::Instant,
+    /// The boot pass ended.
+    boot_pass_end: time::Instant,
+}
+
+/// The kernel's own table: its region, checked once at boot for both passes.
+struct KernelTable {
+    region: AltRegion,
+    checked: Checked,
 }
 
 /// The device tree, the MMU, the console, the heap and the command line. Also returns the
 /// instants the tree was parsed, the MMU turned on and the first line about to be printed,
 /// for the timing line (kept in locals: a static written with the MMU off could be read
 /// stale through the caches once they are on).
-fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, [time::Instant; 3]) {
+fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, EarlyInstants) {
     // SAFETY: x0 is 0 for a bare ELF, or the tree's address in RAM under the Linux protocol.
     let dtb = if unsafe { dtb::looks_like_fdt(dtb) } { dtb } else { qemu_virt::BARE_METAL_DTB };
     // SAFETY: the tree QEMU hands over stays in RAM untouched: the heap excludes it below.
@@ -146,7 +180,7 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, 
     if options.faults.bug {
         bug!();
     }
-    (info, options, [t_tree, t_mmu, t_first_line])
+    (info, options, EarlyInstants { tree: t_tree, mmu: t_mmu, first_line: t_first_line })
 }
 
 /// The boot CPU's ID registers, and the capabilities decided from it alone.
@@ -169,7 +203,7 @@ fn boot_cpu_features(info: &dtb::BootInfo) -> (CpuFeatures, CapSet) {
 
 /// The kernel's table, checked once (every defect named, nothing written), then the
 /// boot-CPU capabilities' entries applied with the boot CPU alone in the stop window.
-fn boot_alternatives(options: &BootOptions) -> (AltRegion, Checked) {
+fn boot_alternatives(options: &BootOptions) -> KernelTable {
     #[allow(unused_mut)]
     let mut region = AltRegion::kernel();
     #[cfg(feature = "fault-injection")]
@@ -188,7 +222,7 @@ fn boot_alternatives(options: &BootOptions) -> (AltRegion, Checked) {
         .unwrap_or_else(|error| alternative::fail_pass(error));
     BOOT_PASS.call_once(|| done.output);
     alternative::check_boot_patched();
-    (region, checked)
+    KernelTable { region, checked }
 }
 
 /// What the boot pass applied, for the summary line.
@@ -250,18 +284,15 @@ fn system_features(features: CpuFeatures, boot_caps: CapSet) -> &'static SystemC
 
 /// The system capabilities' entries, prepared before and applied under the rendezvous of
 /// every online CPU.
-/// `boot` holds the instants the boot CPU's detection started, its boot pass started and
-/// ended, `early` those `kernel_init` was entered, the tree parsed, the MMU turned on and
-/// the first console line printed, for the timing line.
+/// `boot` holds the boot CPU's instants so far, for the timing line.
 fn system_alternatives(
-    kernel: &(AltRegion, Checked),
+    kernel: &KernelTable,
     system: &SystemCaps,
     boot_caps: CapSet,
-    boot: [time::Instant; 3],
-    early: [time::Instant; 4],
+    boot: &BootInstants,
     timeout_us: u64,
 ) {
-    let (region, checked) = kernel;
+    let KernelTable { region, checked } = kernel;
     println!("alternatives: applying system-wide alternatives");
     let t_start = time::Instant::now();
     let enabled =
@@ -294,17 +325,17 @@ fn system_alternatives(
         "altpatch: timing: detect {} us, boot alternatives {} us, rendezvous+system patch {} us, stop window {} us, patch {} us, prepare {} us; \
          reset to kernel_init {} us, device tree {} us, identity map {} us, console+heap {} us, \
          first line to system alternatives {} us",
-        us(boot[0], boot[1]),
-        us(boot[1], boot[2]),
+        us(boot.detect, boot.boot_pass),
+        us(boot.boot_pass, boot.boot_pass_end),
         us(t_prepared, t_end),
         time::ticks_to_micros(done.stats.stop_window()),
         time::ticks_to_micros(done.stats.patch_time()),
         us(t_start, t_prepared),
-        early[0].as_micros(),
-        us(early[0], early[1]),
-        us(early[1], early[2]),
-        us(early[2], early[3]),
-        us(early[3], t_start),
+        boot.entry.as_micros(),
+        us(boot.entry, boot.early.tree),
+        us(boot.early.tree, boot.early.mmu),
+        us(boot.early.mmu, boot.early.first_line),
+        us(boot.early.first_line, t_start),
     );
     print_caps(system.caps());
 }

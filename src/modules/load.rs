@@ -10,7 +10,7 @@ use crate::{
     println, smp,
 };
 use alloc::{format, string::String, string::ToString, vec::Vec};
-use altpatch_aarch64::{Defect, Layout, Linked, Prepared, Region, SourceRecords, Symbol};
+use altpatch_aarch64::{Defect, Layout, Linked, LinkedText, Region, SourceRecords, Symbol};
 use altpatch_core::validate::DefectKind;
 use altpatch_modload::{Area, ModuleLayout};
 use altpatch_rendezvous::Failure;
@@ -115,6 +115,33 @@ fn place_and_run(
     Ok((mapping, init))
 }
 
+/// A loaded module's alternatives regions: (address, length) of its table, its text and
+/// its replacements, and the kernel's exported callbacks, which stand in for the
+/// `.altinstr_callbacks` a module does not declare.
+struct ModuleText {
+    spans: [(u64, usize); 3],
+    exported: Vec<u64>,
+}
+
+impl LinkedText for ModuleText {
+    fn with_linked<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R {
+        let region = |(addr, len): (u64, usize)| Region {
+            addr,
+            // SAFETY: the three spans lie in the module's mapped, readable image. Text
+            // changes only inside a stop window, when no slice of it is alive (`f` writes
+            // nothing, and no `Linked` outlives it).
+            bytes: unsafe { core::slice::from_raw_parts(addr as *const u8, len) },
+        };
+        let [table, text, replacements] = self.spans.map(region);
+        let layout = Layout { table, text, replacements, callbacks: Region { addr: 0, bytes: &[] } };
+        // SAFETY: `text` is the module's text, mapped until the module is unloaded (after
+        // every pass over it), and `exported` the export table's callbacks, each an
+        // `AltCallback` by that table's type: `Linked::module`'s contract.
+        let linked = unsafe { Linked::module(layout, &self.exported) };
+        f(&linked)
+    }
+}
+
 /// Checks the module's table with the kernel's checks (fingerprint included; a callback
 /// only among the kernel's exported callbacks), then applies it under a new rendezvous
 /// generation of every online CPU.
@@ -136,43 +163,28 @@ fn apply_alternatives(
     ];
     let symbolize = |addr: u64| symbolize(layout, base, addr);
     let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
-    let region = |(addr, len): (u64, usize)| Region {
-        addr,
-        // SAFETY: the three spans lie in the module's mapped, readable image. Text changes
-        // only inside the stop window of the apply below, when no slice of it is alive: the
-        // check's and the plan's are gone, the audit's is taken after the window.
-        bytes: unsafe { core::slice::from_raw_parts(addr as *const u8, len) },
-    };
-    let pass = {
-        let [table, text, replacements] = spans.map(region);
-        // A module declares no callback (`.altinstr_callbacks`): the kernel's exports stand
-        // in for that list.
-        let layout = Layout { table, text, replacements, callbacks: Region { addr: 0, bytes: &[] } };
-        let exported = exports::callbacks();
-        // SAFETY: `text` is the module's text, mapped until the module is unloaded (after
-        // this pass), and `exported` the export table's callbacks, each an `AltCallback` by
-        // that table's type: `Linked::module`'s contract.
-        let linked = unsafe { Linked::module(layout, &exported) };
-        let checked = altpatch_aarch64::check::<KernelCaps>(&linked, &symbolize)
-            .map_err(|defects| refusal(&defects, quiet))?;
-        // A callback's bad output refuses the module as a bad entry does.
-        checked.prepare(&linked, &enabled, system.ctr_el0()).map_err(|defects| refusal(&defects, quiet))?
-    };
-    let audit = |pass: &Prepared| pass.audit(&region(spans[1]));
+    let module = ModuleText { spans, exported: exports::callbacks() };
+    // A callback's bad output refuses the module as a bad entry does.
+    let pass = module
+        .with_linked(|linked| {
+            let checked = altpatch_aarch64::check::<KernelCaps>(linked, &symbolize)?;
+            checked.prepare(linked, &enabled, system.ctr_el0())
+        })
+        .map_err(|defects| refusal(&defects, quiet))?;
     let done =
-        alternative::apply_audited(&pass, smp::online(), timeout_us, &audit).map_err(
-            |error| match error {
-                PassError::Rendezvous(missing @ Failure::Missing(_)) => {
-                    format!("rendezvous failed: {missing}; nothing was patched")
-                }
-                // A CPU that never left the stop window: the system cannot go on (exit 4), as for the
-                // kernel's own passes.
-                error @ PassError::Rendezvous(Failure::NotDeparted { .. }) => alternative::fail_pass(error),
-                PassError::Audit(mismatches) => {
-                    format!("{} patched sites did not take the write", mismatches.len())
-                }
-            },
-        )?;
+        alternative::apply(&module, &pass, smp::online(), timeout_us).map_err(|error| match error {
+            PassError::Rendezvous(missing @ Failure::Missing(_)) => {
+                format!("rendezvous failed: {missing}; nothing was patched")
+            }
+            // A CPU that never left the stop window: the system cannot go on (exit 4), as for the
+            // kernel's own passes.
+            error @ PassError::Rendezvous(Failure::NotDeparted { .. }) => alternative::fail_pass(error),
+            PassError::Audit(mismatches) => {
+                format!("{} patched sites did not take the write", mismatches.len())
+            }
+            // Prepared above: the engine refuses nothing after that.
+            PassError::Refused(defects) => refusal(&defects, quiet),
+        })?;
     if !quiet {
         println!(
             "modules: {name}: {} patched, {} skipped of {} entries (rendezvous generation {})",

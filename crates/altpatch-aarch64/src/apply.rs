@@ -226,6 +226,11 @@ impl Prepared {
         self.entries
     }
 
+    /// Bytes of text this pass writes.
+    pub fn bytes(&self) -> usize {
+        self.plan.writes.iter().map(|write| write.bytes.len()).sum()
+    }
+
     /// Writes the prepared bytes through `alias` and makes them visible to instruction fetch
     /// on every CPU (the rendezvous's context synchronisation does the rest): the stop
     /// window's whole work. `stopped` proves every other CPU waits in the rendezvous. The
