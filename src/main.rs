@@ -51,7 +51,8 @@ use semihosting::ExitStatus;
 static OPTIONS: spin::Once<BootOptions> = spin::Once::new();
 
 /// The boot CPU's Rust entry, from `boot/entry.s`: MMU off, BSS zeroed, on CPU 0's stack.
-/// Linux's boot, phase by phase.
+/// Linux's boot, phase by phase. Arch code enters it by the name it declares.
+#[unsafe(export_name = "altpatch_kernel_main")]
 extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let t_entry = time::Instant::now();
     let (info, options, early) = early_init(dtb, entry_el);

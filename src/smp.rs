@@ -460,7 +460,9 @@ pub fn serve(index: usize) -> ! {
     }
 }
 
-/// The Rust entry of a secondary CPU, from `boot/entry.s` with its MMU on and its stack set.
+/// The Rust entry of a secondary CPU, from `boot/entry.s` with its MMU on and its stack set;
+/// arch code enters it by the name it declares.
+#[unsafe(export_name = "altpatch_secondary_main")]
 pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
     if cpu::current_el() != BOOT_EL.load(Ordering::Relaxed) {
         // The boot CPU runs at EL2 with VHE and this CPU could not stay there (no VH, or an

@@ -47,19 +47,20 @@
 //!    passes rewrite. Safe code cannot make one, so no safe call reaches an address that
 //!    did not come through that contract.
 //!
-//! 6. **The two passes**, as Linux does them. Check the table once, then for each pass
-//!    prepare before the stop window and apply inside it (`examples/mini-kernel/src/main.rs`
-//!    is this, compiled and booted):
+//! 6. **The passes**, as Linux does them: [`Passes`] is the engine (the rendezvous, the
+//!    alias, this CPU, a timeout); each of [`Passes::boot_pass`], [`Passes::system_pass`] and
+//!    [`Passes::module_pass`] prepares before the stop window, applies inside it and audits
+//!    after it, over a [`LinkedText`] that lends the regions per step
+//!    (`examples/mini-kernel/src/main.rs` is this, compiled and booted):
 //!
 //!    ```text
-//!    let checked = with_linked(|linked| check::<MyCaps>(linked, &symbolize))?; // every defect named
+//!    let checked = Image.with_linked(|linked| check::<MyCaps>(linked, &symbolize))?; // every defect named
+//!    let passes = Passes { rendezvous: &RENDEZVOUS, alias: &alias, primary: 0, timeout };
 //!    // Boot pass: the boot CPU's capabilities, the boot CPU alone in the window.
-//!    let boot = with_linked(|linked| checked.prepare(linked, &boot_caps, ctr_el0))?;
-//!    RENDEZVOUS.stop_machine(0, CpuSet::first(1), timeout, |stopped| boot.apply(stopped, &alias))?;
+//!    passes.boot_pass(&Image, &checked, &boot_caps, ctr_el0)?;
 //!    // ... secondaries come up and are checked ...
 //!    // System pass: the final capabilities, every online CPU held.
-//!    let system = with_linked(|linked| checked.prepare(linked, &system_caps, system_ctr_el0))?;
-//!    RENDEZVOUS.stop_machine(0, online, timeout, |stopped| system.apply(stopped, &alias))?;
+//!    passes.system_pass(&Image, &checked, &system_caps, system_ctr_el0, online)?;
 //!    ```
 //!
 //!    [`Prepared::apply`] takes the rendezvous's [`Stopped`] proof: it cannot be called
@@ -83,6 +84,7 @@ extern crate alloc;
 
 mod apply;
 mod cache;
+mod lifecycle;
 mod linked;
 mod macros;
 mod sites;
@@ -96,5 +98,6 @@ pub use altpatch_core::{
 };
 pub use altpatch_rendezvous::Stopped;
 pub use apply::{AltCallback, Applied, CallbackContext, Checked, MaintenanceOps, Prepared, TextAlias, check};
+pub use lifecycle::{LinkedText, PassError, Passes};
 pub use linked::Linked;
 pub use source::SourceRecords;

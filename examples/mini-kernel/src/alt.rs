@@ -2,7 +2,7 @@
 //! replacements between the linker's symbols (alternatives.ld and aarch64-rt's image.ld), and
 //! the source records of `.altinstr_where` that name each site in a report.
 
-use altpatch_aarch64::{Layout, Linked, Region, SourceRecords, Symbol};
+use altpatch_aarch64::{Layout, Linked, LinkedText, Region, SourceRecords, Symbol};
 
 use crate::mmu::ImageLayout;
 
@@ -33,24 +33,31 @@ unsafe fn region<'a>(start: *const u8, end: *const u8) -> Region<'a> {
     Region { addr: start as u64, bytes }
 }
 
-/// Runs `f` over the kernel's alternatives regions. The text borrow lives only inside `f`,
-/// which writes nothing: text changes only in `Prepared::apply`, inside a stop window, never
-/// while `f` runs.
-pub fn with_linked<R>(f: impl FnOnce(&Linked<'_>) -> R) -> R {
-    let image = ImageLayout::get();
-    // SAFETY: the table, replacements and declared callbacks are read-only data never
-    // written; the text is not written while `f` runs (above). The text is the image's code
-    // and `.altinstr_callbacks` as linked (alternatives.ld), each word written by
-    // `alternative_cb!` beside a use of an `AltCallback`: `Linked::image`'s contract.
-    let linked = unsafe {
-        Linked::image(Layout {
-            table: region(&raw const __alt_instructions, &raw const __alt_instructions_end),
-            text: region(image.text.0 as *const u8, image.text.1 as *const u8),
-            replacements: region(&raw const __altinstr_replacement, &raw const __altinstr_replacement_end),
-            callbacks: region(&raw const __altinstr_callbacks, &raw const __altinstr_callbacks_end),
-        })
-    };
-    f(&linked)
+/// The image's alternatives regions, lent for one step at a time.
+pub struct Image;
+
+impl LinkedText for Image {
+    /// The text borrow lives only inside `f`, which writes nothing: text changes only in
+    /// `Prepared::apply`, inside a stop window, never while `f` runs.
+    fn with_linked<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R {
+        let image = ImageLayout::get();
+        // SAFETY: the table, replacements and declared callbacks are read-only data never
+        // written; the text is not written while `f` runs (above). The text is the image's
+        // code and `.altinstr_callbacks` as linked (alternatives.ld), each word written by
+        // `alternative_cb!` beside a use of an `AltCallback`: `Linked::image`'s contract.
+        let linked = unsafe {
+            Linked::image(Layout {
+                table: region(&raw const __alt_instructions, &raw const __alt_instructions_end),
+                text: region(image.text.0 as *const u8, image.text.1 as *const u8),
+                replacements: region(
+                    &raw const __altinstr_replacement,
+                    &raw const __altinstr_replacement_end,
+                ),
+                callbacks: region(&raw const __altinstr_callbacks, &raw const __altinstr_callbacks_end),
+            })
+        };
+        f(&linked)
+    }
 }
 
 /// Names `site` by the `file:line` of the macro that emitted it, from `.altinstr_where`.

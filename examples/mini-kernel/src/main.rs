@@ -32,7 +32,7 @@ mod selftest;
 use aarch64_cpu::registers::{CurrentEL, ELR_EL1, ESR_EL1, FAR_EL1, MPIDR_EL1, Readable};
 use aarch64_rt::{ExceptionHandlers, RegisterStateRef, Stack, entry, exception_handlers};
 use alloc::vec::Vec;
-use altpatch_aarch64::{Applied, CapabilityList, Prepared, check};
+use altpatch_aarch64::{Applied, CapabilityList, LinkedText, PassError, Passes, check};
 use altpatch_rendezvous::{CpuSet, Outcome, Participant};
 use core::sync::atomic::{AtomicU64, Ordering};
 use linked_list_allocator::LockedHeap;
@@ -124,7 +124,7 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
 
     // 2. The whole table, checked once against the kernel's own list. The regions (which
     // borrow the text) are lent for each step and never live across a write.
-    let checked = match alt::with_linked(|linked| check::<MiniCaps>(linked, &alt::symbolize)) {
+    let checked = match alt::Image.with_linked(|linked| check::<MiniCaps>(linked, &alt::symbolize)) {
         Ok(checked) => checked,
         Err(defects) => refuse_table(&defects),
     };
@@ -139,9 +139,13 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     // 3. The boot pass: the boot CPU alone in the stop window.
     println!("alternatives: applying boot alternatives");
     let boot_ctr = CPU_CTR[0].load(Ordering::Relaxed);
-    let boot_pass = alt::with_linked(|linked| checked.prepare(linked, &|i| boot_enabled.has(i), boot_ctr))
-        .unwrap_or_else(|defects| refuse_table(&defects));
-    let boot_applied = apply(&boot_pass, CpuSet::first(1));
+    let passes = Passes {
+        rendezvous: &RENDEZVOUS,
+        alias: &mmu::TextAliasMap,
+        primary: 0,
+        timeout: console::micros_to_ticks(CPU_TIMEOUT_US),
+    };
+    let boot_applied = applied(passes.boot_pass(&alt::Image, &checked, &|i| boot_enabled.has(i), boot_ctr));
 
     // 4. The secondaries.
     let online = bring_up(&machine);
@@ -169,10 +173,14 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     ENABLED.store(enabled.0, Ordering::Relaxed);
     SYSTEM_CTR.store(system_ctr, Ordering::Relaxed);
     println!("alternatives: applying system-wide alternatives");
-    let system_pass =
-        alt::with_linked(|linked| checked.prepare(linked, &|i| system_enabled.has(i), system_ctr))
-            .unwrap_or_else(|defects| refuse_table(&defects));
-    let system_applied = apply(&system_pass, CpuSet::first(online));
+    let system_pass = passes.system_pass(
+        &alt::Image,
+        &checked,
+        &|i| system_enabled.has(i),
+        system_ctr,
+        CpuSet::first(online),
+    );
+    let system_applied = applied(system_pass);
     let patched = boot_applied.patched + system_applied.patched;
     let entries = checked.entries();
     println!(
@@ -268,25 +276,22 @@ fn refuse_table(defects: &[altpatch_aarch64::Defect]) -> ! {
     exit(ExitStatus::InvalidTable)
 }
 
-/// Applies `pass` under the rendezvous with the CPUs of `cpus` held. Exits 4 when the
-/// rendezvous fails, 1 when the audit finds text that did not take the write.
-fn apply(pass: &Prepared, cpus: CpuSet) -> Applied {
-    let timeout = console::micros_to_ticks(CPU_TIMEOUT_US);
-    match RENDEZVOUS.stop_machine(0, cpus, timeout, |stopped| pass.apply(stopped, &mmu::TextAliasMap)) {
-        // The audit follows the stop window: every written site as meant.
-        Ok(done) => match alt::with_linked(|linked| pass.audit(&linked.layout().text)) {
-            Ok(()) => done.output,
-            Err(mismatches) => {
-                for m in &mismatches {
-                    println!(
-                        "alternatives: audit: entry {} at {:#x}: expected {:#010x}, found {:?}",
-                        m.entry, m.addr, m.expected, m.found
-                    );
-                }
-                exit(ExitStatus::SelfTestFailed)
+/// What a pass wrote; exits 3 when the table is refused, 4 when the rendezvous fails, 1 when
+/// the audit finds text that did not take the write.
+fn applied(pass: Result<altpatch_rendezvous::Completed<Applied>, PassError>) -> Applied {
+    match pass {
+        Ok(done) => done.output,
+        Err(PassError::Refused(defects)) => refuse_table(&defects),
+        Err(PassError::Audit(mismatches)) => {
+            for m in &mismatches {
+                println!(
+                    "alternatives: audit: entry {} at {:#x}: expected {:#010x}, found {:?}",
+                    m.entry, m.addr, m.expected, m.found
+                );
             }
-        },
-        Err(failure) => {
+            exit(ExitStatus::SelfTestFailed)
+        }
+        Err(PassError::Rendezvous(failure)) => {
             println!("alternatives: rendezvous failed: {failure}");
             exit(ExitStatus::Rendezvous)
         }

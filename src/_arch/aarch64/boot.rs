@@ -66,13 +66,21 @@ core::arch::global_asm!(
     MMU_TTBR_SCTLR = const mmu::MMU_TTBR_SCTLR,
     mmu_state = sym mmu::MMU_STATE,
     el2_stay = sym EL2_STAY,
-    kernel_init = sym crate::kernel_init,
-    secondary_init = sym crate::smp::secondary_init,
+    kernel_init = sym altpatch_kernel_main,
+    secondary_init = sym altpatch_secondary_main,
 );
 
 unsafe extern "C" {
     fn secondary_entry();
     fn leave_el2();
+    /// The kernel's boot-CPU entry, which the kernel defines under this name (as aarch64-rt's
+    /// `entry!` defines `__main`): arch code names no kernel module. Entered from
+    /// `boot/entry.s` with the MMU off, BSS zeroed, on CPU 0's stack, the device tree's
+    /// address and the entry exception level as arguments; never returns.
+    fn altpatch_kernel_main(dtb: u64, entry_el: u64) -> !;
+    /// The kernel's secondary-CPU entry, under this name: entered from `boot/entry.s` with
+    /// the CPU's MMU on and its stack set, its index and entry exception level as arguments.
+    fn altpatch_secondary_main(index: usize, entry_el: u64) -> !;
 }
 
 /// Per CPU: 1 if the secondary may stay at EL2 with VHE. Read by `boot/entry.s` with the
