@@ -6,7 +6,19 @@
 //! 1. **A capability list.** Any type implementing [`CapabilityList`]: an ordered list of
 //!    identifiers whose fingerprint every entry carries.
 //!
-//!    ```
+//!    ```no_run
+//!    # #![no_std]
+//!    # #![no_main]
+//!    # #[panic_handler]
+//!    # fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
+//!    # struct NoHeap;
+//!    # // SAFETY: never hands out memory, so nothing is ever freed wrongly.
+//!    # unsafe impl core::alloc::GlobalAlloc for NoHeap {
+//!    #     unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 { core::ptr::null_mut() }
+//!    #     unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
+//!    # }
+//!    # #[global_allocator]
+//!    # static HEAP: NoHeap = NoHeap;
 //!    use altpatch_aarch64::{CapList, CapabilityList};
 //!    pub struct MyCaps;
 //!    impl CapabilityList for MyCaps {

@@ -32,15 +32,47 @@ macro_rules! fingerprint {
 /// Expands to `core::arch::asm!`, so it is used inside `unsafe`; further operands (named or
 /// explicit registers, options) follow `cap`.
 ///
-/// ```ignore
+/// ```no_run
+/// # #![no_std]
+/// # #![no_main]
+/// # #[panic_handler]
+/// # fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
+/// # struct NoHeap;
+/// # // SAFETY: never hands out memory, so nothing is ever freed wrongly.
+/// # unsafe impl core::alloc::GlobalAlloc for NoHeap {
+/// #     unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 { core::ptr::null_mut() }
+/// #     unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
+/// # }
+/// # #[global_allocator]
+/// # static HEAP: NoHeap = NoHeap;
+/// # use altpatch_aarch64::{CapList, CapabilityList};
+/// # struct MyCaps;
+/// # impl CapabilityList for MyCaps {
+/// #     const LIST: CapList = CapList::new("my-kernel", &["ALWAYS", "HAS_LSE", "HAS_CACHE_DIC"]);
+/// # }
+/// # #[unsafe(no_mangle)]
+/// # extern "C" fn add(counter: &core::sync::atomic::AtomicU64, inc: u64) -> u64 {
+/// let out: u64;
+/// let tmp: u64;
+/// let fail: u32;
+/// // SAFETY: both sequences read-modify-write the 8 bytes `counter` owns, and nothing else.
 /// unsafe {
 ///     altpatch_aarch64::alternative!(
 ///         list: MyCaps,
-///         old: ["bl {llsc}"],
-///         new: ["ldaddal {inc}, {out}, [{ptr}]"],
-///         cap: HAS_LSE, ...
+///         old: ["3: ldaxr {out}, [{ptr}]", "add {tmp}, {out}, {inc}", "stlxr {fail:w}, {tmp}, [{ptr}]", "cbnz {fail:w}, 3b"],
+///         new: [".arch_extension lse", "ldaddal {inc}, {out}, [{ptr}]", "nop", "nop", "nop"],
+///         cap: HAS_LSE,
+///         ptr = in(reg) counter.as_ptr(),
+///         inc = in(reg) inc,
+///         out = out(reg) out,
+///         tmp = out(reg) tmp,
+///         fail = out(reg) fail,
+///         options(nostack)
 ///     )
 /// }
+/// # let _ = (tmp, fail);
+/// # out
+/// # }
 /// ```
 #[macro_export]
 macro_rules! alternative {
@@ -210,10 +242,38 @@ macro_rules! has_cap {
 /// `alternative_endif` (Linux's, for assembly files), as a string for the first template
 /// argument of `global_asm!`. Pass the numbers as operands:
 ///
-/// ```ignore
+/// ```no_run
+/// # #![no_std]
+/// # #![no_main]
+/// # #[panic_handler]
+/// # fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
+/// # struct NoHeap;
+/// # // SAFETY: never hands out memory, so nothing is ever freed wrongly.
+/// # unsafe impl core::alloc::GlobalAlloc for NoHeap {
+/// #     unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 { core::ptr::null_mut() }
+/// #     unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
+/// # }
+/// # #[global_allocator]
+/// # static HEAP: NoHeap = NoHeap;
+/// # use altpatch_aarch64::{CapList, CapabilityList};
+/// # struct MyCaps;
+/// # impl CapabilityList for MyCaps {
+/// #     const LIST: CapList = CapList::new("my-kernel", &["ALWAYS", "HAS_LSE", "HAS_CACHE_DIC"]);
+/// # }
 /// core::arch::global_asm!(
 ///     altpatch_aarch64::asm_macros!(),
-///     include_str!("cache.s"),
+///     // (usually `include_str!("cache.s")`)
+///     ".global invalidate_icache_range",
+///     "invalidate_icache_range:",
+///     "alternative_if_not {CAP_DIC}, {FINGERPRINT}",
+///     "    ic ivau, x0",
+///     "    dsb ish",
+///     "alternative_else",
+///     "    nop",
+///     "    nop",
+///     "alternative_endif",
+///     "    isb",
+///     "    ret",
 ///     CAP_DIC = const altpatch_aarch64::cap_index!(MyCaps, HAS_CACHE_DIC),
 ///     FINGERPRINT = const altpatch_aarch64::fingerprint!(MyCaps),
 /// );

@@ -12,9 +12,30 @@
 /// sections, for a region with tables of its own or an object deliberately stamped with
 /// another list's numbers.
 ///
-/// ```ignore
+/// ```no_run
+/// # #![no_std]
+/// # #![no_main]
+/// # #[panic_handler]
+/// # fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
+/// # struct NoHeap;
+/// # // SAFETY: never hands out memory, so nothing is ever freed wrongly.
+/// # unsafe impl core::alloc::GlobalAlloc for NoHeap {
+/// #     unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 { core::ptr::null_mut() }
+/// #     unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
+/// # }
+/// # #[global_allocator]
+/// # static HEAP: NoHeap = NoHeap;
+/// # use altpatch_aarch64::{CapList, CapabilityList};
+/// # struct MyCaps;
+/// # impl CapabilityList for MyCaps {
+/// #     const LIST: CapList = CapList::new("my-kernel", &["ALWAYS", "HAS_LSE"]);
+/// # }
+/// # #[unsafe(no_mangle)]
+/// # extern "C" fn count(counter: &core::sync::atomic::AtomicU64) -> u64 {
 /// // SAFETY: both sequences read-modify-write the 8 bytes `counter` owns, and nothing else.
-/// let previous = unsafe { altpatch_aarch64::fetch_add_lse!(list: MyCaps, cap: HAS_LSE, &counter, 1) };
+/// let previous = unsafe { altpatch_aarch64::fetch_add_lse!(list: MyCaps, cap: HAS_LSE, counter, 1) };
+/// # previous
+/// # }
 /// ```
 #[macro_export]
 macro_rules! fetch_add_lse {

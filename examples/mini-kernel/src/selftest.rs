@@ -7,6 +7,7 @@
 //! | [`crc32_byte_hw`]   | `mov done, #0; nop`     | CRC32B; `mov done, #1`           | HAS_CRC32     |
 //! | [`speculation_barrier`] | DSB NSH; ISB; `mov 0` | SB; NOP; `mov 1`               | HAS_SB        |
 //! | [`dline_movz`]      | `movz x, #0`            | callback: `movz x, #<D-line>`    | ALWAYS_SYSTEM |
+//! | [`crc32_asm_patched`] (assembly) | `mov x0, #0` | `mov x0, #1`                   | HAS_CRC32     |
 //! | [`has_cap!`] branches | NOP                   | B to the `true` block            | each cap      |
 
 use altpatch_aarch64::{CallbackContext, alternative, alternative_cb, has_cap};
@@ -100,6 +101,34 @@ pub fn speculation_barrier() -> bool {
     sb == 1
 }
 
+// An assembly site (Linux's `alternative_if_not` / `alternative_else` / `alternative_endif`):
+// the function answers 1 once the HAS_CRC32 entry replaced its first instruction.
+core::arch::global_asm!(
+    altpatch_aarch64::asm_macros!(),
+    ".pushsection .text.mini_crc32_asm_patched, \"ax\"",
+    ".global mini_crc32_asm_patched",
+    "mini_crc32_asm_patched:",
+    "alternative_if_not {CAP_CRC32}, {FINGERPRINT}",
+    "    mov x0, #0",
+    "alternative_else",
+    "    mov x0, #1",
+    "alternative_endif",
+    "    ret",
+    ".popsection",
+    CAP_CRC32 = const altpatch_aarch64::cap_index!(MiniCaps, HAS_CRC32),
+    FINGERPRINT = const altpatch_aarch64::fingerprint!(MiniCaps),
+);
+
+unsafe extern "C" {
+    fn mini_crc32_asm_patched() -> u64;
+}
+
+/// Whether the assembly site's HAS_CRC32 replacement is in place.
+pub fn crc32_asm_patched() -> bool {
+    // SAFETY: the function (above) only moves an immediate into x0 and returns.
+    unsafe { mini_crc32_asm_patched() == 1 }
+}
+
 /// The system's smallest D-cache line in bytes, as the `alternative_cb!` callback
 /// [`encode_dline`] encoded it into a MOVZ at boot; 0 before the system pass.
 #[inline(never)]
@@ -190,6 +219,15 @@ pub fn run_on_this_cpu(enabled: CapMask, system_ctr_el0: u64) -> Result<(), allo
         && v != crc32_sw(&buffer)
     {
         return Err(format!("CRC32B over 4 KiB gave {v:#010x}, table {:#010x}", crc32_sw(&buffer)));
+    }
+
+    // The assembly site: patched exactly when HAS_CRC32 is enabled.
+    if crc32_asm_patched() != enabled.has(crc) {
+        return Err(format!(
+            "assembly site: patched {}, HAS_CRC32 {}",
+            crc32_asm_patched(),
+            enabled.has(crc)
+        ));
     }
 
     // SB: the barrier form in place is the one the capabilities call for.
