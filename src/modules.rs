@@ -38,7 +38,14 @@ pub fn load_all(system: &SystemCaps, timeout_us: u64) {
         match load(object, *slot, system, timeout_us, false) {
             Ok(module) => LOADED.lock().push(module),
             // The canary of every refused load: the module area's bitmap (kernel data a
-            // misplaced section would land on) exactly as it was, every page given back.
+            // misplaced section would land on) exactly as it was, every page given back, and
+            // the guard words on either side of it untouched.
+            Err(_) if !area::neighbours_intact() => {
+                crate::println!(
+                    "modules: slot{slot}: a refused load wrote over the module area bitmap's neighbours"
+                );
+                crate::semihosting::exit(crate::semihosting::ExitStatus::SelfTestFailed);
+            }
             Err(_) if area::snapshot() != before => {
                 crate::println!(
                     "modules: slot{slot}: a refused load changed the module area's bitmap ({} -> {} pages in use)",
