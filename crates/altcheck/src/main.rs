@@ -368,7 +368,10 @@ fn emit_text(
     let (model, mut on) = match cpu {
         Some(m) => {
             let system = model_caps::system_caps(&m, e.el2, &e.append, 2)?;
-            let (on, missing) = simulate::numbered(&system, &a.caps);
+            let (mut on, missing) = simulate::numbered(&system, &a.caps);
+            if model_caps::kpti(&m, &e.append)? {
+                on.extend(a.caps.index_of("UNMAP_KERNEL_AT_EL0"));
+            }
             if !missing.is_empty() {
                 eprintln!("altcheck: {m}: detected but not in {}: {}", a.caps.source, missing.join(", "));
             }

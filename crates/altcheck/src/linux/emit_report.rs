@@ -19,6 +19,15 @@ fn cap_name(a: &Analysis, cap: u16) -> String {
     a.caps.name(cap).map_or_else(|| format!("#{cap}"), str::to_owned)
 }
 
+/// `: "ARM erratum 832075"`: what Linux prints after `CPU features: detected: ` for the
+/// capability (arm64-caps' descriptions are Linux 6.1's), empty when it prints nothing.
+fn linux_name(ident: &str) -> String {
+    arm64_caps::caps::Cap::from_ident(ident)
+        .map(|c| c.description())
+        .filter(|d| !d.is_empty())
+        .map_or_else(String::new, |d| format!(" \"{d}\""))
+}
+
 /// One site as a line.
 pub fn site_row(a: &Analysis, s: &Site, f: Format) -> String {
     let site = a.spaces[0].symbols.describe(s.addr);
@@ -58,8 +67,7 @@ pub fn report(a: &Analysis, model: &str, sites: &[Site]) -> String {
     for cap in caps {
         let name = cap_name(a, cap);
         let of: Vec<&Site> = sites.iter().filter(|s| s.applied && s.cap == cap).collect();
-        let kind = if name.starts_with("WORKAROUND_") { "erratum/workaround" } else { "feature" };
-        out += &format!("\n{name} ({kind}): {} sites\n", of.len());
+        out += &format!("\n{name}{}: {} sites\n", linux_name(&name), of.len());
         for s in of {
             out += &format!("  {}\n", site_row(a, s, Format::Text));
         }

@@ -27,6 +27,32 @@ pub fn system_caps(model: &str, el2: bool, append: &str, ncpus: usize) -> Result
     Ok(f.finalise())
 }
 
+/// Arm's CPUs on Linux's `kpti_safe_list` (arch/arm64/kernel/cpufeature.c,
+/// `unmap_kernel_at_el0`): implementer 0x41, these part numbers (A35, A53, A55, A57, A72, A73).
+const KPTI_SAFE_ARM_PARTS: &[u64] = &[0xd04, 0xd03, 0xd05, 0xd07, 0xd08, 0xd09];
+
+/// Whether Linux 6.1/6.12 turns `UNMAP_KERNEL_AT_EL0` (KPTI) on for `model` with `append`:
+/// a kernel policy, not a CPU feature, so altpatch's detection leaves it out. With `nokaslr`
+/// (KASLR would force it), on when a CPU is not on the safe list and lacks FEAT_CSV3, unless
+/// `kpti=0`; `kpti=1` forces it.
+pub fn kpti(model: &str, append: &str) -> Result<bool, String> {
+    let m = caps::models::by_name(model).map_err(|e| e.to_string())?;
+    for arg in append.split_ascii_whitespace() {
+        match arg {
+            "kpti=0" | "kpti=off" => return Ok(false),
+            "kpti=1" | "kpti=on" => return Ok(true),
+            _ => {}
+        }
+    }
+    if !append.split_ascii_whitespace().any(|a| a == "nokaslr") {
+        return Err("KPTI without nokaslr depends on KASLR's seed: give --append nokaslr".into());
+    }
+    let midr = m.regs.midr;
+    let safe = midr >> 24 == 0x41 && KPTI_SAFE_ARM_PARTS.contains(&((midr >> 4) & 0xfff));
+    let csv3 = (m.regs.id_aa64pfr0 >> 60) & 0xf != 0;
+    Ok(!safe && !csv3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +66,17 @@ mod tests {
         assert!(plain.caps().iter().any(|c| c.ident().starts_with("HAS_ADDRESS_AUTH")));
         assert!(!off.caps().iter().any(|c| c.ident().starts_with("HAS_ADDRESS_AUTH")));
         assert!(has(&system_caps("max", true, "", 2).unwrap(), "HAS_VIRT_HOST_EXTN"));
+    }
+
+    #[test]
+    fn kpti_is_on_for_a64fx_only_as_linux_6_1_detected_it_on_qemu() {
+        // Linux 6.1 booted by tests/linux-oracle with nokaslr: only a64fx prints "Kernel page table isolation (KPTI)".
+        for m in ["cortex-a35", "cortex-a53", "cortex-a57", "cortex-a72", "cortex-a76", "neoverse-n1", "max"]
+        {
+            assert!(!kpti(m, "nokaslr").unwrap(), "{m}");
+        }
+        assert!(kpti("a64fx", "nokaslr").unwrap());
+        assert!(!kpti("a64fx", "kpti=0").unwrap());
+        assert!(kpti("max", "").is_err());
     }
 }
