@@ -369,6 +369,7 @@ fn emit_text(
         Some(m) => {
             let system = model_caps::system_caps(&m, e.el2, &e.append, 2)?;
             let (mut on, missing) = simulate::numbered(&system, &a.caps);
+            on.extend(model_caps::linux_only(&m)?.iter().filter_map(|n| a.caps.index_of(n)));
             if model_caps::kpti(&m, &e.append)? {
                 on.extend(a.caps.index_of("UNMAP_KERNEL_AT_EL0"));
             }
