@@ -8,6 +8,7 @@ use altcheck::Image;
 use altcheck::linux::analysis::{self, Analysis, Inputs};
 use altcheck::linux::report::{self, Format};
 use altcheck::linux::simulate;
+use altcheck::linux::{emit, emit_report, model_caps};
 use arm64_caps::caps;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -40,6 +41,22 @@ enum Cmd {
         /// Capabilities by name, comma-separated (HAS_LSE_ATOMICS,HAS_CRC32).
         #[arg(long)]
         caps: Option<String>,
+        /// Write the image as Linux leaves it after boot and system alternatives (--linux).
+        #[arg(long, value_name = "FILE", requires = "linux")]
+        emit_text: Option<PathBuf>,
+        /// With --emit-text: a reviewer's report grouped by capability instead of one row per entry.
+        #[arg(long, requires = "emit_text")]
+        report: bool,
+        /// The kernel command line (with --emit-text and --cpu): its ID-register overrides
+        /// (`arm64.nopauth`, `arm64.nobti`, `id_aa64mmfr1.vh=0`, ...) apply to the model.
+        #[arg(long, value_name = "ARGS", default_value = "", requires = "emit_text")]
+        append: String,
+        /// With --emit-text and --cpu: the CPUs start at EL2 (QEMU `virtualization=on`).
+        #[arg(long, requires = "emit_text")]
+        el2: bool,
+        /// Test only: treat these capabilities (comma-separated) as on, to prove the oracle catches it.
+        #[arg(long, hide = true, requires = "emit_text")]
+        force_cap: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -135,10 +152,15 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
                 Ok(ExitCode::SUCCESS)
             }
         },
-        Cmd::Simulate { cpu, caps: names, target } => match target.linux {
-            Some(_) => linux(&target, Mode::Simulate { cpu, names }),
-            None => elf_simulate(cpu, names, &target),
-        },
+        Cmd::Simulate { cpu, caps: names, emit_text, report, append, el2, force_cap, target } => {
+            match target.linux {
+                Some(_) => {
+                    let emit = emit_text.map(|file| Emit { file, report, append, el2, force: force_cap });
+                    linux(&target, Mode::Simulate { cpu, names, emit })
+                }
+                None => elf_simulate(cpu, names, &target),
+            }
+        }
     }
 }
 
@@ -201,7 +223,16 @@ fn elf_simulate(cpu: Option<String>, names: Option<String>, t: &Target) -> Resul
 enum Mode {
     Verify,
     Dump,
-    Simulate { cpu: Option<String>, names: Option<String> },
+    Simulate { cpu: Option<String>, names: Option<String>, emit: Option<Emit> },
+}
+
+/// `simulate --emit-text`'s options.
+struct Emit {
+    file: PathBuf,
+    report: bool,
+    append: String,
+    el2: bool,
+    force: Option<String>,
 }
 
 fn linux(t: &Target, mode: Mode) -> Result<ExitCode, String> {
@@ -223,7 +254,8 @@ fn linux(t: &Target, mode: Mode) -> Result<ExitCode, String> {
     match mode {
         Mode::Verify => {}
         Mode::Dump => dump(&a, format),
-        Mode::Simulate { cpu, names } => simulate(&a, cpu, names, format)?,
+        Mode::Simulate { cpu, names, emit: None } => simulate(&a, cpu, names, format)?,
+        Mode::Simulate { cpu, names, emit: Some(e) } => emit_text(&a, cpu, names, &e, format)?,
     }
     let defects = a.defects();
     for d in &defects {
@@ -289,8 +321,9 @@ fn dump(a: &Analysis, f: Format) {
     }
 }
 
-fn simulate(a: &Analysis, cpu: Option<String>, names: Option<String>, f: Format) -> Result<(), String> {
-    let on = match (cpu, names) {
+/// The capabilities on: a model's (and Linux's always-on ones) or those named.
+fn enabled(a: &Analysis, cpu: Option<String>, names: Option<String>) -> Result<Vec<u16>, String> {
+    Ok(match (cpu, names) {
         (Some(model), None) => {
             let (on, missing) = simulate::enabled_on(&model, &a.caps)?;
             if !missing.is_empty() {
@@ -300,7 +333,11 @@ fn simulate(a: &Analysis, cpu: Option<String>, names: Option<String>, f: Format)
         }
         (None, Some(names)) => simulate::enabled_by_name(&names, &a.caps)?,
         _ => return Err(USAGE.into()),
-    };
+    })
+}
+
+fn simulate(a: &Analysis, cpu: Option<String>, names: Option<String>, f: Format) -> Result<(), String> {
+    let on = enabled(a, cpu, names)?;
     for s in &a.spaces {
         let (mut patched, mut skipped) = (0, 0);
         for e in &s.entries {
@@ -315,6 +352,48 @@ fn simulate(a: &Analysis, cpu: Option<String>, names: Option<String>, f: Format)
         }
         if f == Format::Text {
             println!("{}: {patched} patched, {skipped} skipped of {} entries", s.name, s.entries.len());
+        }
+    }
+    Ok(())
+}
+
+/// `simulate --emit-text`: the patched image written, one row per site (or the report).
+fn emit_text(
+    a: &Analysis,
+    cpu: Option<String>,
+    names: Option<String>,
+    e: &Emit,
+    f: Format,
+) -> Result<(), String> {
+    let (model, mut on) = match cpu {
+        Some(m) => {
+            let system = model_caps::system_caps(&m, e.el2, &e.append, 2)?;
+            let (mut on, missing) = simulate::numbered(&system, &a.caps);
+            on.extend(model_caps::linux_only(&m)?.iter().filter_map(|n| a.caps.index_of(n)));
+            if model_caps::kpti(&m, &e.append)? {
+                on.extend(a.caps.index_of("UNMAP_KERNEL_AT_EL0"));
+            }
+            if !missing.is_empty() {
+                eprintln!("altcheck: {m}: detected but not in {}: {}", a.caps.source, missing.join(", "));
+            }
+            (format!("{m}{} [{}]", if e.el2 { " at EL2" } else { "" }, e.append), on)
+        }
+        None => ("(capabilities given)".to_owned(), enabled(a, None, names)?),
+    };
+    // cpufeature.c: ALWAYS_BOOT and ALWAYS_SYSTEM are on on every CPU.
+    on.extend(["ALWAYS_BOOT", "ALWAYS_SYSTEM"].iter().filter_map(|n| a.caps.index_of(n)));
+    if let Some(forced) = &e.force {
+        on.extend(simulate::enabled_by_name(forced, &a.caps)?);
+    }
+    let ncaps = a.caps.ncaps;
+    let is_on = |cap: u16| on.contains(&cap) || cap == ncaps;
+    let (image, sites) = emit::emit(&a.kernel, &a.spaces[0], &is_on)?;
+    std::fs::write(&e.file, &image).map_err(|err| format!("{}: {err}", e.file.display()))?;
+    if e.report {
+        print!("{}", emit_report::report(a, &model, &sites));
+    } else {
+        for s in &sites {
+            println!("{}", emit_report::site_row(a, s, f));
         }
     }
     Ok(())

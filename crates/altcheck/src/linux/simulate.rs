@@ -26,6 +26,11 @@ const RENAMED: &[(&str, &str)] = &[("HAS_SYSREG_GIC_CPUIF", "HAS_GIC_CPUIF_SYSRE
 /// names altpatch detected that the list lacks.
 pub fn enabled_on(model: &str, list: &LinuxCaps) -> Result<(Vec<u16>, Vec<&'static str>), String> {
     let system = caps::models::by_name(model).map_err(|e| e.to_string())?.system_caps();
+    Ok(numbered(&system, list))
+}
+
+/// The capabilities of `system` as Linux numbers in `list`; and the names the list lacks.
+pub fn numbered(system: &caps::SystemCaps, list: &LinuxCaps) -> (Vec<u16>, Vec<&'static str>) {
     let idents: Vec<&'static str> = system.caps().iter().map(caps::Cap::ident).collect();
     let mut on = Vec::new();
     let mut missing = Vec::new();
@@ -43,7 +48,7 @@ pub fn enabled_on(model: &str, list: &LinuxCaps) -> Result<(Vec<u16>, Vec<&'stat
     }
     on.sort_unstable();
     on.dedup();
-    Ok((on, missing))
+    (on, missing)
 }
 
 /// The capabilities named in `names` (comma-separated, without `ARM64_`), as numbers.
