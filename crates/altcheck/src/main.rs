@@ -60,6 +60,9 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// The ID registers each --cpu model stands for, as QEMU 7.2's guest reads them at EL1:
+    /// one `MODEL REGISTER 0xVALUE` line each (tests/qemu-models compares them with QEMU).
+    Models,
 }
 
 /// What to check.
@@ -160,6 +163,14 @@ fn run(cmd: Cmd) -> Result<ExitCode, String> {
                 }
                 None => elf_simulate(cpu, names, &target),
             }
+        }
+        Cmd::Models => {
+            for model in caps::models::MODELS {
+                for (register, value) in model.regs.by_name() {
+                    println!("{} {register} {value:#x}", model.name);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

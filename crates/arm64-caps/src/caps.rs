@@ -341,6 +341,28 @@ impl IdRegs {
     pub const fn exception_level(&self) -> u64 {
         (self.current_el >> 2) & 0b11
     }
+
+    /// The registers every CPU of a model reads alike, by their Arm ARM names (as QEMU's
+    /// gdbstub names them too): MPIDR (one per CPU) and CurrentEL (the boot path's) left out.
+    pub const fn by_name(&self) -> [(&'static str, u64); 15] {
+        [
+            ("MIDR_EL1", self.midr),
+            ("REVIDR_EL1", self.revidr),
+            ("ID_AA64PFR0_EL1", self.id_aa64pfr0),
+            ("ID_AA64PFR1_EL1", self.id_aa64pfr1),
+            ("ID_AA64ISAR0_EL1", self.id_aa64isar0),
+            ("ID_AA64ISAR1_EL1", self.id_aa64isar1),
+            ("ID_AA64ISAR2_EL1", self.id_aa64isar2),
+            ("ID_AA64MMFR0_EL1", self.id_aa64mmfr0),
+            ("ID_AA64MMFR1_EL1", self.id_aa64mmfr1),
+            ("ID_AA64MMFR2_EL1", self.id_aa64mmfr2),
+            ("ID_AA64ZFR0_EL1", self.id_aa64zfr0),
+            ("ID_AA64SMFR0_EL1", self.id_aa64smfr0),
+            ("ID_AA64DFR0_EL1", self.id_aa64dfr0),
+            ("CTR_EL0", self.ctr_el0),
+            ("CLIDR_EL1", self.clidr),
+        ]
+    }
 }
 
 /// Things a rule needs that are not in ID registers.

@@ -58,8 +58,6 @@ pub fn kpti(model: &str, append: &str) -> Result<bool, String> {
 /// `HAS_DIT` (ID_AA64PFR0_EL1.DIT >= 1), `HAS_VA52` (CONFIG_ARM64_VA_BITS_52 with 4 KiB
 /// pages, as Debian's 6.12: ID_AA64MMFR0_EL1.TGRAN4 == 1, FEAT_LPA2), `HAS_LPA2`, `HAS_HCX`
 /// (ID_AA64MMFR1_EL1.HCX >= 1). A kernel whose list lacks a name gets nothing from it.
-/// (arm64-caps' `max` is QEMU 7.2's without FEAT_LPA2 and FEAT_HCX, which QEMU 7.2's max
-/// has: tests/linux-oracle on 6.12 shows it; the model is to be fixed there.)
 pub fn linux_only(model: &str) -> Result<Vec<&'static str>, String> {
     let m = caps::models::by_name(model).map_err(|e| e.to_string())?;
     let field = |reg: u64, shift: u32| (reg >> shift) & 0xf;

@@ -13,6 +13,9 @@
 //!   interface is attached, which `gic-version=3` does.
 //!
 //! Registers a model's init function leaves unset are zero (QEMU zero-initialises `isar`).
+//!
+//! `tests/qemu-models` reads every register QEMU's gdbstub exposes (all of [`IdRegs::by_name`]
+//! but MIDR_EL1 and ID_AA64PFR0_EL1) from each model halted at reset and requires these values.
 
 use core::fmt;
 
@@ -146,10 +149,11 @@ const MAX: IdRegs = {
 
     let mut t = r.id_aa64mmfr0;
     t = dp(t, 0, 6); // PARANGE: 52 bits (FEAT_LPA)
-    t = dp(t, 20, 1); // TGRAN16
-    t = dp(t, 32, 2); // TGRAN16_2
+    t = dp(t, 20, 2); // TGRAN16: 16k pages with FEAT_LPA2
+    t = dp(t, 28, 1); // TGRAN4: 4k pages with FEAT_LPA2
+    t = dp(t, 32, 3); // TGRAN16_2: 16k stage 2 with FEAT_LPA2
     t = dp(t, 36, 2); // TGRAN64_2
-    t = dp(t, 40, 2); // TGRAN4_2
+    t = dp(t, 40, 3); // TGRAN4_2: 4k stage 2 with FEAT_LPA2
     r.id_aa64mmfr0 = t;
 
     let mut t = r.id_aa64mmfr1;
@@ -161,6 +165,7 @@ const MAX: IdRegs = {
     t = dp(t, 20, 2); // PAN: FEAT_PAN2
     t = dp(t, 28, 1); // XNX
     t = dp(t, 36, 1); // ETS
+    t = dp(t, 40, 1); // HCX: FEAT_HCX
     r.id_aa64mmfr1 = t;
 
     let mut t = r.id_aa64mmfr2;
@@ -192,6 +197,7 @@ const MAX: IdRegs = {
     // F64F64 (48), I16I64 (55:52) = 0xF, FA64 (63).
     r.id_aa64smfr0 = 1 << 32 | 1 << 34 | 1 << 35 | 0xf << 36 | 1 << 48 | 0xf << 52 | 1 << 63;
 
+    r.id_aa64dfr0 = dp(r.id_aa64dfr0, 0, 9); // DEBUGVER: FEAT_Debugv8p4
     r.id_aa64dfr0 = dp(r.id_aa64dfr0, 8, 6); // PMUVER: FEAT_PMUv3p5
     r
 };
@@ -256,7 +262,8 @@ pub const MODELS: &[QemuModel] = &[
         regs: as_seen_at_el1(IdRegs {
             midr: 0x414f_d0c1,
             ctr_el0: 0x8444_c004,
-            id_aa64dfr0: 0x0000_0001_1030_5408,
+            // PMSVer (bits 35:32) reads 0: QEMU 7.2 has no SPE (tests/qemu-models).
+            id_aa64dfr0: 0x0000_0000_1030_5408,
             id_aa64isar0: 0x0000_1000_1021_1120,
             id_aa64isar1: 0x0000_0000_0010_0001,
             id_aa64mmfr0: 0x0000_0000_0010_1125,
