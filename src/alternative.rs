@@ -85,8 +85,9 @@ pub struct AltRegion {
     pub text: Range<u64>,
     /// Its replacement sequences.
     pub replacements: Range<u64>,
-    /// Bytes to validate in place of the table's own, at the table's address: a corrupted
-    /// copy, for the negative boots (`fault.corrupt=KIND`).
+    /// Bytes to validate in place of the table's own, at the table's address: a defective
+    /// copy, for the negative boots (`fault::kernel_table`; always `None` in a kernel built
+    /// without `fault-injection`).
     pub table_bytes: Option<&'static [u8]>,
 }
 
