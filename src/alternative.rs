@@ -10,7 +10,7 @@
 //!   and audits it after, through altpatch-aarch64's [`Passes`] (for the kernel's table, a
 //!   late region's or a module's: any [`LinkedText`]).
 
-use crate::{cpu, memory, println, rendezvous::RENDEZVOUS, semihosting::ExitStatus, time};
+use crate::{cpu, fault, memory, println, rendezvous::RENDEZVOUS, semihosting::ExitStatus, time};
 use alloc::vec::Vec;
 pub use altpatch_aarch64::PassError;
 use altpatch_aarch64::{
@@ -24,7 +24,8 @@ use core::{
 };
 
 /// The capability list this kernel's entries are built against: Linux arm64's.
-pub type KernelCaps = arm64_caps::caps::Arm64;
+/// Arch code builds its own sites against the same list (`_arch::Caps`).
+pub type KernelCaps = crate::_arch::Caps;
 
 /// `ALTERNATIVE(old, new, cap)` over the kernel's list: see `altpatch_aarch64::alternative!`.
 #[macro_export]
@@ -84,8 +85,9 @@ pub struct AltRegion {
     pub text: Range<u64>,
     /// Its replacement sequences.
     pub replacements: Range<u64>,
-    /// Bytes to validate in place of the table's own, at the table's address: a corrupted
-    /// copy, for the negative boots (`fault.corrupt=KIND`).
+    /// Bytes to validate in place of the table's own, at the table's address: a defective
+    /// copy, for the negative boots (`fault::kernel_table`; always `None` in a kernel built
+    /// without `fault-injection`).
     pub table_bytes: Option<&'static [u8]>,
 }
 
@@ -156,8 +158,6 @@ pub struct KernelTextAlias;
 // exactly those pages, and nothing else references the alias.
 unsafe impl TextAlias for KernelTextAlias {
     fn with_writable(&self, _stopped: &Stopped<'_>, text: Range<u64>, write: &mut dyn FnMut(&mut [u8])) {
-        #[cfg(feature = "fault-injection")]
-        crate::fault::stall_stop_window();
         // SAFETY: `_stopped` proves every other CPU waits in the rendezvous, and this CPU is
         // the only one running the work: exclusive use of the page tables, and no CPU
         // executes the text while it changes.
@@ -187,7 +187,7 @@ pub fn apply(
 ) -> Result<Completed<Applied>, PassError> {
     let passes = Passes {
         rendezvous: &RENDEZVOUS,
-        alias: &KernelTextAlias,
+        alias: &fault::text_alias(KernelTextAlias),
         primary: cpu::cpu_index(),
         timeout: time::micros_to_ticks(timeout_us),
     };

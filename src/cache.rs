@@ -1,6 +1,3 @@
-//! Cache maintenance that patched code needs.
+//! Cache maintenance that patched code needs; the AArch64 body is `_arch/aarch64/cache.rs`.
 
-#[path = "_arch/aarch64/cache.rs"]
-mod arch_cache;
-
-pub use arch_cache::{dcache_line_size, encode_dcache_line_size, sync_icache_range};
+pub use crate::_arch::cache::{dcache_line_size, encode_dcache_line_size, sync_icache_range};

@@ -19,12 +19,6 @@ pub fn set_final(caps: SystemCaps) -> &'static SystemCaps {
     SYSTEM_CAPS.call_once(|| caps)
 }
 
-/// Whether the system capabilities are final (fault injection aims at the system pass).
-#[cfg(feature = "fault-injection")]
-pub fn system_final() -> bool {
-    SYSTEM_CAPS.get().is_some()
-}
-
 /// Whether `cap` is known to be present now: the final set once there is one, the boot-CPU
 /// set before that (Linux's `cpus_have_cap`).
 pub fn cpus_have_cap(cap: Cap) -> bool {

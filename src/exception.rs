@@ -4,11 +4,9 @@
 //! `bug!` is Linux's `BUG()`: a BRK with Linux's BUG immediate, reported as
 //! `kernel BUG at <file>:<line>!` followed by the oops.
 
-#[path = "_arch/aarch64/exception.rs"]
-mod arch_exception;
+pub use crate::_arch::exception::probe_store_u32;
 
-pub use arch_exception::probe_store_u32;
-
+use crate::_arch::exception as arch_exception;
 use crate::{
     console::{self, print_line},
     semihosting::ExitStatus,
@@ -62,8 +60,9 @@ macro_rules! bug {
 
 /// An exception nothing recovers: a `bug!` prints `kernel BUG at <file>:<line>!`, a site
 /// that must never run unpatched says so, then the oops; the run ends with the `bug!`'s
-/// status, or 2.
-pub(crate) fn unexpected(taken: &arch_exception::Taken<'_>) -> ! {
+/// status, or 2. Arch code enters it by the name it declares.
+#[unsafe(no_mangle)]
+fn altpatch_unexpected_exception(taken: &arch_exception::Taken<'_>) -> ! {
     let comment = taken.esr().brk_comment().filter(|_| taken.is_synchronous());
     let mut status = ExitStatus::Oops;
     // The whole report with this CPU owning the console, and the end of the run too: its
@@ -91,3 +90,6 @@ pub(crate) fn unexpected(taken: &arch_exception::Taken<'_>) -> ! {
     });
     unreachable!("the run ended inside the report")
 }
+
+/// The hook's definition has the type arch code declares.
+const _: fn(&arch_exception::Taken<'_>) -> ! = altpatch_unexpected_exception;

@@ -11,6 +11,9 @@
 
 extern crate alloc;
 
+/// The AArch64 bodies below the portable modules; they name none of them.
+#[path = "_arch/aarch64/mod.rs"]
+mod _arch;
 mod alternative;
 mod boot;
 mod cache;
@@ -21,7 +24,6 @@ mod crc32;
 mod driver;
 mod dtb;
 mod exception;
-#[cfg(feature = "fault-injection")]
 mod fault;
 mod heap;
 mod late_region;
@@ -175,11 +177,9 @@ fn early_init(dtb: u64, entry_el: u64) -> (&'static dtb::BootInfo, BootOptions, 
     }
     let options = BootOptions::parse(info.machine.bootargs);
     options.report_misdirected(info.machine.cpu_count);
-    smp::configure(options.overrides, options.faults);
+    smp::configure(options.overrides);
     boot::publish_secondary_levels(&options.overrides, info.machine.cpu_count);
-    if options.faults.bug {
-        bug!();
-    }
+    fault::arm(options.faults);
     (info, options, EarlyInstants { tree: t_tree, mmu: t_mmu, first_line: t_first_line })
 }
 
@@ -204,13 +204,8 @@ fn boot_cpu_features(info: &dtb::BootInfo) -> (CpuFeatures, CapSet) {
 /// The kernel's table, checked once (every defect named, nothing written), then the
 /// boot-CPU capabilities' entries applied with the boot CPU alone in the stop window.
 fn boot_alternatives(options: &BootOptions) -> KernelTable {
-    #[allow(unused_mut)]
-    let mut region = AltRegion::kernel();
-    #[cfg(feature = "fault-injection")]
-    if let Some(kind) = options.faults.corrupt {
-        region.table_bytes = fault::corrupted_table(&region, kind);
-        println!("altpatch: fault injection: one kernel table entry corrupted ({kind})");
-    }
+    let kernel = AltRegion::kernel();
+    let region = AltRegion { table_bytes: fault::kernel_table(&kernel.table, &kernel.text), ..kernel };
     println!("alternatives: applying boot alternatives");
     let checked = region.check().unwrap_or_else(|defects| alternative::refuse_table(&defects));
     // Before the system set is final, `cpus_have_cap` answers from the boot-CPU set.
@@ -348,7 +343,7 @@ fn system_alternatives(
 fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) -> usize {
     let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
     apply_late_region(&late_region::region(), &enabled, system, options);
-    if options.faults.late_region_bad {
+    if fault::late_region_bad() {
         apply_late_region(&late_region::bad_region(), &enabled, system, options);
     }
     let failed = smp::bring_up_late(info, system);
@@ -378,14 +373,7 @@ fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) -
 /// The patched code, exercised on every CPU; the run ends with its verdict, or with status
 /// 4 when late CPUs failed to come online.
 fn self_tests(system: &SystemCaps, late_failures: usize) -> ! {
-    #[cfg(feature = "fault-injection")]
-    if smp::faults().oops_everywhere {
-        fault::oops_everywhere();
-    }
-    #[cfg(feature = "fault-injection")]
-    if let Some(cpu) = smp::faults().stack_overflow {
-        fault::overflow_a_stack(cpu);
-    }
+    fault::after_boot(smp::on_each_cpu);
     let status = selftest::run_all(system);
     if status != ExitStatus::Success {
         semihosting::exit(status);

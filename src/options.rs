@@ -4,7 +4,7 @@
 //! argument no part of the kernel takes, one that is not UTF-8, one aimed at a CPU the
 //! machine lacks, and overrides that contradict each other each get a line.
 
-use crate::{cpu, println, smp};
+use crate::{cpu, fault, println};
 use arm64_caps::{
     caps::overrides::Overrides,
     cmdline::{self, ArgError, BootArg, Escaped},
@@ -19,7 +19,7 @@ pub struct BootOptions {
     /// ID-register overrides, applied to each CPU's snapshot.
     pub overrides: Overrides,
     /// Injected faults (none in a kernel without `fault-injection`).
-    pub faults: smp::Faults,
+    pub faults: fault::Faults,
     /// `maxcpus=N`: CPUs brought up at boot; the rest come late.
     pub max_cpus: Option<usize>,
     /// The rendezvous's check-in and departure timeout.
@@ -36,7 +36,7 @@ impl BootOptions {
     pub fn parse(cmdline: &[u8]) -> Self {
         let mut options = BootOptions {
             overrides: Overrides::default(),
-            faults: smp::Faults::default(),
+            faults: fault::Faults::none(),
             max_cpus: None,
             rendezvous_timeout_us: RENDEZVOUS_TIMEOUT_US,
             module_stress: None,
@@ -67,8 +67,7 @@ impl BootOptions {
 
     fn accept(&mut self, arg: &BootArg<'_>) -> Result<(), ArgError> {
         let number = arg.value.map(|v| cmdline::parse_u64(v).ok_or(ArgError::Malformed("a number")));
-        #[cfg(feature = "fault-injection")]
-        if crate::fault::accept(&mut self.faults, arg, || cpu_index(number))? {
+        if self.faults.accept(arg)? {
             return Ok(());
         }
         match arg.key {
@@ -103,19 +102,7 @@ impl BootOptions {
             }
             _ => {}
         }
-        #[cfg(feature = "fault-injection")]
-        crate::fault::report_misdirected(&self.faults, cpus);
-    }
-}
-
-/// A CPU index below the kernel's limit.
-#[cfg(feature = "fault-injection")]
-fn cpu_index(number: Option<Result<u64, ArgError>>) -> Result<usize, ArgError> {
-    match number {
-        Some(Ok(n)) if (n as usize) < cpu::MAX_CPUS => Ok(n as usize),
-        Some(Ok(_)) => Err(ArgError::Malformed("a CPU index below the kernel's limit of 512")),
-        Some(Err(e)) => Err(e),
-        None => Err(ArgError::MissingValue),
+        self.faults.report_misdirected(cpus);
     }
 }
 

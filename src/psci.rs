@@ -31,35 +31,49 @@ impl fmt::Display for PsciError {
     }
 }
 
-/// Starts the CPU with affinity `mpidr` at physical address `entry`, which receives
-/// `context_id` in x0 (CPU_ON, SMC64, DEN 0022D 5.1.4).
-pub fn cpu_on(conduit: Conduit, mpidr: u64, entry: u64, context_id: u64) -> Result<(), PsciError> {
-    match conduit {
-        Conduit::Hvc => psci::cpu_on::<Hvc>(mpidr, entry, context_id),
-        Conduit::Smc => psci::cpu_on::<Smc>(mpidr, entry, context_id),
+/// The PSCI calls the kernel makes. [`Conduit`] makes them of the firmware; the fault
+/// module may wrap it (`fault::Firmware`).
+pub trait Firmware: Sync {
+    /// Starts the CPU with affinity `mpidr` at physical address `entry`, which receives
+    /// `context_id` in x0 (CPU_ON, SMC64, DEN 0022D 5.1.4). The kernel passes the CPU's
+    /// index as `context_id`.
+    fn cpu_on(&self, mpidr: u64, entry: u64, context_id: u64) -> Result<(), PsciError>;
+
+    /// Powers the calling CPU down (CPU_OFF, DEN 0022D 5.1.3): it comes back only through a
+    /// later [`Firmware::cpu_on`], at its entry point. Returns only if the firmware refuses,
+    /// with the error.
+    fn cpu_off(&self) -> PsciError;
+
+    /// Whether the CPU with affinity `mpidr` is off (AFFINITY_INFO, SMC64, at level 0, DEN
+    /// 0022D 5.1.5, says OFF). An error (a bad affinity) counts as not off.
+    fn is_off(&self, mpidr: u64) -> bool;
+}
+
+impl Firmware for Conduit {
+    fn cpu_on(&self, mpidr: u64, entry: u64, context_id: u64) -> Result<(), PsciError> {
+        match self {
+            Conduit::Hvc => psci::cpu_on::<Hvc>(mpidr, entry, context_id),
+            Conduit::Smc => psci::cpu_on::<Smc>(mpidr, entry, context_id),
+        }
+        .map_err(PsciError)
     }
-    .map_err(PsciError)
-}
 
-/// Powers the calling CPU down (CPU_OFF, DEN 0022D 5.1.3): it comes back only through a
-/// later [`cpu_on`], at its entry point. Returns only if the firmware refuses, with the error.
-pub fn cpu_off(conduit: Conduit) -> PsciError {
-    let refused = match conduit {
-        Conduit::Hvc => psci::cpu_off::<Hvc>(),
-        Conduit::Smc => psci::cpu_off::<Smc>(),
-    };
-    // CPU_OFF does not return on success; a firmware that returns 0 anyway did not power the
-    // CPU down, which is reported as its generic failure.
-    PsciError(refused.err().unwrap_or(psci::Error::InternalFailure))
-}
+    fn cpu_off(&self) -> PsciError {
+        let refused = match self {
+            Conduit::Hvc => psci::cpu_off::<Hvc>(),
+            Conduit::Smc => psci::cpu_off::<Smc>(),
+        };
+        // CPU_OFF does not return on success; a firmware that returns 0 anyway did not power
+        // the CPU down, which is reported as its generic failure.
+        PsciError(refused.err().unwrap_or(psci::Error::InternalFailure))
+    }
 
-/// Whether the CPU with affinity `mpidr` is off (AFFINITY_INFO, SMC64, at level 0, DEN 0022D
-/// 5.1.5, says OFF). An error (a bad affinity) counts as not off.
-pub fn is_off(conduit: Conduit, mpidr: u64) -> bool {
-    let level = psci::LowestAffinityLevel::All;
-    let state = match conduit {
-        Conduit::Hvc => psci::affinity_info::<Hvc>(mpidr, level),
-        Conduit::Smc => psci::affinity_info::<Smc>(mpidr, level),
-    };
-    state == Ok(psci::AffinityState::Off)
+    fn is_off(&self, mpidr: u64) -> bool {
+        let level = psci::LowestAffinityLevel::All;
+        let state = match self {
+            Conduit::Hvc => psci::affinity_info::<Hvc>(mpidr, level),
+            Conduit::Smc => psci::affinity_info::<Smc>(mpidr, level),
+        };
+        state == Ok(psci::AffinityState::Off)
+    }
 }

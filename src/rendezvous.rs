@@ -4,7 +4,7 @@
 //! Everything here and in what it calls runs while text is being patched, so none of it may
 //! carry an alternatives entry: it uses `core` atomics, never [`crate::sync`].
 
-use crate::cpu;
+use crate::{cpu, fault};
 use altpatch_rendezvous::{Platform, Rendezvous};
 
 /// The machine operations the protocol needs.
@@ -22,8 +22,6 @@ impl Platform for KernelPlatform {
     }
 
     fn context_sync(&self) {
-        #[cfg(feature = "fault-injection")]
-        crate::fault::wedge_leaving_cpu();
         cpu::context_sync();
     }
 
@@ -32,5 +30,7 @@ impl Platform for KernelPlatform {
     }
 }
 
-/// The one rendezvous every CPU takes part in.
-pub static RENDEZVOUS: Rendezvous<KernelPlatform> = Rendezvous::new(KernelPlatform);
+/// The one rendezvous every CPU takes part in (on [`KernelPlatform`], which a
+/// `fault-injection` kernel wraps: `fault::Platform`).
+pub static RENDEZVOUS: Rendezvous<fault::Platform<KernelPlatform>> =
+    Rendezvous::new(fault::platform(KernelPlatform));

@@ -8,7 +8,8 @@
 use crate::{
     boot, cpu,
     dtb::BootInfo,
-    psci,
+    fault,
+    psci::{self, Firmware as _},
     semihosting::ExitStatus,
     time::{Instant, micros_to_ticks},
 };
@@ -138,66 +139,27 @@ static SYSTEM_CPUS: AtomicCpuSet = AtomicCpuSet::new();
 static OVERRIDES: Once<Overrides> = Once::new();
 /// The first CPU index that [`bring_up_late`] starts; set before any CPU_ON.
 static LATE_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
-/// How PSCI calls reach the firmware, for CPU_OFF from the CPU going down.
-static CONDUIT: Once<psci::Conduit> = Once::new();
-/// The faults the command line injects (`fault-injection` kernels only).
-static FAULTS: Once<Faults> = Once::new();
+/// The PSCI firmware, through the tree's conduit (wrapped in a `fault-injection` kernel),
+/// set before the first CPU_ON; also for CPU_OFF from the CPU going down.
+static FIRMWARE: Once<fault::Firmware<psci::Conduit>> = Once::new();
 
-/// Faults a tester can inject through boot arguments (`fault-injection` kernels only).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Faults {
-    /// `fault.cpu_stall=N`: CPU N starts but never reports online.
-    pub stall_cpu: Option<usize>,
-    /// `fault.psci_cpu_on=N`: CPU_ON for CPU N names an MPIDR no CPU has, so PSCI refuses it.
-    pub bad_cpu_on: Option<usize>,
-    /// `fault.bug`: the boot CPU raises `bug!()` before bringing up the others.
-    pub bug: bool,
-    /// `fault.rendezvous_absent=N`: CPU N comes online but never enters the rendezvous.
-    pub rendezvous_absent: Option<usize>,
-    /// `fault.late_region_bad`: also apply the defective late region, which must be refused.
-    pub late_region_bad: bool,
-    /// `fault.stop_window_stall`: the system pass's work never finishes.
-    #[cfg(feature = "fault-injection")]
-    pub stop_window_stall: bool,
-    /// `fault.rendezvous_wedge=N`: CPU N checks in and then wedges before leaving.
-    #[cfg(feature = "fault-injection")]
-    pub rendezvous_wedge: Option<usize>,
-    /// `fault.stack_overflow=N`: CPU N recurses until its stack overflows, after boot.
-    #[cfg(feature = "fault-injection")]
-    pub stack_overflow: Option<usize>,
-    /// `fault.oops_everywhere`: every CPU raises BUG at once, after boot.
-    #[cfg(feature = "fault-injection")]
-    pub oops_everywhere: bool,
-    /// `fault.callback_output`: the D-line callback writes a branch out of the kernel text.
-    #[cfg(feature = "fault-injection")]
-    pub callback_output: bool,
-    /// `fault.hotplug:cpuN:REG.FIELD=VALUE`: overrides a CPU's registers when it comes back
-    /// from CPU_OFF, so that it lacks a capability the system has.
-    #[cfg(feature = "fault-injection")]
-    pub hotplug_overrides: Overrides,
-    /// `fault.corrupt=KIND`: validate a copy of the kernel table with one entry corrupted.
-    #[cfg(feature = "fault-injection")]
-    pub corrupt: Option<&'static str>,
+/// The PSCI firmware, set from `info` on first use.
+fn firmware(info: &BootInfo) -> &'static fault::Firmware<psci::Conduit> {
+    FIRMWARE.call_once(|| fault::firmware(info.machine.psci))
 }
 
 /// The exception level the boot CPU runs the kernel at, for the secondaries to compare.
 static BOOT_EL: AtomicU64 = AtomicU64::new(0);
 
-/// Sets the ID-register overrides each CPU applies to its snapshot, and the faults; notes the
-/// boot CPU's exception level.
-pub fn configure(overrides: Overrides, faults: Faults) {
+/// Sets the ID-register overrides each CPU applies to its snapshot; notes the boot CPU's
+/// exception level.
+pub fn configure(overrides: Overrides) {
     BOOT_EL.store(cpu::current_el(), Ordering::Relaxed);
     OVERRIDES.call_once(|| overrides);
-    FAULTS.call_once(|| faults);
-}
-
-/// The faults the command line injected (none in a kernel without `fault-injection`).
-pub fn faults() -> Faults {
-    FAULTS.get().copied().unwrap_or_default()
 }
 
 /// Records the running CPU's ID registers and marks it online. A CPU coming back from
-/// CPU_OFF reads them afresh (the hotplug fault applies to those).
+/// CPU_OFF reads them afresh (`fault::returning_cpu` may change those).
 pub fn register_this_cpu(index: usize) {
     let returning = CPUS[index].returning.load(Ordering::Acquire);
     let read = || {
@@ -214,10 +176,8 @@ pub fn register_this_cpu(index: usize) {
         regs
     };
     if returning {
-        #[allow(unused_mut, reason = "changed by the hotplug fault, in fault-injection kernels only")]
         let mut regs = read();
-        #[cfg(feature = "fault-injection")]
-        faults().hotplug_overrides.apply(index, &mut regs);
+        fault::returning_cpu(index, &mut regs);
         *CPUS[index].returned_regs.lock() = Some(regs);
     } else {
         CPUS[index].id_regs.call_once(read);
@@ -249,14 +209,13 @@ pub fn bring_up(info: &BootInfo, max_cpus: Option<usize>) -> Result<usize, alloc
     // `maxcpus=0` still runs the boot CPU (reported when the argument was read).
     let count = max_cpus.unwrap_or(info.machine.cpu_count).clamp(1, info.machine.cpu_count.max(1));
     LATE_FROM.store(count, Ordering::Release);
-    CONDUIT.call_once(|| info.machine.psci);
+    let firmware = firmware(info);
     SYSTEM_CPUS.insert(0);
     let mut errors = alloc::vec::Vec::new();
     let entry = boot::secondary_entry_address();
     for cpu in 1..count {
         let mpidr = info.machine.mpidrs[cpu];
-        let target = if faults().bad_cpu_on == Some(cpu) { mpidr | 0xff << 32 } else { mpidr };
-        if let Err(error) = psci::cpu_on(info.machine.psci, target, entry, cpu as u64) {
+        if let Err(error) = firmware.cpu_on(mpidr, entry, cpu as u64) {
             errors.push(BringUpError::Psci { cpu, mpidr, error });
         }
     }
@@ -310,8 +269,7 @@ pub fn bring_up_late(info: &BootInfo, system: &SystemCaps) -> usize {
     let mut failed = 0;
     let first = LATE_FROM.load(Ordering::Acquire);
     for (cpu, &mpidr) in info.machine.mpidrs.iter().enumerate().take(info.machine.cpu_count).skip(first) {
-        let target = if faults().bad_cpu_on == Some(cpu) { mpidr | 0xff << 32 } else { mpidr };
-        if let Err(error) = psci::cpu_on(info.machine.psci, target, entry, cpu as u64) {
+        if let Err(error) = firmware(info).cpu_on(mpidr, entry, cpu as u64) {
             crate::println!("SMP: late CPU{cpu} (MPIDR {mpidr:#x}): PSCI CPU_ON failed: {error}");
             failed += 1;
             continue;
@@ -413,9 +371,7 @@ fn answer(cpu: usize, generation: u64, passed: bool) {
 /// A secondary CPU's service loop: every rendezvous generation and every call, forever.
 /// It runs no code that an alternatives entry patches while it waits.
 pub fn serve(index: usize) -> ! {
-    if faults().rendezvous_absent == Some(index) {
-        cpu::park();
-    }
+    fault::before_serving(index);
     let mut participant = Participant::new(index);
     // Calls are counted from 0: a CPU that joins between the boot CPU's call and its first
     // look here still answers that call, which counted it in. A CPU back from CPU_OFF was
@@ -473,9 +429,6 @@ pub extern "C" fn secondary_init(index: usize, _entry_el: u64) -> ! {
         cpu::park();
     }
     cpu::set_cpu_index(index);
-    if faults().stall_cpu == Some(index) {
-        cpu::park();
-    }
     register_this_cpu(index);
     // A late CPU, or one back from CPU_OFF, waits here, running no patched code, until the
     // capability check decides.

@@ -2,10 +2,7 @@
 //! code is built for the oldest CPU (Armv8.0) and patched to the newer instruction where
 //! every CPU has it.
 
-#[path = "_arch/aarch64/sync.rs"]
-mod arch_sync;
-
-pub use arch_sync::{fetch_add, load_acquire, speculation_barrier};
+pub use crate::_arch::sync::{fetch_add, load_acquire, speculation_barrier};
 
 /// A spin lock built on [`fetch_add`]: a ticket lock, fair between CPUs, so the patched LSE
 /// path carries real contention in the self-test.

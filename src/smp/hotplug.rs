@@ -3,12 +3,13 @@
 //! `verify_local_cpu_capabilities`); the online set shrinks and grows with it.
 
 use super::{
-    CALL_GENERATION, CONDUIT, CPUS, Life, ONLINE_TIMEOUT_US, SYSTEM_CPUS, admit_late_cpu, online, wait_online,
+    CALL_GENERATION, CPUS, FIRMWARE, Life, ONLINE_TIMEOUT_US, SYSTEM_CPUS, admit_late_cpu, firmware, online,
+    wait_online,
 };
 use crate::{
     boot, cpu,
     dtb::BootInfo,
-    psci,
+    psci::Firmware as _,
     time::{Instant, micros_to_ticks},
 };
 use arm64_caps::caps::SystemCaps;
@@ -20,9 +21,9 @@ pub(super) fn go_offline(index: usize) -> ! {
     cpu::mask_exceptions();
     CPUS[index].set_life(Life::Offline);
     cpu::send_event();
-    match CONDUIT.get() {
-        Some(&conduit) => {
-            let error = psci::cpu_off(conduit);
+    match FIRMWARE.get() {
+        Some(firmware) => {
+            let error = firmware.cpu_off();
             crate::println!("SMP: CPU{index}: PSCI CPU_OFF failed: {error}; parked");
         }
         None => crate::println!("SMP: CPU{index}: no PSCI conduit for CPU_OFF; parked"),
@@ -38,7 +39,7 @@ fn cpu_down(info: &BootInfo, cpu: usize) -> bool {
     CPUS[cpu].offline_request.store(true, Ordering::Release);
     cpu::send_event();
     let deadline = Instant::now().0 + micros_to_ticks(ONLINE_TIMEOUT_US);
-    while CPUS[cpu].life() != Life::Offline || !psci::is_off(info.machine.psci, mpidr) {
+    while CPUS[cpu].life() != Life::Offline || !firmware(info).is_off(mpidr) {
         if Instant::now().0 >= deadline {
             crate::println!("CPU{cpu}: did not go offline within {} ms", ONLINE_TIMEOUT_US / 1000);
             return false;
@@ -56,7 +57,7 @@ fn cpu_up(info: &BootInfo, system: &SystemCaps, cpu: usize) -> bool {
     let mpidr = info.machine.mpidrs[cpu];
     CPUS[cpu].returning.store(true, Ordering::Release);
     *CPUS[cpu].returned_regs.lock() = None;
-    if let Err(error) = psci::cpu_on(info.machine.psci, mpidr, boot::secondary_entry_address(), cpu as u64) {
+    if let Err(error) = firmware(info).cpu_on(mpidr, boot::secondary_entry_address(), cpu as u64) {
         crate::println!("CPU{cpu}: PSCI CPU_ON failed: {error}");
         return false;
     }

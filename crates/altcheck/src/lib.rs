@@ -26,7 +26,7 @@ struct ImageSymbol {
     /// The section holding it, as an index into [`Image::sections`].
     section: Option<usize>,
     global: bool,
-    /// Demangled (`altpatch::sync::arch_sync::fetch_add`, without the hash).
+    /// Demangled (`altpatch::_arch::sync::fetch_add`, without the hash).
     name: String,
 }
 

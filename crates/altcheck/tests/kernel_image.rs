@@ -409,7 +409,7 @@ fn real_kernel_stale_fingerprint_of_an_older_list_is_explained() {
     let e = k.with_cap("HAS_LSE_ATOMICS")[0];
     let v0 = &caps::history::LISTS[0];
     let site = k.function_at(e.site);
-    assert!(site.starts_with("altpatch::sync::arch_sync::fetch_add+"), "{site}");
+    assert!(site.starts_with("altpatch::_arch::sync::fetch_add+"), "{site}");
     let c = e.cap_index();
     let mut stale = e;
     stale.fingerprint = v0.fingerprint;
@@ -568,7 +568,7 @@ fn real_kernel_simulate_patches_what_each_model_has() {
     assert!(!lse.is_empty());
     for &i in &lse {
         let site = k.function_at(k.entries[i].site);
-        assert!(site.starts_with("altpatch::sync::arch_sync::fetch_add+"), "{site}");
+        assert!(site.starts_with("altpatch::_arch::sync::fetch_add+"), "{site}");
         assert!(max[i].header.contains(&format!("<{site}>")), "{}", max[i].header);
         assert!(max[i].patched(), "{}", max[i].header);
         // The LSE form of fetch-and-add with acquire-release semantics (Arm ARM C6.2.120).

@@ -11,9 +11,10 @@
 //! ID_AA64MMFR1. A secondary that stays at EL1 while the boot CPU runs at EL2 lacks
 //! `HAS_VIRT_HOST_EXTN` and is refused as Linux refuses it (`verify_local_cpu_caps`).
 
-use crate::{
-    cpu::{GUARD_SIZE, STACK_SIZE, STACK_SLOT},
+use super::{
+    cpu::current_el,
     memory::mmu,
+    stacks::{GUARD_SIZE, MAX_CPUS, STACK_SIZE, STACK_SLOT},
 };
 use aarch64_cpu::registers::{CNTHCTL_EL2, HCR_EL2, ID_AA64MMFR1_EL1, SPSR_EL2};
 use arm64_caps::caps::{IdRegs, fields, overrides::Overrides};
@@ -32,15 +33,6 @@ const CPACR_EL2_FPEN: u64 = 0b11 << 20;
 /// ICC_SRE_EL2: SRE (system register interface at EL2) and Enable (EL1 may use ICC_SRE_EL1)
 /// (Arm IHI 0069H 12.7.8).
 const ICC_SRE_EL2_SRE_ENABLE: u64 = 0b1001;
-
-#[repr(C, align(4096))]
-struct Stacks([u8; STACK_SLOT * crate::cpu::MAX_CPUS]);
-
-/// Every CPU's stacks and guard pages (see [`STACK_SLOT`]); `boot/entry.s` finds CPU n's
-/// slot at `__stacks_start + n * STACK_SLOT`.
-#[unsafe(link_section = ".stacks")]
-#[used]
-static STACKS: Stacks = Stacks([0; STACK_SLOT * crate::cpu::MAX_CPUS]);
 
 core::arch::global_asm!(
     include_str!("../../../boot/entry.s"),
@@ -85,7 +77,7 @@ unsafe extern "C" {
 
 /// Per CPU: 1 if the secondary may stay at EL2 with VHE. Read by `boot/entry.s` with the
 /// MMU off, so written before CPU_ON and cleaned to the point of coherency.
-static EL2_STAY: [AtomicU8; crate::cpu::MAX_CPUS] = [const { AtomicU8::new(0) }; crate::cpu::MAX_CPUS];
+static EL2_STAY: [AtomicU8; MAX_CPUS] = [const { AtomicU8::new(0) }; MAX_CPUS];
 
 /// Whether the command line `bootargs` lets logical CPU `cpu` run the kernel at EL2 with VHE:
 /// this CPU's ID_AA64MMFR1_EL1.VH after the overrides (`id_aa64mmfr1.vh=0`,
@@ -116,19 +108,19 @@ fn overrides_of(bootargs: &[u8]) -> Overrides {
 /// Called once, on the boot CPU, before its MMU is on and before anything was stored in an
 /// EL-specific register other than those `boot/entry.s` set (VBAR, which the drop rewrites).
 pub unsafe fn decide_boot_cpu_level(bootargs: &[u8]) -> u64 {
-    if crate::cpu::current_el() == 2 && !vhe_allowed(&overrides_of(bootargs), 0) {
+    if current_el() == 2 && !vhe_allowed(&overrides_of(bootargs), 0) {
         // SAFETY: at EL2 with the MMU off, on the boot stack: `leave_el2` reprograms EL2 for
         // an EL1 kernel and returns at EL1h on the same stack with EL1's vectors; nothing in
         // EL2's registers is needed afterwards (the caller's promise).
         unsafe { leave_el2() };
     }
-    crate::cpu::current_el()
+    current_el()
 }
 
 /// Publishes, for CPUs 1 to `cpus - 1`, whether each may stay at EL2: the boot CPU does, and
 /// `overrides` leave that CPU's VH. Must run before the first CPU_ON.
 pub fn publish_secondary_levels(overrides: &Overrides, cpus: usize) {
-    let boot_at_el2 = crate::cpu::current_el() == 2;
+    let boot_at_el2 = current_el() == 2;
     for (cpu, stay) in EL2_STAY.iter().enumerate().take(cpus).skip(1) {
         stay.store(u8::from(boot_at_el2 && vhe_allowed(overrides, cpu)), Ordering::Relaxed);
     }

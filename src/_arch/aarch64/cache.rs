@@ -1,13 +1,14 @@
 //! AArch64 cache maintenance routines, each with its alternatives.
 
+use super::Caps;
 use altpatch_aarch64::{AltCallback, CallbackContext};
 
 core::arch::global_asm!(
     altpatch_aarch64::asm_macros!(),
     include_str!("cache.s"),
-    CAP_IDC = const crate::cap_index!(HAS_CACHE_IDC),
-    CAP_DIC = const crate::cap_index!(HAS_CACHE_DIC),
-    FINGERPRINT = const crate::alternative::FINGERPRINT,
+    CAP_IDC = const altpatch_aarch64::cap_index!(Caps, HAS_CACHE_IDC),
+    CAP_DIC = const altpatch_aarch64::cap_index!(Caps, HAS_CACHE_DIC),
+    FINGERPRINT = const altpatch_aarch64::fingerprint!(Caps),
 );
 
 unsafe extern "C" {
@@ -31,7 +32,8 @@ pub fn dcache_line_size() -> u64 {
     let size: u64;
     // SAFETY: both sequences only read CTR_EL0 or load an immediate into `size`'s register.
     unsafe {
-        crate::alternative_cb!(
+        altpatch_aarch64::alternative_cb!(
+            list: Caps,
             old: [
                 "mrs {size}, ctr_el0",
                 "ubfx {size}, {size}, #16, #4",
@@ -59,13 +61,6 @@ const NOP: u32 = 0xd503_201f;
 pub fn encode_dcache_line_size(site: &CallbackContext<'_>, dest: &mut [u32]) {
     let rd = site.original[0] & 0x1f;
     let line = site.geometry.dline as u32;
-    #[cfg(feature = "fault-injection")]
-    if crate::smp::faults().callback_output {
-        // B +64 MiB: far outside the kernel text; the engine must refuse it unwritten.
-        dest[0] = 0x1400_0000 | (16 << 20);
-        dest[1..].fill(NOP);
-        return;
-    }
     dest[0] = MOVZ_X | (line << 5) | rd;
     dest[1..].fill(NOP);
 }

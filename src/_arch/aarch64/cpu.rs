@@ -1,6 +1,7 @@
 //! AArch64 CPU primitives: each a small named function carrying its own barriers, since
 //! register accessors in aarch64-cpu add none.
 
+use super::Caps;
 use aarch64_cpu::{asm, asm::barrier, registers::*};
 use arm64_caps::caps::IdRegs;
 use tock_registers::interfaces::{Readable, Writeable};
@@ -53,7 +54,8 @@ pub fn set_cpu_index(index: usize) {
     // SAFETY: writes the thread ID register of the level the kernel runs at (the replacement
     // runs only where HAS_VIRT_HOST_EXTN holds, that is at EL2); no memory is touched.
     unsafe {
-        crate::alternative!(
+        altpatch_aarch64::alternative!(
+            list: Caps,
             old: ["msr tpidr_el1, {index}"],
             new: ["msr tpidr_el2, {index}"],
             cap: HAS_VIRT_HOST_EXTN,
@@ -71,7 +73,8 @@ pub fn cpu_index() -> usize {
     let index: u64;
     // SAFETY: reads the thread ID register of the level the kernel runs at; no memory.
     unsafe {
-        crate::alternative!(
+        altpatch_aarch64::alternative!(
+            list: Caps,
             old: ["mrs {index}, tpidr_el1"],
             new: ["mrs {index}, tpidr_el2"],
             cap: HAS_VIRT_HOST_EXTN,

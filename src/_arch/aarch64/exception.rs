@@ -1,8 +1,9 @@
 //! AArch64 exception entry, the syndrome decoded, and the oops printed in Linux's shape.
 //! What an exception means for the kernel (a `bug!`, an unpatched site, the exit status) is
-//! decided by the portable `crate::exception`, which this hands every exception it does
-//! not recover itself.
+//! decided by the kernel's portable `exception` module, which this hands every exception it
+//! does not recover itself through `altpatch_unexpected_exception`.
 
+use super::{cpu, memory, stacks};
 use aarch64_cpu::registers::{ESR_EL1, SPSR_EL1};
 use core::{fmt, mem::offset_of};
 use tock_registers::LocalRegisterCopy;
@@ -39,6 +40,12 @@ const _: () = assert!(offset_of!(ExceptionFrame, sp) == offset_of!(ExceptionFram
 const _: () = assert!(offset_of!(ExceptionFrame, spsr) == offset_of!(ExceptionFrame, elr) + 8);
 const _: () = assert!(offset_of!(ExceptionFrame, far) == offset_of!(ExceptionFrame, esr) + 8);
 const _: () = assert!(core::mem::size_of::<ExceptionFrame>().is_multiple_of(16));
+
+unsafe extern "Rust" {
+    /// The kernel's handler of every exception arch code does not recover, which the kernel
+    /// defines under this name: it reports `taken` and ends the run.
+    fn altpatch_unexpected_exception(taken: &Taken<'_>) -> !;
+}
 
 unsafe extern "C" {
     static __fixup_table: u8;
@@ -237,7 +244,9 @@ extern "C" fn handle_exception(frame: &mut ExceptionFrame, kind: u64) {
         frame.elr = resume;
         return;
     }
-    crate::exception::unexpected(&Taken { frame, kind, esr })
+    // SAFETY: the kernel defines `altpatch_unexpected_exception` with this signature (its
+    // definition is checked against this function type there; a missing one fails to link).
+    unsafe { altpatch_unexpected_exception(&Taken { frame, kind, esr }) }
 }
 
 /// An exception the architecture code did not recover, for the kernel to report.
@@ -260,8 +269,8 @@ impl Taken<'_> {
 
     /// The CPU whose stack overflowed, when this is an access to a stack's guard page.
     pub fn stack_overflow(&self) -> Option<usize> {
-        let stacks = crate::memory::kernel_layout().stacks;
-        (self.esr.is_data_abort()).then(|| crate::cpu::stack_guard_owner(&stacks, self.frame.far)).flatten()
+        let stacks = memory::kernel_layout().stacks;
+        (self.esr.is_data_abort()).then(|| stacks::stack_guard_owner(&stacks, self.frame.far)).flatten()
     }
 
     /// The oops lines, in Linux's shape, for `what` ("Oops", "Oops - BUG") as oops number `n`.
@@ -271,8 +280,8 @@ impl Taken<'_> {
             ($($arg:tt)*) => { line(format_args!($($arg)*)) };
         }
         p!("Internal error: {what}: {:016x} [#{n}] SMP", frame.esr);
-        p!("CPU: {} Comm: altpatch", crate::cpu::cpu_index());
-        p!("Exception: {}", VectorKind { kind: self.kind as usize, el: crate::cpu::current_el() });
+        p!("CPU: {} Comm: altpatch", cpu::cpu_index());
+        p!("Exception: {}", VectorKind { kind: self.kind as usize, el: cpu::current_el() });
         let (il, iss) = (esr.0.read(ESR_EL1::IL), esr.0.read(ESR_EL1::ISS));
         p!(
             "ESR = 0x{:016x}, EC = 0x{:02x}: {}, IL = {} bits, ISS = 0x{iss:07x}",
@@ -329,7 +338,7 @@ impl fmt::Display for CodeWords {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for i in -4i64..=0 {
             let addr = self.0.wrapping_add_signed(i * 4);
-            let word = crate::memory::read_text_word(addr);
+            let word = memory::read_text_word(addr);
             let sep = if i == -4 { "" } else { " " };
             match (word, i) {
                 (Some(w), 0) => write!(f, "{sep}({w:08x})")?,

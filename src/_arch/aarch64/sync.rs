@@ -1,5 +1,6 @@
-//! The patched sequences behind [`crate::sync`].
+//! The patched sequences behind the kernel's `sync` module.
 
+use super::Caps;
 use core::sync::atomic::AtomicU64;
 
 /// Atomically adds `value` to `target` and returns the previous value, with acquire and
@@ -14,8 +15,8 @@ pub fn fetch_add(target: &AtomicU64, value: u64) -> u64 {
         altpatch_aarch64::fetch_add_lse!(
             table: ".altinstructions",
             replacement: ".altinstr_replacement",
-            cap: crate::cap_index!(HAS_LSE_ATOMICS),
-            fingerprint: crate::alternative::FINGERPRINT,
+            cap: altpatch_aarch64::cap_index!(Caps, HAS_LSE_ATOMICS),
+            fingerprint: altpatch_aarch64::fingerprint!(Caps),
             target,
             value
         )
@@ -29,7 +30,8 @@ pub fn load_acquire(source: &AtomicU64) -> u64 {
     let value: u64;
     // SAFETY: both instructions load the 8 aligned bytes that `source` owns.
     unsafe {
-        crate::alternative!(
+        altpatch_aarch64::alternative!(
+            list: Caps,
             old: ["ldar {value}, [{ptr}]"],
             new: [".arch_extension rcpc", "ldapr {value}, [{ptr}]"],
             cap: HAS_LDAPR,
@@ -49,7 +51,8 @@ pub fn load_acquire(source: &AtomicU64) -> u64 {
 pub fn speculation_barrier() {
     // SAFETY: barriers only; neither sequence touches memory or registers.
     unsafe {
-        crate::alternative!(
+        altpatch_aarch64::alternative!(
+            list: Caps,
             old: ["dsb nsh", "isb"],
             new: [".inst 0xd50330ff", "nop"],
             cap: HAS_SB,

@@ -19,7 +19,10 @@
 //! issues TLBI VMALLE1 at EL2). The same instructions are therefore right at both levels.
 
 use super::{KernelLayout, PAGE_SIZE};
-use crate::semihosting;
+use crate::_arch::{
+    cpu,
+    stacks::{EXCEPTION_STACK_SIZE, GUARD_SIZE, STACK_SIZE, STACK_SLOT},
+};
 use aarch64_cpu::{asm::barrier, registers::*};
 use core::{cell::UnsafeCell, mem::offset_of, ops::Range};
 use tock_registers::{
@@ -168,6 +171,12 @@ unsafe impl<T> Sync for BootCell<T> {}
 static TABLES: BootCell<PageTables> =
     BootCell(UnsafeCell::new(PageTables { l1: core::ptr::null_mut(), used: 0 }));
 
+unsafe extern "Rust" {
+    /// The kernel's report that all `tables` page tables are in use, which the kernel
+    /// defines under this name: possibly before the console exists; it ends the run.
+    fn altpatch_page_tables_exhausted(tables: usize) -> !;
+}
+
 /// Read by `boot/entry.s` on each secondary CPU.
 pub static MMU_STATE: BootCell<MmuState> =
     BootCell(UnsafeCell::new(MmuState { mair: 0, tcr: 0, ttbr0: 0, sctlr: 0 }));
@@ -175,14 +184,9 @@ pub static MMU_STATE: BootCell<MmuState> =
 impl PageTables {
     fn alloc(&mut self) -> u64 {
         if self.used == POOL_TABLES {
-            // Possibly before the console exists: report through the host.
-            let mut message = semihosting::Message::new();
-            let _ = core::fmt::Write::write_fmt(
-                &mut message,
-                format_args!("altpatch: all {POOL_TABLES} page tables are in use\n"),
-            );
-            message.write0();
-            semihosting::exit(semihosting::ExitStatus::Oops);
+            // SAFETY: the kernel defines the hook with this signature (its definition is
+            // checked against this function type there; a missing one fails to link).
+            unsafe { altpatch_page_tables_exhausted(POOL_TABLES) };
         }
         // SAFETY: tables from `used` on are handed out to no one yet; the caller of every
         // `PageTables` method has exclusive use of the tables (see `enable`).
@@ -339,12 +343,11 @@ fn device_round(device: &Range<u64>, ram: &[Range<u64>]) -> Range<u64> {
 }
 
 /// Maps the stack and exception stack of each of the first `cpus` CPUs read-write, in pages,
-/// and leaves their guard pages unmapped (see `cpu::STACK_SLOT`). The slots of CPUs the
+/// and leaves their guard pages unmapped (see `stacks::STACK_SLOT`). The slots of CPUs the
 /// device tree does not list stay unmapped: no CPU can run on them (CPUs are brought up and
 /// hot-plugged from the tree's list only), and mapping all 512 slots page by page was 6144
 /// page-table walks, the largest part of the time before the first console line.
 fn map_stacks(tables: &mut PageTables, stacks: &Range<u64>, cpus: usize) {
-    use crate::cpu::{EXCEPTION_STACK_SIZE, GUARD_SIZE, STACK_SIZE, STACK_SLOT};
     let mut slot = stacks.start;
     let end = stacks.end.min(stacks.start.saturating_add((cpus.max(1) * STACK_SLOT) as u64));
     while slot + STACK_SLOT as u64 <= end {
@@ -428,7 +431,7 @@ pub unsafe fn enable(map: &MemoryMap<'_>) {
 /// Cleans `addr..addr + len` from the data caches to the point of coherency (DC CVAC), for
 /// an observer with its caches off, and waits for completion (DSB SY).
 pub fn clean_dcache_to_poc(addr: u64, len: u64) {
-    let line = altpatch_core::plan::CacheGeometry::from_ctr_el0(crate::cpu::ctr_el0()).dline;
+    let line = altpatch_core::plan::CacheGeometry::from_ctr_el0(cpu::ctr_el0()).dline;
     let mut at = addr & !(line - 1);
     while at < addr + len {
         // SAFETY: DC CVAC on a mapped address only writes back a line; no data changes.
