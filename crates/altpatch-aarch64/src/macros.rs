@@ -282,10 +282,20 @@ macro_rules! has_cap {
 /// Each use records a 16-byte `.altinstructions` entry; the replacement goes to
 /// `.altinstr_replacement`, which is only ever copied, never executed. The text is guarded
 /// so that several `global_asm!` blocks of one object may include it.
+///
+/// Each entry also gets a source record in `.altinstr_where`, as the Rust macros' do, naming
+/// it for reports. The assembler has no `__LINE__` (a macro cannot learn the line it is used
+/// on), so the record names the `global_asm!` block, by the Rust `file:line` of this
+/// `asm_macros!()` (`file!()`, `line!()`), and the entry's number in it, counted by the
+/// assembler (`.altmacro`'s `%` turns the count into text): the second entry of a block is
+/// `src/cache.rs:6 (asm entry 2)`, the second `alternative_if_not` of the `.s` file that
+/// block includes. Use `asm_macros!()` first in every `global_asm!` block that has entries:
+/// it starts the block's count.
 #[macro_export]
 macro_rules! asm_macros {
     () => {
-        r#".ifndef ALTPATCH_ALTERNATIVE_MACROS
+        concat!(
+            r#".ifndef ALTPATCH_ALTERNATIVE_MACROS
 .set ALTPATCH_ALTERNATIVE_MACROS, 1
 
 .macro alternative_if_not cap, fingerprint
@@ -298,6 +308,7 @@ macro_rules! asm_macros {
     .byte   664f - 663f                     // alt_len
     .word   \fingerprint
     .popsection
+    altpatch_asm_where
 661:
 .endm
 
@@ -315,7 +326,42 @@ macro_rules! asm_macros {
     .popsection
 .endm
 
+// The entry's source record: (site, string) self-relative words, the string the block's
+// name (`altpatch_asm_block`) and the entry's number in the block.
+.macro altpatch_asm_where
+    .set    ALTPATCH_ASM_ENTRY, ALTPATCH_ASM_ENTRY + 1
+    .pushsection .altinstr_where, "a"
+    .balign 4
+    .word   661f - .                        // the site
+    .word   665f - .                        // its "file:line (asm entry N)"
+    .popsection
+    .pushsection .rodata.altinstr_where, "a"
+665:
+    altpatch_asm_block
+    .altmacro
+    altpatch_asm_number %ALTPATCH_ASM_ENTRY
+    .noaltmacro
+    .popsection
+.endm
+
+.macro altpatch_asm_number number
+    .asciz " (asm entry \number)"
+.endm
+
 .endif
-"#
+
+// This block's name in its entries' source records, and its count of entries.
+.ifdef ALTPATCH_ASM_BLOCK
+.purgem altpatch_asm_block
+.endif
+.set ALTPATCH_ASM_BLOCK, 1
+.set ALTPATCH_ASM_ENTRY, 0
+.macro altpatch_asm_block
+    .ascii ""#,
+            file!(),
+            ":",
+            line!(),
+            "\"\n.endm\n"
+        )
     };
 }
