@@ -218,6 +218,10 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     if !text_is_never_writable() {
         failed = true;
     }
+    if let Err(why) = selftest::source_records(&image, entries) {
+        println!("altpatch: self-test failed: source records: {why}");
+        failed = true;
+    }
     if failed {
         exit(ExitStatus::SelfTestFailed);
     }
