@@ -30,7 +30,10 @@
 //!    `list: MyCaps`), and ready-made ones such as [`fetch_add_lse!`]; [`asm_macros!`] gives
 //!    assembly files `alternative_if_not CAP, FP` / `alternative_else` / `alternative_endif`,
 //!    with the numbers from [`cap_index!`] and [`fingerprint!`] as `global_asm!` operands.
-//!    Every entry, Rust or assembly, gets a source record that names it in reports.
+//!    [`global_asm_file!`] takes a whole `.s` file. Every entry, Rust or assembly, gets a
+//!    source record that names it in reports: `file:line` (for an assembly file, the line of
+//!    its `alternative_if_not`; for assembly inline in Rust, the `global_asm!` block's line
+//!    and the entry's number in it).
 //!
 //! 3. **The linker script.** `INCLUDE alternatives.ld` (this crate's build script puts it on
 //!    the link path of every binary that depends on it; with aarch64-rt's `image.ld`, wrap it
@@ -114,4 +117,4 @@ pub use image::Image;
 pub use lifecycle::{LinkedText, PassError, Passes};
 pub use linked::Linked;
 pub use platform::ArmPlatform;
-pub use source::SourceRecords;
+pub use source::{SourceRecords, asm_entry_lines};

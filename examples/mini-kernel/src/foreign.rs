@@ -38,3 +38,10 @@ core::arch::global_asm!(
     CAP_LSE = const altpatch_aarch64::cap_index!(Arm64, HAS_LSE_ATOMICS),
     FINGERPRINT = const altpatch_aarch64::fingerprint!(Arm64),
 );
+
+// And an assembly file built against that list: the refusal names the entry by the file's line.
+altpatch_aarch64::global_asm_file!(
+    "src/foreign.s",
+    CAP_SB = const altpatch_aarch64::cap_index!(Arm64, HAS_SB),
+    FINGERPRINT = const altpatch_aarch64::fingerprint!(Arm64),
+);
