@@ -125,8 +125,10 @@ impl Image {
         }
     }
 
-    /// Names `site` by the `file:line` its macro recorded in `.altinstr_where` (an assembly
-    /// entry: the `global_asm!` block and the entry's number in it), for reports.
+    /// Names `site` by the `file:line` its macro recorded in `.altinstr_where`, for reports:
+    /// a Rust macro's line, an assembly file's line of its `alternative_if_not`
+    /// ([`global_asm_file!`](crate::global_asm_file)), or for assembly inline in Rust its
+    /// `global_asm!` block's line and its number in the block (`... (asm entry 2)`).
     pub fn symbolize(&self, site: u64) -> Option<Symbol> {
         self.source_records().symbolize(site)
     }
