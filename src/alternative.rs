@@ -249,7 +249,7 @@ unsafe extern "C" {
 }
 
 /// Where the entry for `site` was written (`file:line`), from the `.altinstr_where` records
-/// the macros leave beside each entry; `None` for sites that have none (assembly files).
+/// the macros leave beside each entry (Rust and assembly); `None` for a site no record names.
 pub fn site_location(site: u64) -> Option<&'static str> {
     let rodata = memory::kernel_layout().rodata;
     // SAFETY: neither the where table nor the read-only data is text: no pass writes them.

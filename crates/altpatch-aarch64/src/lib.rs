@@ -27,40 +27,53 @@
 //!    ```
 //!
 //! 2. **Sites.** [`alternative!`], [`alternative_cb!`] and [`has_cap!`] in Rust (each takes
-//!    `list: MyCaps`), and ready-made ones such as [`fetch_add_lse!`]; [`asm_macros!`] gives assembly files `alternative_if_not CAP, FP` /
-//!    `alternative_else` / `alternative_endif`, with the numbers from [`cap_index!`] and
-//!    [`fingerprint!`] as `global_asm!` operands.
+//!    `list: MyCaps`), and ready-made ones such as [`fetch_add_lse!`]; [`asm_macros!`] gives
+//!    assembly files `alternative_if_not CAP, FP` / `alternative_else` / `alternative_endif`,
+//!    with the numbers from [`cap_index!`] and [`fingerprint!`] as `global_asm!` operands.
+//!    [`global_asm_file!`] takes a whole `.s` file. Every entry, Rust or assembly, gets a
+//!    source record that names it in reports: `file:line` (for an assembly file, the line of
+//!    its `alternative_if_not`; for assembly inline in Rust, the `global_asm!` block's line
+//!    and the entry's number in it).
 //!
 //! 3. **The linker script.** `INCLUDE alternatives.ld` (this crate's build script puts it on
 //!    the link path of every binary that depends on it; with aarch64-rt's `image.ld`, wrap it
 //!    in a `SECTIONS` block of your own followed by `INSERT AFTER .got;`, as
-//!    `examples/mini-kernel/mini-kernel.ld` does): it places `.altinstructions`, `.altinstr_where` and `.altinstr_replacement` and
-//!    brackets them with `__alt_instructions`/`__alt_instructions_end`, ... .
+//!    `examples/mini-kernel/mini-kernel.ld` does): it places `.altinstructions`,
+//!    `.altinstr_where`, `.altinstr_replacement` and `.altinstr_callbacks` and brackets them
+//!    with symbols that this crate declares itself.
 //!
 //! 4. **The platform.** Implement [`TextAlias`]: a writable, never-executable view of text
-//!    (the executable mapping stays read-only). Take part in an
-//!    [`altpatch_rendezvous::Rendezvous`] on every CPU.
+//!    (the executable mapping stays read-only); it is the one part that is the kernel's own
+//!    (its page tables). The rendezvous's platform is [`ArmPlatform`] (WFE bounded by the
+//!    timer's event stream, SEV, ISB, CNTPCT_EL0): one
+//!    `static RENDEZVOUS: Rendezvous<ArmPlatform, CPUS>`, [`ArmPlatform::enable_event_stream`]
+//!    on every CPU, and every CPU but the primary waiting in
+//!    [`altpatch_rendezvous::Rendezvous::participate`].
 //!
-//! 5. **The regions.** [`Linked::image`] (or [`Linked::module`] for a loaded module), an
-//!    `unsafe` constructor whose contract is stated once, over the regions between the linker's
-//!    symbols; lend it for each step rather than keep it, since it borrows the text that the
-//!    passes rewrite. Safe code cannot make one, so no safe call reaches an address that
-//!    did not come through that contract.
+//! 5. **The image.** [`Image::new`], an `unsafe` constructor whose contract is stated once,
+//!    takes the image's text and read-only data (from the kernel's own linker symbols); the
+//!    alternatives regions come from `alternatives.ld`'s symbols. [`Image`] lends them for
+//!    each step (it is a [`LinkedText`]), checks the table ([`Image::check`]) and names sites
+//!    ([`Image::symbolize`]). Safe code cannot make one, nor the [`Linked`] under it
+//!    ([`Linked::image`], [`Linked::module`] for a loaded module), so no safe call reaches
+//!    an address that did not come through such a contract.
 //!
 //! 6. **The passes**, as Linux does them: [`Passes`] is the engine (the rendezvous, the
 //!    alias, this CPU, a timeout); each of [`Passes::boot_pass`], [`Passes::system_pass`] and
 //!    [`Passes::module_pass`] prepares before the stop window, applies inside it and audits
-//!    after it, over a [`LinkedText`] that lends the regions per step
+//!    after it, over a [`LinkedText`] that lends the regions per step; a [`PassError`]
+//!    prints itself as Linux-style log lines ([`PassError::report`])
 //!    (`examples/mini-kernel/src/main.rs` is this, compiled and booted):
 //!
 //!    ```text
-//!    let checked = Image.with_linked(|linked| check::<MyCaps>(linked, &symbolize))?; // every defect named
+//!    let image = unsafe { Image::new(text, rodata) };        // SAFETY: as Image::new states
+//!    let checked = image.check::<MyCaps>()?;                  // every defect named
 //!    let passes = Passes { rendezvous: &RENDEZVOUS, alias: &alias, primary: 0, timeout };
 //!    // Boot pass: the boot CPU's capabilities, the boot CPU alone in the window.
-//!    passes.boot_pass(&Image, &checked, &boot_caps, ctr_el0)?;
+//!    passes.boot_pass(&image, &checked, &boot_caps, ctr_el0)?;
 //!    // ... secondaries come up and are checked ...
 //!    // System pass: the final capabilities, every online CPU held.
-//!    passes.system_pass(&Image, &checked, &system_caps, system_ctr_el0, online)?;
+//!    passes.system_pass(&image, &checked, &system_caps, system_ctr_el0, online)?;
 //!    ```
 //!
 //!    [`Prepared::apply`] takes the rendezvous's [`Stopped`] proof: it cannot be called
@@ -84,9 +97,11 @@ extern crate alloc;
 
 mod apply;
 mod cache;
+mod image;
 mod lifecycle;
 mod linked;
 mod macros;
+mod platform;
 mod sites;
 mod source;
 
@@ -98,6 +113,8 @@ pub use altpatch_core::{
 };
 pub use altpatch_rendezvous::Stopped;
 pub use apply::{AltCallback, Applied, CallbackContext, Checked, MaintenanceOps, Prepared, TextAlias, check};
+pub use image::Image;
 pub use lifecycle::{LinkedText, PassError, Passes};
 pub use linked::Linked;
-pub use source::SourceRecords;
+pub use platform::ArmPlatform;
+pub use source::{SourceRecords, asm_entry_lines};

@@ -5,6 +5,7 @@
 //! prepare before the stop window, apply inside it, audit after it.
 
 use alloc::vec::Vec;
+use core::fmt;
 
 use altpatch_core::plan::Mismatch;
 use altpatch_core::validate::{Defect, Symbol};
@@ -31,6 +32,40 @@ pub enum PassError {
     Rendezvous(Failure<()>),
     /// After the window, text at a written site is not what was written.
     Audit(Vec<Mismatch>),
+}
+
+impl PassError {
+    /// Reports the error in the lines a Linux-style boot log prints, each through `line`
+    /// (one call per line: a console that timestamps lines keeps every line timestamped):
+    ///
+    /// - refused: each defect (`{defect}`), then `alternatives: N bad entries: refusing the
+    ///   table; nothing was patched (0 bytes of text written)`;
+    /// - rendezvous: `alternatives: rendezvous failed: {failure}`;
+    /// - audit: `alternatives: audit: entry I at 0xADDR: expected 0xWORD, found ...` per site.
+    pub fn report(&self, line: &mut dyn FnMut(fmt::Arguments<'_>)) {
+        match self {
+            PassError::Refused(defects) => {
+                for defect in defects {
+                    line(format_args!("{defect}"));
+                }
+                line(format_args!(
+                    "alternatives: {} bad entries: refusing the table; nothing was patched (0 bytes of text written)",
+                    defects.len()
+                ));
+            }
+            PassError::Rendezvous(failure) => {
+                line(format_args!("alternatives: rendezvous failed: {failure}"))
+            }
+            PassError::Audit(mismatches) => {
+                for m in mismatches {
+                    line(format_args!(
+                        "alternatives: audit: entry {} at {:#x}: expected {:#010x}, found {:?}",
+                        m.entry, m.addr, m.expected, m.found
+                    ));
+                }
+            }
+        }
+    }
 }
 
 /// The engine: a rendezvous, the writable alias of text, and this CPU's place in it.

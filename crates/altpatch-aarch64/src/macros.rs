@@ -282,10 +282,21 @@ macro_rules! has_cap {
 /// Each use records a 16-byte `.altinstructions` entry; the replacement goes to
 /// `.altinstr_replacement`, which is only ever copied, never executed. The text is guarded
 /// so that several `global_asm!` blocks of one object may include it.
+///
+/// Each entry also gets a source record in `.altinstr_where`, as the Rust macros' do, naming
+/// it for reports. The assembler has no `__LINE__` (a macro cannot learn the line it is used
+/// on), so the record names the `global_asm!` block, by the Rust `file:line` of this
+/// `asm_macros!()` (`file!()`, `line!()`), and the entry's number in it, counted by the
+/// assembler (`.altmacro`'s `%` turns the count into text): the second entry of a block is
+/// `src/cache.rs:6 (asm entry 2)`, the second `alternative_if_not` of the `.s` file that
+/// block includes. Use `asm_macros!()` first in every `global_asm!` block that has entries:
+/// it starts the block's count. For a `.s` file, [`global_asm_file!`](crate::global_asm_file)
+/// names each entry by the file's line instead (`src/cache.s:30`).
 #[macro_export]
 macro_rules! asm_macros {
     () => {
-        r#".ifndef ALTPATCH_ALTERNATIVE_MACROS
+        concat!(
+            r#".ifndef ALTPATCH_ALTERNATIVE_MACROS
 .set ALTPATCH_ALTERNATIVE_MACROS, 1
 
 .macro alternative_if_not cap, fingerprint
@@ -298,6 +309,7 @@ macro_rules! asm_macros {
     .byte   664f - 663f                     // alt_len
     .word   \fingerprint
     .popsection
+    altpatch_asm_where
 661:
 .endm
 
@@ -315,7 +327,147 @@ macro_rules! asm_macros {
     .popsection
 .endm
 
+// The entry's source record: (site, string) self-relative words, the string what the
+// block's `altpatch_asm_name` emits for the entry (numbered in ALTPATCH_ASM_ENTRY).
+.macro altpatch_asm_where
+    .set    ALTPATCH_ASM_ENTRY, ALTPATCH_ASM_ENTRY + 1
+    .pushsection .altinstr_where, "a"
+    .balign 4
+    .word   661f - .                        // the site
+    .word   665f - .                        // its name
+    .popsection
+    .pushsection .rodata.altinstr_where, "a"
+665:
+    altpatch_asm_name
+    .popsection
+.endm
+
+.macro altpatch_asm_number number
+    .asciz "\number)"
+.endm
+
 .endif
+
+// This block's name for its entries' source records ("file:line (asm entry N)"), and its
+// count of entries.
+.ifdef ALTPATCH_ASM_BLOCK
+.purgem altpatch_asm_name
+.endif
+.set ALTPATCH_ASM_BLOCK, 1
+.set ALTPATCH_ASM_ENTRY, 0
+.macro altpatch_asm_name
+    .ascii ""#,
+            file!(),
+            ":",
+            line!(),
+            r#" (asm entry "
+    .altmacro
+    altpatch_asm_number %ALTPATCH_ASM_ENTRY
+    .noaltmacro
+.endm
 "#
+        )
+    };
+}
+
+/// `global_asm!` over one assembly file, with [`asm_macros!`](crate::asm_macros) first and
+/// each entry's source record naming the file's line: `global_asm_file!("src/cache.s",
+/// NAME = const ..., ...)`, the path relative to the package's root (its `Cargo.toml`), the
+/// operands by name. A report names the entry `src/cache.s:30`, the line of its
+/// `alternative_if_not`.
+///
+/// The assembler cannot learn a line, so the lines are counted in Rust, at compile time, in
+/// the file's text: the N-th line that starts with `alternative_if_not` (after blanks) is
+/// the N-th entry. If the assembler counts other entries than that (an
+/// `alternative_if_not` inside a macro of the file, say), the build stops with an error
+/// naming the file; so does a file of more than 16 entries (split it).
+///
+/// ```no_run
+/// # #![no_std]
+/// # #![no_main]
+/// # #[panic_handler]
+/// # fn panic(_: &core::panic::PanicInfo) -> ! { loop {} }
+/// # struct NoHeap;
+/// # // SAFETY: never hands out memory, so nothing is ever freed wrongly.
+/// # unsafe impl core::alloc::GlobalAlloc for NoHeap {
+/// #     unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 { core::ptr::null_mut() }
+/// #     unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
+/// # }
+/// # #[global_allocator]
+/// # static HEAP: NoHeap = NoHeap;
+/// # use altpatch_aarch64::{CapList, CapabilityList};
+/// # struct MyCaps;
+/// # impl CapabilityList for MyCaps {
+/// #     const LIST: CapList = CapList::new("my-kernel", &["ALWAYS", "HAS_LSE", "HAS_CACHE_DIC"]);
+/// # }
+/// // An entry of the file is named "doc/invalidate_icache.s:7".
+/// altpatch_aarch64::global_asm_file!(
+///     "doc/invalidate_icache.s",
+///     CAP_DIC = const altpatch_aarch64::cap_index!(MyCaps, HAS_CACHE_DIC),
+///     FINGERPRINT = const altpatch_aarch64::fingerprint!(MyCaps),
+/// );
+/// ```
+#[macro_export]
+macro_rules! global_asm_file {
+    ($path:literal $(, $($operands:tt)*)?) => {
+        core::arch::global_asm!(
+            $crate::asm_macros!(),
+            // This block's names: the file's line of each entry.
+            ".purgem altpatch_asm_name",
+            ".macro altpatch_asm_name",
+            ".if ALTPATCH_ASM_ENTRY == 1", concat!(".asciz \"", $path, ":{altpatch_line_1}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 2", concat!(".asciz \"", $path, ":{altpatch_line_2}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 3", concat!(".asciz \"", $path, ":{altpatch_line_3}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 4", concat!(".asciz \"", $path, ":{altpatch_line_4}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 5", concat!(".asciz \"", $path, ":{altpatch_line_5}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 6", concat!(".asciz \"", $path, ":{altpatch_line_6}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 7", concat!(".asciz \"", $path, ":{altpatch_line_7}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 8", concat!(".asciz \"", $path, ":{altpatch_line_8}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 9", concat!(".asciz \"", $path, ":{altpatch_line_9}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 10", concat!(".asciz \"", $path, ":{altpatch_line_10}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 11", concat!(".asciz \"", $path, ":{altpatch_line_11}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 12", concat!(".asciz \"", $path, ":{altpatch_line_12}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 13", concat!(".asciz \"", $path, ":{altpatch_line_13}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 14", concat!(".asciz \"", $path, ":{altpatch_line_14}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 15", concat!(".asciz \"", $path, ":{altpatch_line_15}\""),
+            ".elseif ALTPATCH_ASM_ENTRY == 16", concat!(".asciz \"", $path, ":{altpatch_line_16}\""),
+            ".else",
+            concat!(".error \"", $path, ": more than 16 alternatives: split the file\""),
+            ".endif",
+            ".endm",
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
+            "",
+            ".if ALTPATCH_ASM_ENTRY != {altpatch_entries}",
+            concat!(
+                ".error \"", $path, ": {altpatch_entries} lines start with alternative_if_not, ",
+                "but the assembler made another number of entries: their source records would ",
+                "name the wrong lines\""
+            ),
+            ".endif",
+            altpatch_line_1 = const $crate::global_asm_file!(@line $path, 1),
+            altpatch_line_2 = const $crate::global_asm_file!(@line $path, 2),
+            altpatch_line_3 = const $crate::global_asm_file!(@line $path, 3),
+            altpatch_line_4 = const $crate::global_asm_file!(@line $path, 4),
+            altpatch_line_5 = const $crate::global_asm_file!(@line $path, 5),
+            altpatch_line_6 = const $crate::global_asm_file!(@line $path, 6),
+            altpatch_line_7 = const $crate::global_asm_file!(@line $path, 7),
+            altpatch_line_8 = const $crate::global_asm_file!(@line $path, 8),
+            altpatch_line_9 = const $crate::global_asm_file!(@line $path, 9),
+            altpatch_line_10 = const $crate::global_asm_file!(@line $path, 10),
+            altpatch_line_11 = const $crate::global_asm_file!(@line $path, 11),
+            altpatch_line_12 = const $crate::global_asm_file!(@line $path, 12),
+            altpatch_line_13 = const $crate::global_asm_file!(@line $path, 13),
+            altpatch_line_14 = const $crate::global_asm_file!(@line $path, 14),
+            altpatch_line_15 = const $crate::global_asm_file!(@line $path, 15),
+            altpatch_line_16 = const $crate::global_asm_file!(@line $path, 16),
+            altpatch_entries = const $crate::asm_entry_lines(
+                include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
+                0
+            ),
+            $($($operands)*)?
+        );
+    };
+    (@line $path:literal, $n:literal) => {
+        $crate::asm_entry_lines(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)), $n)
     };
 }

@@ -45,3 +45,36 @@ impl<'a> SourceRecords<'a> {
         core::str::from_utf8(&bytes[..len]).ok()
     }
 }
+
+/// For [`global_asm_file!`](crate::global_asm_file): with `n` = 0, how many lines of `text`
+/// start with `alternative_if_not` (after blanks); otherwise the 1-based line number of the
+/// `n`-th such line, or 0 if there is none.
+#[doc(hidden)]
+pub const fn asm_entry_lines(text: &str, n: usize) -> usize {
+    const WORD: &[u8] = b"alternative_if_not";
+    let bytes = text.as_bytes();
+    let (mut at, mut line, mut found) = (0, 1, 0);
+    while at < bytes.len() {
+        // At the start of line `line`: past the blanks, then the word and a blank.
+        let mut i = at;
+        while i < bytes.len() && (bytes[i] == b' ' || bytes[i] == b'\t') {
+            i += 1;
+        }
+        let mut j = 0;
+        while j < WORD.len() && i + j < bytes.len() && bytes[i + j] == WORD[j] {
+            j += 1;
+        }
+        if j == WORD.len() && i + j < bytes.len() && (bytes[i + j] == b' ' || bytes[i + j] == b'\t') {
+            found += 1;
+            if found == n {
+                return line;
+            }
+        }
+        while at < bytes.len() && bytes[at] != b'\n' {
+            at += 1;
+        }
+        at += 1;
+        line += 1;
+    }
+    if n == 0 { found } else { 0 }
+}

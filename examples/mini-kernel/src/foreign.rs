@@ -21,3 +21,27 @@ pub fn second_site() {
         alternative!(list: Arm64, old: ["nop"], new: ["nop"], cap: HAS_SB, options(nomem, nostack, preserves_flags))
     }
 }
+
+// An assembly entry built against that list too: the refusal names it by the `global_asm!`
+// block (this file and line) and its number in the block.
+core::arch::global_asm!(
+    altpatch_aarch64::asm_macros!(),
+    ".pushsection .text.mini_foreign_asm, \"ax\"",
+    "mini_foreign_asm:",
+    "alternative_if_not {CAP_LSE}, {FINGERPRINT}",
+    "    nop",
+    "alternative_else",
+    "    nop",
+    "alternative_endif",
+    "    ret",
+    ".popsection",
+    CAP_LSE = const altpatch_aarch64::cap_index!(Arm64, HAS_LSE_ATOMICS),
+    FINGERPRINT = const altpatch_aarch64::fingerprint!(Arm64),
+);
+
+// And an assembly file built against that list: the refusal names the entry by the file's line.
+altpatch_aarch64::global_asm_file!(
+    "src/foreign.s",
+    CAP_SB = const altpatch_aarch64::cap_index!(Arm64, HAS_SB),
+    FINGERPRINT = const altpatch_aarch64::fingerprint!(Arm64),
+);

@@ -20,7 +20,6 @@
 
 extern crate alloc;
 
-mod alt;
 mod caps;
 mod console;
 #[cfg(feature = "foreign-object")]
@@ -32,8 +31,8 @@ mod selftest;
 use aarch64_cpu::registers::{CurrentEL, ELR_EL1, ESR_EL1, FAR_EL1, MPIDR_EL1, Readable};
 use aarch64_rt::{ExceptionHandlers, RegisterStateRef, Stack, entry, exception_handlers};
 use alloc::vec::Vec;
-use altpatch_aarch64::{Applied, CapabilityList, LinkedText, PassError, Passes, check};
-use altpatch_rendezvous::{CpuSet, Outcome, Participant};
+use altpatch_aarch64::{Applied, ArmPlatform, CapabilityList, Image, PassError, Passes};
+use altpatch_rendezvous::{Completed, CpuSet, Outcome, Participant};
 use core::sync::atomic::{AtomicU64, Ordering};
 use linked_list_allocator::LockedHeap;
 use qemu_virt::fdt::{self, PsciMethod};
@@ -79,7 +78,7 @@ static ABSENT_CPU: AtomicU64 = AtomicU64::new(u64::MAX);
 const CPU_TIMEOUT_US: u64 = 5_000_000;
 
 fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
-    platform::enable_event_stream();
+    ArmPlatform::enable_event_stream();
     // SAFETY: the heap memory is used by the allocator alone, from here on.
     unsafe { HEAP.lock().init((&raw mut HEAP_MEMORY).cast::<u8>(), 1 << 20) };
     println!("mini-kernel: booting (aarch64-rt, altpatch-core, altpatch-rendezvous, altpatch-aarch64)");
@@ -122,12 +121,13 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     let boot_enabled = boot_caps.in_scope(Scope::Boot);
     report_detected(boot_enabled);
 
-    // 2. The whole table, checked once against the kernel's own list. The regions (which
-    // borrow the text) are lent for each step and never live across a write.
-    let checked = match alt::Image.with_linked(|linked| check::<MiniCaps>(linked, &alt::symbolize)) {
-        Ok(checked) => checked,
-        Err(defects) => refuse_table(&defects),
-    };
+    // 2. The whole table, checked once against the kernel's own list, every defect named.
+    let layout = mmu::ImageLayout::get();
+    // SAFETY: mini-kernel.ld inserts alternatives.ld into the read-only data; the text is
+    // mapped read-only (written only through `TextAliasMap` by the passes) and the read-only
+    // data never writable, both for good (`mmu::init`).
+    let image = unsafe { Image::new(layout.text.0..layout.text.1, layout.rodata.0..layout.rodata.1) };
+    let checked = image.check::<MiniCaps>().unwrap_or_else(|err| fail(err));
     println!(
         "alternatives: {} entries checked against list '{}' (fingerprint {:#010x}, {} capabilities)",
         checked.entries(),
@@ -145,7 +145,7 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         primary: 0,
         timeout: console::micros_to_ticks(CPU_TIMEOUT_US),
     };
-    let boot_applied = applied(passes.boot_pass(&alt::Image, &checked, &|i| boot_enabled.has(i), boot_ctr));
+    let boot_applied = applied(passes.boot_pass(&image, &checked, &|i| boot_enabled.has(i), boot_ctr));
 
     // 4. The secondaries.
     let online = bring_up(&machine);
@@ -173,13 +173,8 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     ENABLED.store(enabled.0, Ordering::Relaxed);
     SYSTEM_CTR.store(system_ctr, Ordering::Relaxed);
     println!("alternatives: applying system-wide alternatives");
-    let system_pass = passes.system_pass(
-        &alt::Image,
-        &checked,
-        &|i| system_enabled.has(i),
-        system_ctr,
-        CpuSet::first(online),
-    );
+    let system_pass =
+        passes.system_pass(&image, &checked, &|i| system_enabled.has(i), system_ctr, CpuSet::first(online));
     let system_applied = applied(system_pass);
     let patched = boot_applied.patched + system_applied.patched;
     let entries = checked.entries();
@@ -223,6 +218,10 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     if !text_is_never_writable() {
         failed = true;
     }
+    if let Err(why) = selftest::source_records(&image, entries) {
+        println!("altpatch: self-test failed: source records: {why}");
+        failed = true;
+    }
     if failed {
         exit(ExitStatus::SelfTestFailed);
     }
@@ -264,38 +263,20 @@ fn report_detected(caps: CapMask) {
     }
 }
 
-/// Prints every defect of the table and exits 3: nothing was patched.
-fn refuse_table(defects: &[altpatch_aarch64::Defect]) -> ! {
-    for defect in defects {
-        println!("{defect}");
-    }
-    println!(
-        "alternatives: {} bad entries: refusing the table; nothing was patched (0 bytes of text written)",
-        defects.len()
-    );
-    exit(ExitStatus::InvalidTable)
+/// What a pass wrote; a failed pass ends the boot ([`fail`]).
+fn applied(pass: Result<Completed<Applied>, PassError>) -> Applied {
+    pass.map(|done| done.output).unwrap_or_else(|err| fail(err))
 }
 
-/// What a pass wrote; exits 3 when the table is refused, 4 when the rendezvous fails, 1 when
-/// the audit finds text that did not take the write.
-fn applied(pass: Result<altpatch_rendezvous::Completed<Applied>, PassError>) -> Applied {
-    match pass {
-        Ok(done) => done.output,
-        Err(PassError::Refused(defects)) => refuse_table(&defects),
-        Err(PassError::Audit(mismatches)) => {
-            for m in &mismatches {
-                println!(
-                    "alternatives: audit: entry {} at {:#x}: expected {:#010x}, found {:?}",
-                    m.entry, m.addr, m.expected, m.found
-                );
-            }
-            exit(ExitStatus::SelfTestFailed)
-        }
-        Err(PassError::Rendezvous(failure)) => {
-            println!("alternatives: rendezvous failed: {failure}");
-            exit(ExitStatus::Rendezvous)
-        }
-    }
+/// Reports `err` and exits: 3 when the table is refused (nothing was patched), 4 when the
+/// rendezvous fails, 1 when the audit finds text that did not take the write.
+fn fail(err: PassError) -> ! {
+    err.report(&mut |line| console::print_line(line));
+    exit(match err {
+        PassError::Refused(_) => ExitStatus::InvalidTable,
+        PassError::Rendezvous(_) => ExitStatus::Rendezvous,
+        PassError::Audit(_) => ExitStatus::SelfTestFailed,
+    })
 }
 
 /// Starts every CPU of the device tree (up to [`MAX_CPUS`]) and waits for each to come
@@ -347,7 +328,7 @@ fn bring_up(machine: &fdt::Machine<'_>) -> usize {
 /// run the self-test, park.
 fn secondary_main(cpu: usize) -> ! {
     mmu::enter_secondary();
-    platform::enable_event_stream();
+    ArmPlatform::enable_event_stream();
     CPU_CAPS[cpu].store(IdRegs::read().caps().0, Ordering::Relaxed);
     CPU_CTR[cpu].store(caps::read_ctr_el0(), Ordering::Relaxed);
     ONLINE.fetch_or(1 << cpu, Ordering::Release);

@@ -1,50 +1,15 @@
-//! What the rendezvous and the exit path need from the machine: the generic timer, WFE/SEV,
-//! ISB, and semihosting's SYS_EXIT_EXTENDED.
+//! The rendezvous both passes share, and the exit path (semihosting's SYS_EXIT_EXTENDED).
 
-use aarch64_cpu::{
-    asm::{self, barrier},
-    registers::{CNTKCTL_EL1, CNTPCT_EL0, ReadWriteable, Readable},
-};
-use altpatch_rendezvous::{Platform, Rendezvous};
-use core::sync::atomic::AtomicU64;
+use aarch64_cpu::asm;
+use altpatch_aarch64::ArmPlatform;
+use altpatch_rendezvous::Rendezvous;
 
 /// The most CPUs the mini kernel brings up.
 pub const MAX_CPUS: usize = 8;
 
-/// The AArch64 side of [`altpatch_rendezvous::Platform`].
-pub struct Arm;
-
-impl Platform for Arm {
-    type Atomic = AtomicU64;
-
-    fn wait_for_event(&self) {
-        // Bounded by the timer event stream that `enable_event_stream` turns on.
-        asm::wfe();
-    }
-
-    fn send_event(&self) {
-        barrier::dsb(barrier::ISH);
-        asm::sev();
-    }
-
-    fn context_sync(&self) {
-        barrier::isb(barrier::SY);
-    }
-
-    fn now(&self) -> u64 {
-        CNTPCT_EL0.get()
-    }
-}
-
-/// The one stop-machine rendezvous of the kernel, for both passes.
-pub static RENDEZVOUS: Rendezvous<Arm, MAX_CPUS> = Rendezvous::new(Arm);
-
-/// Turns on this CPU's generic-timer event stream (an event every 2^11 ticks, ~33 us at
-/// 62.5 MHz), so that every WFE returns within a bounded time.
-pub fn enable_event_stream() {
-    CNTKCTL_EL1.modify(CNTKCTL_EL1::EVNTI.val(10) + CNTKCTL_EL1::EVNTDIR::CLEAR + CNTKCTL_EL1::EVNTEN::SET);
-    barrier::isb(barrier::SY);
-}
+/// The one stop-machine rendezvous of the kernel, for both passes (altpatch-aarch64's
+/// AArch64 platform: WFE bounded by the event stream, SEV, ISB, CNTPCT_EL0).
+pub static RENDEZVOUS: Rendezvous<ArmPlatform, MAX_CPUS> = Rendezvous::new(ArmPlatform);
 
 /// Exit statuses (the main kernel's, where they apply).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

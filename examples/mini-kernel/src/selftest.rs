@@ -10,7 +10,7 @@
 //! | [`crc32_asm_patched`] (assembly) | `mov x0, #0` | `mov x0, #1`                   | HAS_CRC32     |
 //! | [`has_cap!`] branches | NOP                   | B to the `true` block            | each cap      |
 
-use altpatch_aarch64::{CallbackContext, alternative, alternative_cb, has_cap};
+use altpatch_aarch64::{CallbackContext, Image, alternative, alternative_cb, has_cap};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::caps::{self, CapMask, MiniCaps};
@@ -127,6 +127,21 @@ unsafe extern "C" {
 pub fn crc32_asm_patched() -> bool {
     // SAFETY: the function (above) only moves an immediate into x0 and returns.
     unsafe { mini_crc32_asm_patched() == 1 }
+}
+
+/// Every entry of `image`'s table (`entries`) has a source record, and the assembly site's
+/// names its `global_asm!` block (this file) and its number in the block, as a report would.
+pub fn source_records(image: &Image, entries: usize) -> Result<(), alloc::string::String> {
+    use alloc::format;
+    let records = image.source_records().records.bytes.len() / 8;
+    if records != entries {
+        return Err(format!("{entries} entries, {records} source records"));
+    }
+    let site = mini_crc32_asm_patched as *const () as u64;
+    match image.symbolize(site).map(|symbol| symbol.name) {
+        Some(name) if name.starts_with(file!()) && name.ends_with(" (asm entry 1)") => Ok(()),
+        name => Err(format!("the assembly site at {site:#x} is named {name:?}")),
+    }
 }
 
 /// The system's smallest D-cache line in bytes, as the `alternative_cb!` callback
