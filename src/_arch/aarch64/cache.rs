@@ -3,9 +3,9 @@
 use super::Caps;
 use altpatch_aarch64::{AltCallback, CallbackContext};
 
-core::arch::global_asm!(
-    altpatch_aarch64::asm_macros!(),
-    include_str!("cache.s"),
+// The file's entries are named by their lines in it (`cache.s:N`) in every report.
+altpatch_aarch64::global_asm_file!(
+    "src/_arch/aarch64/cache.s",
     CAP_IDC = const altpatch_aarch64::cap_index!(Caps, HAS_CACHE_IDC),
     CAP_DIC = const altpatch_aarch64::cap_index!(Caps, HAS_CACHE_DIC),
     FINGERPRINT = const altpatch_aarch64::fingerprint!(Caps),
