@@ -180,7 +180,7 @@ static TEXT_BYTES_WRITTEN: AtomicU64 = AtomicU64::new(0);
 /// exceptions masked on this CPU: the stop window holds only the writes and the maintenance;
 /// the audit of every written site follows it.
 pub fn apply(
-    text: &impl LinkedText,
+    text: &mut impl LinkedText,
     pass: &Prepared,
     online: CpuSet,
     timeout_us: u64,

@@ -62,7 +62,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     let t_detect = time::Instant::now();
     let (mut features, boot_caps) = boot_cpu_features(info);
     let t_boot_alternatives = time::Instant::now();
-    let kernel = boot_alternatives(options);
+    let mut kernel = boot_alternatives(options);
     let boot = BootInstants {
         entry: t_entry,
         early,
@@ -72,7 +72,7 @@ extern "C" fn kernel_init(dtb: u64, entry_el: u64) -> ! {
     };
     smp_bring_up(info, options, &mut features, entry_el);
     let system = system_features(features, boot_caps);
-    system_alternatives(&kernel, system, boot_caps, &boot, options.rendezvous_timeout_us);
+    system_alternatives(&mut kernel, system, boot_caps, &boot, options.rendezvous_timeout_us);
     let late_failures = late_work(info, system, options);
     self_tests(system, late_failures)
 }
@@ -205,7 +205,7 @@ fn boot_cpu_features(info: &dtb::BootInfo) -> (CpuFeatures, CapSet) {
 /// boot-CPU capabilities' entries applied with the boot CPU alone in the stop window.
 fn boot_alternatives(options: &BootOptions) -> KernelTable {
     let kernel = AltRegion::kernel();
-    let region = AltRegion { table_bytes: fault::kernel_table(&kernel.table, &kernel.text), ..kernel };
+    let mut region = AltRegion { table_bytes: fault::kernel_table(&kernel.table, &kernel.text), ..kernel };
     println!("alternatives: applying boot alternatives");
     let checked = region.check().unwrap_or_else(|defects| alternative::refuse_table(&defects));
     // Before the system set is final, `cpus_have_cap` answers from the boot-CPU set.
@@ -213,7 +213,7 @@ fn boot_alternatives(options: &BootOptions) -> KernelTable {
     let ctr = caps::effective_ctr(&smp::id_regs(0).copied().unwrap_or_default());
     let pass =
         region.prepare(&checked, &enabled, ctr).unwrap_or_else(|defects| alternative::refuse_table(&defects));
-    let done = alternative::apply(&region, &pass, CpuSet::first(1), options.rendezvous_timeout_us)
+    let done = alternative::apply(&mut region, &pass, CpuSet::first(1), options.rendezvous_timeout_us)
         .unwrap_or_else(|error| alternative::fail_pass(error));
     BOOT_PASS.call_once(|| done.output);
     alternative::check_boot_patched();
@@ -281,7 +281,7 @@ fn system_features(features: CpuFeatures, boot_caps: CapSet) -> &'static SystemC
 /// every online CPU.
 /// `boot` holds the boot CPU's instants so far, for the timing line.
 fn system_alternatives(
-    kernel: &KernelTable,
+    kernel: &mut KernelTable,
     system: &SystemCaps,
     boot_caps: CapSet,
     boot: &BootInstants,
@@ -342,9 +342,9 @@ fn system_alternatives(
 /// when asked. Returns how many late CPUs failed.
 fn late_work(info: &dtb::BootInfo, system: &SystemCaps, options: &BootOptions) -> usize {
     let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
-    apply_late_region(&late_region::region(), &enabled, system, options);
+    apply_late_region(&mut late_region::region(), &enabled, system, options);
     if fault::late_region_bad() {
-        apply_late_region(&late_region::bad_region(), &enabled, system, options);
+        apply_late_region(&mut late_region::bad_region(), &enabled, system, options);
     }
     let failed = smp::bring_up_late(info, system);
     let ticks = time::micros_to_ticks(options.rendezvous_timeout_us);
@@ -389,7 +389,7 @@ fn self_tests(system: &SystemCaps, late_failures: usize) -> ! {
 /// Applies a late region under the rendezvous; a defective region is reported and refused
 /// (nothing of it patched) and the kernel goes on.
 fn apply_late_region(
-    region: &AltRegion,
+    region: &mut AltRegion,
     enabled: &dyn Fn(u16) -> bool,
     system: &SystemCaps,
     options: &BootOptions,

@@ -163,7 +163,7 @@ fn apply_alternatives(
     ];
     let symbolize = |addr: u64| symbolize(layout, base, addr);
     let enabled = |index: u16| Cap::from_index(index).is_some_and(|cap| system.has(cap));
-    let module = ModuleText { spans, exported: exports::callbacks() };
+    let mut module = ModuleText { spans, exported: exports::callbacks() };
     // A callback's bad output refuses the module as a bad entry does.
     let pass = module
         .with_linked(|linked| {
@@ -172,7 +172,7 @@ fn apply_alternatives(
         })
         .map_err(|defects| refusal(&defects, quiet))?;
     let done =
-        alternative::apply(&module, &pass, smp::online(), timeout_us).map_err(|error| match error {
+        alternative::apply(&mut module, &pass, smp::online(), timeout_us).map_err(|error| match error {
             PassError::Rendezvous(missing @ Failure::Missing(_)) => {
                 format!("rendezvous failed: {missing}; nothing was patched")
             }

@@ -29,8 +29,8 @@ unsafe extern "C" {
 /// [`Image::new`] makes one, whose contract is stated once there.
 ///
 /// It lends the regions for one step at a time ([`LinkedText`]): the passes rewrite the text
-/// it borrows, so hand it to [`Passes`](crate::Passes) and [`Image::check`] rather than
-/// keeping a [`Linked`].
+/// it borrows, so they take it `&mut` (no lent [`Linked`] can be open while they write), and
+/// it is neither `Clone` nor `Copy` (no second one lends the same text meanwhile).
 ///
 /// ```no_run
 /// # #![no_std]
@@ -69,7 +69,7 @@ unsafe extern "C" {
 /// let checked = image.check::<MyCaps>();
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct Image {
     /// The image's code: `start..end`.
     text: (usize, usize),
@@ -88,8 +88,9 @@ impl Image {
     ///   `.altinstr_callbacks`, which only [`alternative_cb!`](crate::alternative_cb) writes,
     ///   names an [`AltCallback`](crate::AltCallback) of the image.
     /// - `text` is the image's code, mapped readable for the rest of the kernel's life and
-    ///   written only by the passes of this crate, inside a stop window, never while a
-    ///   [`LinkedText::with_linked`] closure runs (no pass is run from inside one).
+    ///   written only by the passes of this crate, inside a stop window; no other `Image` or
+    ///   [`LinkedText`] over it lives while this one does. (The passes take this one `&mut`,
+    ///   so the borrow checker keeps its [`LinkedText::with_linked`] borrows out of them.)
     /// - `rodata` is mapped readable for the rest of the kernel's life and never written
     ///   (the image's read-only data, where the records' `"file:line"` strings lie).
     pub const unsafe fn new(text: Range<usize>, rodata: Range<usize>) -> Image {
@@ -136,12 +137,14 @@ impl Image {
 
 impl LinkedText for Image {
     /// The text borrow lives only inside `f`, which writes nothing: text changes only in
-    /// [`Prepared::apply`](crate::Prepared::apply), inside a stop window, never while `f`
-    /// runs (`Image::new`'s contract).
+    /// [`Prepared::apply`](crate::Prepared::apply), inside a pass, which takes this `Image`
+    /// `&mut` and so cannot run while `f` holds it (and no other `Image` lends the same text:
+    /// `Image::new`'s contract).
     fn with_linked<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R {
         // SAFETY: the table, replacements and declared callbacks lie between the symbols
         // alternatives.ld defines, read-only and never written; the text is mapped for good
-        // and not written while `f` runs (`Image::new`'s contract).
+        // and not written while `f` runs (no pass can take `self` `&mut` meanwhile, and no
+        // other `Image` lends it: `Image::new`'s contract).
         let layout = unsafe {
             Layout {
                 table: region(

@@ -66,14 +66,14 @@
 //!    (`examples/mini-kernel/src/main.rs` is this, compiled and booted):
 //!
 //!    ```text
-//!    let image = unsafe { Image::new(text, rodata) };        // SAFETY: as Image::new states
+//!    let mut image = unsafe { Image::new(text, rodata) };    // SAFETY: as Image::new states
 //!    let checked = image.check::<MyCaps>()?;                  // every defect named
 //!    let passes = Passes { rendezvous: &RENDEZVOUS, alias: &alias, primary: 0, timeout };
 //!    // Boot pass: the boot CPU's capabilities, the boot CPU alone in the window.
-//!    passes.boot_pass(&image, &checked, &boot_caps, ctr_el0)?;
+//!    passes.boot_pass(&mut image, &checked, &boot_caps, ctr_el0)?;
 //!    // ... secondaries come up and are checked ...
 //!    // System pass: the final capabilities, every online CPU held.
-//!    passes.system_pass(&image, &checked, &system_caps, system_ctr_el0, online)?;
+//!    passes.system_pass(&mut image, &checked, &system_caps, system_ctr_el0, online)?;
 //!    ```
 //!
 //!    [`Prepared::apply`] takes the rendezvous's [`Stopped`] proof: it cannot be called

@@ -16,6 +16,9 @@ use crate::{CapabilityList, Linked};
 
 /// The regions of one table (the image's or a module's), lent for one step at a time: the
 /// passes rewrite the text they borrow, so no [`Linked`] may live across a stop window.
+///
+/// The passes take the text `&mut`: while one writes it, no [`LinkedText::with_linked`]
+/// borrow can be open, and a pass run from inside a `with_linked` closure does not compile.
 pub trait LinkedText {
     /// Runs `f` over the regions; the text borrow lives only inside `f`, which writes nothing.
     fn with_linked<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R;
@@ -85,7 +88,7 @@ impl<P: Platform, A: TextAlias, const CPUS: usize> Passes<'_, P, A, CPUS> {
     /// with this CPU alone in the stop window.
     pub fn boot_pass(
         &self,
-        text: &impl LinkedText,
+        text: &mut impl LinkedText,
         checked: &Checked,
         enabled: &dyn Fn(u16) -> bool,
         ctr_el0: u64,
@@ -98,7 +101,7 @@ impl<P: Platform, A: TextAlias, const CPUS: usize> Passes<'_, P, A, CPUS> {
     /// accepts, with every CPU in `online` held; `ctr_el0` is the sanitised system value.
     pub fn system_pass(
         &self,
-        text: &impl LinkedText,
+        text: &mut impl LinkedText,
         checked: &Checked,
         enabled: &dyn Fn(u16) -> bool,
         ctr_el0: u64,
@@ -112,7 +115,7 @@ impl<P: Platform, A: TextAlias, const CPUS: usize> Passes<'_, P, A, CPUS> {
     /// capabilities, every CPU in `online` held.
     pub fn module_pass<L: CapabilityList>(
         &self,
-        module: &impl LinkedText,
+        module: &mut impl LinkedText,
         symbolize: &dyn Fn(u64) -> Option<Symbol>,
         enabled: &dyn Fn(u16) -> bool,
         ctr_el0: u64,
@@ -126,7 +129,7 @@ impl<P: Platform, A: TextAlias, const CPUS: usize> Passes<'_, P, A, CPUS> {
     /// Prepare (before the window), apply (inside it), audit (after it).
     fn pass(
         &self,
-        text: &impl LinkedText,
+        text: &mut impl LinkedText,
         checked: &Checked,
         enabled: &dyn Fn(u16) -> bool,
         ctr_el0: u64,
@@ -143,7 +146,7 @@ impl<P: Platform, A: TextAlias, const CPUS: usize> Passes<'_, P, A, CPUS> {
     /// CPU in `cpus` held, then audited.
     pub fn apply_prepared(
         &self,
-        text: &impl LinkedText,
+        text: &mut impl LinkedText,
         prepared: &Prepared,
         cpus: CpuSet,
     ) -> Result<Completed<Applied>, PassError> {

@@ -125,8 +125,8 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     let layout = mmu::ImageLayout::get();
     // SAFETY: mini-kernel.ld inserts alternatives.ld into the read-only data; the text is
     // mapped read-only (written only through `TextAliasMap` by the passes) and the read-only
-    // data never writable, both for good (`mmu::init`).
-    let image = unsafe { Image::new(layout.text.0..layout.text.1, layout.rodata.0..layout.rodata.1) };
+    // data never writable, both for good (`mmu::init`); this is the kernel's one `Image`.
+    let mut image = unsafe { Image::new(layout.text.0..layout.text.1, layout.rodata.0..layout.rodata.1) };
     let checked = image.check::<MiniCaps>().unwrap_or_else(|err| fail(err));
     println!(
         "alternatives: {} entries checked against list '{}' (fingerprint {:#010x}, {} capabilities)",
@@ -145,7 +145,7 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
         primary: 0,
         timeout: console::micros_to_ticks(CPU_TIMEOUT_US),
     };
-    let boot_applied = applied(passes.boot_pass(&image, &checked, &|i| boot_enabled.has(i), boot_ctr));
+    let boot_applied = applied(passes.boot_pass(&mut image, &checked, &|i| boot_enabled.has(i), boot_ctr));
 
     // 4. The secondaries.
     let online = bring_up(&machine);
@@ -173,9 +173,8 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     ENABLED.store(enabled.0, Ordering::Relaxed);
     SYSTEM_CTR.store(system_ctr, Ordering::Relaxed);
     println!("alternatives: applying system-wide alternatives");
-    let system_pass =
-        passes.system_pass(&image, &checked, &|i| system_enabled.has(i), system_ctr, CpuSet::first(online));
-    let system_applied = applied(system_pass);
+    let (cpus, system_on) = (CpuSet::first(online), |i| system_enabled.has(i));
+    let system_applied = applied(passes.system_pass(&mut image, &checked, &system_on, system_ctr, cpus));
     let patched = boot_applied.patched + system_applied.patched;
     let entries = checked.entries();
     println!(
