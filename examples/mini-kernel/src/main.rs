@@ -22,23 +22,25 @@ extern crate alloc;
 
 mod caps;
 mod console;
+mod cpus;
 #[cfg(feature = "foreign-object")]
 mod foreign;
 mod mmu;
 mod platform;
 mod selftest;
+mod smp;
 
 use aarch64_cpu::registers::{CurrentEL, ELR_EL1, ESR_EL1, FAR_EL1, MPIDR_EL1, Readable};
-use aarch64_rt::{ExceptionHandlers, RegisterStateRef, Stack, entry, exception_handlers};
+use aarch64_rt::{ExceptionHandlers, RegisterStateRef, entry, exception_handlers};
 use alloc::vec::Vec;
-use altpatch_aarch64::{Applied, ArmPlatform, CapabilityList, Image, PassError, Passes};
-use altpatch_rendezvous::{Completed, CpuSet, Outcome, Participant};
-use core::sync::atomic::{AtomicU64, Ordering};
+use altpatch_aarch64::{Applied, ArmPlatform, CapabilityList, Checked, Image, PassError, Passes};
+use altpatch_rendezvous::{Completed, CpuSet};
 use linked_list_allocator::LockedHeap;
-use qemu_virt::fdt::{self, PsciMethod};
+use qemu_virt::fdt;
 
 use caps::{CapMask, IdRegs, MiniCaps, Scope};
-use platform::{ExitStatus, MAX_CPUS, RENDEZVOUS, exit};
+use cpus::CPUS;
+use platform::{ExitStatus, RENDEZVOUS, exit};
 
 entry!(main, 16);
 
@@ -48,76 +50,18 @@ static HEAP: LockedHeap = LockedHeap::empty();
 /// The heap's memory (in .bss, zeroed by aarch64-rt's entry).
 static mut HEAP_MEMORY: [u8; 1 << 20] = [0; 1 << 20];
 
-/// Pages of each secondary CPU's stack.
-const SECONDARY_STACK_PAGES: usize = 16;
-/// The secondaries' stacks (not loaded, not zeroed: aarch64-rt's `.stack` output section).
-#[unsafe(link_section = ".stack.secondary")]
-static mut SECONDARY_STACKS: [Stack<SECONDARY_STACK_PAGES>; MAX_CPUS - 1] =
-    [const { Stack::new() }; MAX_CPUS - 1];
-
-/// Each CPU's capabilities ([`CapMask`]), written by that CPU before it goes online.
-static CPU_CAPS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-/// Each CPU's CTR_EL0, written by that CPU before it goes online.
-static CPU_CTR: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
-/// The CPUs that are online (one bit each).
-static ONLINE: AtomicU64 = AtomicU64::new(0);
-/// The enabled capabilities ([`CapMask`]), published before the system pass for the
-/// secondaries' self-tests.
-static ENABLED: AtomicU64 = AtomicU64::new(0);
-/// The system (sanitised) CTR_EL0, published with [`ENABLED`].
-static SYSTEM_CTR: AtomicU64 = AtomicU64::new(0);
-/// The CPUs whose self-test finished.
-static SELFTEST_DONE: AtomicU64 = AtomicU64::new(0);
-/// The CPUs whose self-test failed.
-static SELFTEST_FAILED: AtomicU64 = AtomicU64::new(0);
-/// Fault injection (`mini.rendezvous_absent=N` on the command line): CPU N never takes part
-/// in the system pass, so the rendezvous must time out (exit 4, nothing patched).
-static ABSENT_CPU: AtomicU64 = AtomicU64::new(u64::MAX);
-
 /// How long a CPU may take to come online, and the rendezvous to gather every CPU.
 const CPU_TIMEOUT_US: u64 = 5_000_000;
 
+/// The boot, phase by phase (the crate docs above): the machine, the boot CPU, the table,
+/// the boot pass, the secondaries, the system pass, the self-tests.
 fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     ArmPlatform::enable_event_stream();
-    // SAFETY: the heap memory is used by the allocator alone, from here on.
-    unsafe { HEAP.lock().init((&raw mut HEAP_MEMORY).cast::<u8>(), 1 << 20) };
-    println!("mini-kernel: booting (aarch64-rt, altpatch-core, altpatch-rendezvous, altpatch-aarch64)");
-    if CurrentEL.read(CurrentEL::EL) != 1 {
-        println!("mini-kernel: entered at EL{}; only EL1 is supported", CurrentEL.read(CurrentEL::EL));
-        exit(ExitStatus::Panic);
-    }
-
-    let machine = read_device_tree(x0);
-    let ram = machine.ram.as_slice().first().cloned().unwrap_or(0x4000_0000..0x4800_0000);
-    mmu::init(ram.clone());
-    println!(
-        "mini-kernel: {} CPUs in the device tree, PSCI via {:?}, RAM {:#x}..{:#x}",
-        machine.cpu_count, machine.psci, ram.start, ram.end
-    );
-    // The mini kernel takes one argument; anything that is not UTF-8 is not it.
-    let bootargs = core::str::from_utf8(machine.bootargs).unwrap_or_default();
-    if !bootargs.is_empty() {
-        println!("Kernel command line: {}", bootargs.escape_debug());
-    }
-    if let Some(cpu) = bootargs.split_whitespace().find_map(|arg| arg.strip_prefix("mini.rendezvous_absent="))
-    {
-        match cpu.parse::<u64>() {
-            Ok(cpu) => ABSENT_CPU.store(cpu, Ordering::Relaxed),
-            Err(_) => println!("mini-kernel: bad boot argument 'mini.rendezvous_absent={cpu}'"),
-        }
-    }
-    #[cfg(feature = "foreign-object")]
-    {
-        foreign::site();
-        foreign::second_site();
-    }
+    let machine = early_init(x0);
 
     // 1. The boot CPU's capabilities.
-    let boot_regs = IdRegs::read();
-    let boot_caps = boot_regs.caps();
-    CPU_CAPS[0].store(boot_caps.0, Ordering::Relaxed);
-    CPU_CTR[0].store(caps::read_ctr_el0(), Ordering::Relaxed);
-    ONLINE.store(1, Ordering::Release);
+    let (boot_caps, boot_ctr) = (IdRegs::read().caps(), caps::read_ctr_el0());
+    CPUS.arrive(0, boot_caps, boot_ctr);
     let boot_enabled = boot_caps.in_scope(Scope::Boot);
     report_detected(boot_enabled);
 
@@ -128,17 +72,10 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     // data never writable, both for good (`mmu::init`); this is the kernel's one `Image`.
     let mut image = unsafe { Image::new(layout.text.0..layout.text.1, layout.rodata.0..layout.rodata.1) };
     let checked = image.check::<MiniCaps>().unwrap_or_else(|err| fail(err));
-    println!(
-        "alternatives: {} entries checked against list '{}' (fingerprint {:#010x}, {} capabilities)",
-        checked.entries(),
-        MiniCaps::LIST.label,
-        MiniCaps::LIST.fingerprint,
-        MiniCaps::LIST.ncaps()
-    );
+    report_checked(&checked);
 
     // 3. The boot pass: the boot CPU alone in the stop window.
     println!("alternatives: applying boot alternatives");
-    let boot_ctr = CPU_CTR[0].load(Ordering::Relaxed);
     let passes = Passes {
         rendezvous: &RENDEZVOUS,
         alias: &mmu::TextAliasMap,
@@ -147,11 +84,75 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
     };
     let boot_applied = applied(passes.boot_pass(&mut image, &checked, &|i| boot_enabled.has(i), boot_ctr));
 
-    // 4. The secondaries.
-    let online = bring_up(&machine);
+    // 4. The secondaries, each with every capability the boot pass patched in.
+    let online = smp::bring_up(&machine);
     println!("SMP: Total of {online} processors activated.");
-    for (cpu, caps) in CPU_CAPS.iter().enumerate().take(online).skip(1) {
-        let lacking = boot_enabled.minus(CapMask(caps.load(Ordering::Acquire)));
+    refuse_lacking_secondaries(online, boot_enabled);
+    println!("CPU: All CPU(s) started at EL1");
+
+    // 5. The system pass: every online CPU held.
+    let (system_caps, system_ctr) = CPUS.system(online);
+    let system_enabled = system_caps.in_scope(Scope::System);
+    report_detected(system_enabled);
+    let enabled = CapMask(boot_enabled.0 | system_enabled.0);
+    CPUS.publish(enabled, system_ctr);
+    println!("alternatives: applying system-wide alternatives");
+    let (cpus, system_on) = (CpuSet::first(online), |i| system_enabled.has(i));
+    let system_applied = applied(passes.system_pass(&mut image, &checked, &system_on, system_ctr, cpus));
+    report_applied(checked.entries(), online, enabled, [boot_applied, system_applied]);
+
+    // 6. The self-test, on every CPU (the secondaries started theirs when released).
+    selftests(&image, checked.entries(), online, enabled)
+}
+
+/// The heap, the banner, the exception level, the device tree, the page tables and the
+/// command line: the machine the rest of the boot runs on.
+fn early_init(x0: u64) -> fdt::Machine<'static> {
+    // SAFETY: the heap memory is used by the allocator alone, from here on.
+    unsafe { HEAP.lock().init((&raw mut HEAP_MEMORY).cast::<u8>(), 1 << 20) };
+    println!("mini-kernel: booting (aarch64-rt, altpatch-core, altpatch-rendezvous, altpatch-aarch64)");
+    if CurrentEL.read(CurrentEL::EL) != 1 {
+        println!("mini-kernel: entered at EL{}; only EL1 is supported", CurrentEL.read(CurrentEL::EL));
+        exit(ExitStatus::Panic);
+    }
+    let machine = read_device_tree(x0);
+    let ram = machine.ram.as_slice().first().cloned().unwrap_or(0x4000_0000..0x4800_0000);
+    mmu::init(ram.clone());
+    println!(
+        "mini-kernel: {} CPUs in the device tree, PSCI via {:?}, RAM {:#x}..{:#x}",
+        machine.cpu_count, machine.psci, ram.start, ram.end
+    );
+    take_command_line(machine.bootargs);
+    #[cfg(feature = "foreign-object")]
+    {
+        foreign::site();
+        foreign::second_site();
+    }
+    machine
+}
+
+/// The mini kernel's one argument, `mini.rendezvous_absent=N` (CPU N stays out of the
+/// system pass, which must then time out: exit 4, nothing patched); a bad value is reported.
+fn take_command_line(bootargs: &[u8]) {
+    // Anything that is not UTF-8 is not the argument.
+    let bootargs = core::str::from_utf8(bootargs).unwrap_or_default();
+    if !bootargs.is_empty() {
+        println!("Kernel command line: {}", bootargs.escape_debug());
+    }
+    if let Some(cpu) = bootargs.split_whitespace().find_map(|arg| arg.strip_prefix("mini.rendezvous_absent="))
+    {
+        match cpu.parse::<u64>() {
+            Ok(cpu) => CPUS.keep_out(cpu),
+            Err(_) => println!("mini-kernel: bad boot argument 'mini.rendezvous_absent={cpu}'"),
+        }
+    }
+}
+
+/// Exits 4 when a secondary lacks a capability the boot pass patched in: it would run
+/// code patched for it.
+fn refuse_lacking_secondaries(online: usize, boot_enabled: CapMask) {
+    for cpu in 1..online {
+        let lacking = boot_enabled.minus(CPUS.caps(cpu));
         if lacking != CapMask(0) {
             let names: Vec<&str> = lacking.idents().collect();
             println!(
@@ -161,63 +162,60 @@ fn main(x0: u64, _x1: u64, _x2: u64, _x3: u64) -> ! {
             exit(ExitStatus::Rendezvous);
         }
     }
-    println!("CPU: All CPU(s) started at EL1");
+}
 
-    // 5. The system pass: every online CPU held.
-    let system_caps = (0..online)
-        .fold(CapMask(u64::MAX), |all, cpu| all.and(CapMask(CPU_CAPS[cpu].load(Ordering::Acquire))));
-    let system_ctr = caps::sanitise_ctr((0..online).map(|cpu| CPU_CTR[cpu].load(Ordering::Acquire)));
-    let system_enabled = system_caps.in_scope(Scope::System);
-    report_detected(system_enabled);
-    let enabled = CapMask(boot_enabled.0 | system_enabled.0);
-    ENABLED.store(enabled.0, Ordering::Relaxed);
-    SYSTEM_CTR.store(system_ctr, Ordering::Relaxed);
-    println!("alternatives: applying system-wide alternatives");
-    let (cpus, system_on) = (CpuSet::first(online), |i| system_enabled.has(i));
-    let system_applied = applied(passes.system_pass(&mut image, &checked, &system_on, system_ctr, cpus));
-    let patched = boot_applied.patched + system_applied.patched;
-    let entries = checked.entries();
+/// `alternatives: N entries checked against list ...`.
+fn report_checked(checked: &Checked) {
+    println!(
+        "alternatives: {} entries checked against list '{}' (fingerprint {:#010x}, {} capabilities)",
+        checked.entries(),
+        MiniCaps::LIST.label,
+        MiniCaps::LIST.fingerprint,
+        MiniCaps::LIST.ncaps()
+    );
+}
+
+/// The summary lines of both passes and the `altpatch: caps` line.
+fn report_applied(entries: usize, online: usize, enabled: CapMask, passes: [Applied; 2]) {
+    let patched = passes[0].patched + passes[1].patched;
     println!(
         "alternatives: {patched} patched, {} skipped of {entries} entries on {online} CPUs",
         entries - patched
     );
-    let ops = boot_applied.ops + system_applied.ops;
+    let ops = passes[0].ops + passes[1].ops;
     println!(
         "alternatives: {} bytes of text written; maintenance: {} dc cvau, {} ic ivau",
-        boot_applied.bytes_written + system_applied.bytes_written,
+        passes[0].bytes_written + passes[1].bytes_written,
         ops.dc_cvau,
         ops.ic_ivau
     );
     let idents: Vec<&str> = enabled.idents().collect();
     println!("altpatch: caps {}", idents.join(" "));
+}
 
-    // 6. The self-test, on every CPU (the secondaries started theirs when released).
-    selftest_this_cpu(0);
-    let start = console::micros();
-    let all = (1u64 << online) - 1;
-    while SELFTEST_DONE.load(Ordering::Acquire) != all {
-        if console::micros() - start > CPU_TIMEOUT_US {
-            println!(
-                "altpatch: self-test: CPUs {:#x} did not finish",
-                all & !SELFTEST_DONE.load(Ordering::Acquire)
-            );
+/// The boot CPU's self-test, then every CPU's verdict, the shared counter, W^X and the
+/// source records: exit 0 when all pass, 1 otherwise.
+fn selftests(image: &Image, entries: usize, online: usize, enabled: CapMask) -> ! {
+    smp::selftest_this_cpu(0);
+    let mut failed = match CPUS.wait_selftests(online, CPU_TIMEOUT_US) {
+        Ok(all_passed) => !all_passed,
+        Err(missing) => {
+            println!("altpatch: self-test: CPUs {missing:#x} did not finish");
             exit(ExitStatus::SelfTestFailed);
         }
-        aarch64_cpu::asm::wfe();
-    }
-    let count = selftest::COUNTER.load(Ordering::Acquire);
+    };
+    let count = selftest::COUNTER.load(core::sync::atomic::Ordering::Acquire);
     let expected = online as u64 * selftest::INCREMENTS_PER_CPU;
-    let mut failed = SELFTEST_FAILED.load(Ordering::Acquire) != 0;
     if count != expected {
         println!(
             "altpatch: self-test failed: fetch_add counted {count}, expected {expected} ({online} CPUs)"
         );
         failed = true;
     }
-    if !text_is_never_writable() {
+    if !selftest::text_is_never_writable() {
         failed = true;
     }
-    if let Err(why) = selftest::source_records(&image, entries) {
+    if let Err(why) = selftest::source_records(image, entries) {
         println!("altpatch: self-test failed: source records: {why}");
         failed = true;
     }
@@ -276,114 +274,6 @@ fn fail(err: PassError) -> ! {
         PassError::Rendezvous(_) => ExitStatus::Rendezvous,
         PassError::Audit(_) => ExitStatus::SelfTestFailed,
     })
-}
-
-/// Starts every CPU of the device tree (up to [`MAX_CPUS`]) and waits for each to come
-/// online; returns the number online. Exits 4 when a CPU fails to start.
-fn bring_up(machine: &fdt::Machine<'_>) -> usize {
-    let count = machine.cpu_count.min(MAX_CPUS);
-    if machine.cpu_count > MAX_CPUS {
-        println!("SMP: {} CPUs in the device tree; bringing up the first {MAX_CPUS}", machine.cpu_count);
-    }
-    let boot_mpidr = MPIDR_EL1.get() & 0xff_00ff_ffff;
-    if machine.mpidrs[0] != boot_mpidr {
-        println!("SMP: booted on MPIDR {boot_mpidr:#x}, not the device tree's first CPU");
-        exit(ExitStatus::Rendezvous);
-    }
-    for cpu in 1..count {
-        let mpidr = machine.mpidrs[cpu];
-        let stack = (&raw mut SECONDARY_STACKS).cast::<Stack<SECONDARY_STACK_PAGES>>().wrapping_add(cpu - 1);
-        let entry = move || secondary_main(cpu);
-        // SAFETY: each secondary gets its own stack, used by nothing else; it lies in the
-        // image's `.stack` section, which both the initial and the kernel page tables map
-        // as normal memory.
-        let started = unsafe {
-            match machine.psci {
-                PsciMethod::Hvc => {
-                    aarch64_rt::start_core::<smccc::Hvc, _, SECONDARY_STACK_PAGES>(mpidr, stack, entry)
-                }
-                PsciMethod::Smc => {
-                    aarch64_rt::start_core::<smccc::Smc, _, SECONDARY_STACK_PAGES>(mpidr, stack, entry)
-                }
-            }
-        };
-        if let Err(err) = started {
-            println!("SMP: CPU{cpu} (MPIDR {mpidr:#x}): PSCI CPU_ON failed: {err:?}");
-            exit(ExitStatus::Rendezvous);
-        }
-        let start = console::micros();
-        while ONLINE.load(Ordering::Acquire) & (1 << cpu) == 0 {
-            if console::micros() - start > CPU_TIMEOUT_US {
-                println!("SMP: CPU{cpu} (MPIDR {mpidr:#x}) failed to come online");
-                exit(ExitStatus::Rendezvous);
-            }
-            aarch64_cpu::asm::wfe();
-        }
-    }
-    count
-}
-
-/// A secondary CPU: onto the kernel page table, detect, go online, serve the system pass,
-/// run the self-test, park.
-fn secondary_main(cpu: usize) -> ! {
-    mmu::enter_secondary();
-    ArmPlatform::enable_event_stream();
-    CPU_CAPS[cpu].store(IdRegs::read().caps().0, Ordering::Relaxed);
-    CPU_CTR[cpu].store(caps::read_ctr_el0(), Ordering::Relaxed);
-    ONLINE.fetch_or(1 << cpu, Ordering::Release);
-    aarch64_cpu::asm::sev();
-
-    if ABSENT_CPU.load(Ordering::Relaxed) == cpu as u64 {
-        println!("mini-kernel: fault injection: CPU{cpu} stays out of the rendezvous");
-        park();
-    }
-    let mut me = Participant::new(cpu);
-    loop {
-        // Twice the primary's check-in timeout: a missing CPU is the primary's to name.
-        match RENDEZVOUS.participate(&mut me, console::micros_to_ticks(2 * CPU_TIMEOUT_US)) {
-            // The boot pass closed before this CPU came: wait for the system pass.
-            Outcome::Missed { .. } => continue,
-            Outcome::Released { .. } => break,
-            Outcome::Aborted { .. } => park(),
-            Outcome::WorkerStalled { generation } => {
-                println!("alternatives: CPU{cpu}: the stop window of generation {generation} did not close");
-                exit(ExitStatus::Rendezvous)
-            }
-        }
-    }
-    selftest_this_cpu(cpu);
-    park()
-}
-
-/// Runs the self-test on this CPU and records the result.
-fn selftest_this_cpu(cpu: usize) {
-    let enabled = CapMask(ENABLED.load(Ordering::Relaxed));
-    if let Err(why) = selftest::run_on_this_cpu(enabled, SYSTEM_CTR.load(Ordering::Relaxed)) {
-        println!("altpatch: self-test failed on CPU{cpu}: {why}");
-        SELFTEST_FAILED.fetch_or(1 << cpu, Ordering::Release);
-    }
-    SELFTEST_DONE.fetch_or(1 << cpu, Ordering::Release);
-    aarch64_cpu::asm::sev();
-}
-
-/// W^X: no text page is writable in the kernel page table, and the alias is gone.
-fn text_is_never_writable() -> bool {
-    let image = mmu::ImageLayout::get();
-    let mut ok = true;
-    for page in (image.text.0..image.text.1).step_by(4096) {
-        if mmu::is_writable(page) || mmu::is_writable(page + mmu::ALIAS_OFFSET) {
-            println!("altpatch: self-test failed: text page {page:#x} (or its alias) is writable");
-            ok = false;
-        }
-    }
-    ok
-}
-
-/// Waits forever with interrupts masked.
-fn park() -> ! {
-    loop {
-        aarch64_cpu::asm::wfe();
-    }
 }
 
 /// This CPU's number (MPIDR Aff0 on QEMU `virt`).

@@ -189,6 +189,19 @@ pub fn static_caps() -> CapMask {
     CapMask(mask)
 }
 
+/// W^X: no text page is writable in the kernel page table, and the alias is gone.
+pub fn text_is_never_writable() -> bool {
+    let image = crate::mmu::ImageLayout::get();
+    let mut ok = true;
+    for page in (image.text.0..image.text.1).step_by(4096) {
+        if crate::mmu::is_writable(page) || crate::mmu::is_writable(page + crate::mmu::ALIAS_OFFSET) {
+            crate::println!("altpatch: self-test failed: text page {page:#x} (or its alias) is writable");
+            ok = false;
+        }
+    }
+    ok
+}
+
 /// The check value of CRC-32 over "123456789".
 const CRC32_CHECK: u32 = 0xCBF4_3926;
 
