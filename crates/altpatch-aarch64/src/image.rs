@@ -4,6 +4,7 @@
 //! the symbolizer its reports use.
 
 use core::ops::Range;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use altpatch_core::validate::{Layout, Region, Symbol};
 
@@ -30,7 +31,8 @@ unsafe extern "C" {
 ///
 /// It lends the regions for one step at a time ([`LinkedText`]): the passes rewrite the text
 /// it borrows, so they take it `&mut` (no lent [`Linked`] can be open while they write), and
-/// it is neither `Clone` nor `Copy` (no second one lends the same text meanwhile).
+/// there is at most one at a time: it is neither `Clone` nor `Copy`, and [`Image::new`]
+/// panics while another lives (no second one lends the same text meanwhile).
 ///
 /// ```no_run
 /// # #![no_std]
@@ -88,12 +90,21 @@ impl Image {
     ///   `.altinstr_callbacks`, which only [`alternative_cb!`](crate::alternative_cb) writes,
     ///   names an [`AltCallback`](crate::AltCallback) of the image.
     /// - `text` is the image's code, mapped readable for the rest of the kernel's life and
-    ///   written only by the passes of this crate, inside a stop window; no other `Image` or
-    ///   [`LinkedText`] over it lives while this one does. (The passes take this one `&mut`,
-    ///   so the borrow checker keeps its [`LinkedText::with_linked`] borrows out of them.)
+    ///   written only by the passes of this crate, inside a stop window; no [`LinkedText`] of
+    ///   the caller's own lends it meanwhile. (The passes take this `Image` `&mut`, so the
+    ///   borrow checker keeps its [`LinkedText::with_linked`] borrows out of them, and a
+    ///   second `Image` cannot be made while this one lives.)
     /// - `rodata` is mapped readable for the rest of the kernel's life and never written
     ///   (the image's read-only data, where the records' `"file:line"` strings lie).
-    pub const unsafe fn new(text: Range<usize>, rodata: Range<usize>) -> Image {
+    ///
+    /// # Panics
+    ///
+    /// While another `Image` lives.
+    pub unsafe fn new(text: Range<usize>, rodata: Range<usize>) -> Image {
+        assert!(
+            !IMAGE_LIVES.swap(true, Ordering::AcqRel),
+            "a second altpatch_aarch64::Image while one lives"
+        );
         Image { text: (text.start, text.end), rodata: (rodata.start, rodata.end) }
     }
 
@@ -135,16 +146,25 @@ impl Image {
     }
 }
 
+/// Whether an [`Image`] lives: there is one running image, so at most one lends its text.
+static IMAGE_LIVES: AtomicBool = AtomicBool::new(false);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        IMAGE_LIVES.store(false, Ordering::Release);
+    }
+}
+
 impl LinkedText for Image {
     /// The text borrow lives only inside `f`, which writes nothing: text changes only in
     /// [`Prepared::apply`](crate::Prepared::apply), inside a pass, which takes this `Image`
-    /// `&mut` and so cannot run while `f` holds it (and no other `Image` lends the same text:
-    /// `Image::new`'s contract).
+    /// `&mut` and so cannot run while `f` holds it (and no other `Image` lives to lend the
+    /// same text: [`Image::new`]).
     fn with_linked<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R {
         // SAFETY: the table, replacements and declared callbacks lie between the symbols
         // alternatives.ld defines, read-only and never written; the text is mapped for good
-        // and not written while `f` runs (no pass can take `self` `&mut` meanwhile, and no
-        // other `Image` lends it: `Image::new`'s contract).
+        // and not written while `f` runs (no pass can take `self` `&mut` meanwhile, no other
+        // `Image` lives, and nothing else of the caller's lends it: `Image::new`).
         let layout = unsafe {
             Layout {
                 table: region(

@@ -131,13 +131,23 @@ fn early_init(x0: u64) -> fdt::Machine<'static> {
     machine
 }
 
-/// The mini kernel's one argument, `mini.rendezvous_absent=N` (CPU N stays out of the
-/// system pass, which must then time out: exit 4, nothing patched); a bad value is reported.
+/// The mini kernel's fault-injection arguments: `mini.rendezvous_absent=N` (CPU N stays out
+/// of the system pass, which must then time out: exit 4, nothing patched; a bad value is
+/// reported) and `mini.second_image` (an `Image` made and kept here, so that the boot's own
+/// `Image::new` must panic: exit 2, nothing patched).
 fn take_command_line(bootargs: &[u8]) {
     // Anything that is not UTF-8 is not the argument.
     let bootargs = core::str::from_utf8(bootargs).unwrap_or_default();
     if !bootargs.is_empty() {
         println!("Kernel command line: {}", bootargs.escape_debug());
+    }
+    if bootargs.split_whitespace().any(|arg| arg == "mini.second_image") {
+        let layout = mmu::ImageLayout::get();
+        // SAFETY: as the boot's own `Image::new` (main); this one is never used to lend or
+        // patch: it is forgotten, so it lives for good.
+        core::mem::forget(unsafe {
+            Image::new(layout.text.0..layout.text.1, layout.rodata.0..layout.rodata.1)
+        });
     }
     if let Some(cpu) = bootargs.split_whitespace().find_map(|arg| arg.strip_prefix("mini.rendezvous_absent="))
     {
