@@ -142,12 +142,10 @@ fn take_command_line(bootargs: &[u8]) {
         println!("Kernel command line: {}", bootargs.escape_debug());
     }
     if bootargs.split_whitespace().any(|arg| arg == "mini.second_image") {
-        let layout = mmu::ImageLayout::get();
+        let (text, rodata) = (mmu::ImageLayout::get().text, mmu::ImageLayout::get().rodata);
         // SAFETY: as the boot's own `Image::new` (main); this one is never used to lend or
         // patch: it is forgotten, so it lives for good.
-        core::mem::forget(unsafe {
-            Image::new(layout.text.0..layout.text.1, layout.rodata.0..layout.rodata.1)
-        });
+        core::mem::forget(unsafe { Image::new(text.0..text.1, rodata.0..rodata.1) });
     }
     if let Some(cpu) = bootargs.split_whitespace().find_map(|arg| arg.strip_prefix("mini.rendezvous_absent="))
     {
