@@ -75,7 +75,7 @@ pub const FINGERPRINT: u32 = altpatch_aarch64::fingerprint!(KernelCaps);
 /// replacements. The kernel's own region is checked at boot and a defect there is fatal;
 /// a late region (Linux's module alternatives) is applied after boot and refused on its
 /// own, the kernel going on.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct AltRegion {
     /// A name for reports.
     pub name: &'static str,

@@ -287,7 +287,7 @@ macro_rules! has_cap {
 /// it for reports. The assembler has no `__LINE__` (a macro cannot learn the line it is used
 /// on), so the record names the `global_asm!` block, by the Rust `file:line` of this
 /// `asm_macros!()` (`file!()`, `line!()`), and the entry's number in it, counted by the
-/// assembler (`.altmacro`'s `%` turns the count into text): the second entry of a block is
+/// assembler (and written out digit by digit): the second entry of a block is
 /// `src/cache.rs:6 (asm entry 2)`, the second `alternative_if_not` of the `.s` file that
 /// block includes. Use `asm_macros!()` first in every `global_asm!` block that has entries:
 /// it starts the block's count. For a `.s` file, [`global_asm_file!`](crate::global_asm_file)
@@ -342,8 +342,23 @@ macro_rules! asm_macros {
     .popsection
 .endm
 
-.macro altpatch_asm_number number
-    .asciz "\number)"
+// The block's entry number, in decimal, then ")": digit by digit from the count, without
+// `.altmacro` (whose mode a block of the user's may rely on).
+.macro altpatch_asm_number
+    .if ALTPATCH_ASM_ENTRY >= 10000
+    .byte 0x30 + (ALTPATCH_ASM_ENTRY / 10000) % 10
+    .endif
+    .if ALTPATCH_ASM_ENTRY >= 1000
+    .byte 0x30 + (ALTPATCH_ASM_ENTRY / 1000) % 10
+    .endif
+    .if ALTPATCH_ASM_ENTRY >= 100
+    .byte 0x30 + (ALTPATCH_ASM_ENTRY / 100) % 10
+    .endif
+    .if ALTPATCH_ASM_ENTRY >= 10
+    .byte 0x30 + (ALTPATCH_ASM_ENTRY / 10) % 10
+    .endif
+    .byte 0x30 + ALTPATCH_ASM_ENTRY % 10
+    .asciz ")"
 .endm
 
 .endif
@@ -361,9 +376,7 @@ macro_rules! asm_macros {
             ":",
             line!(),
             r#" (asm entry "
-    .altmacro
-    altpatch_asm_number %ALTPATCH_ASM_ENTRY
-    .noaltmacro
+    altpatch_asm_number
 .endm
 "#
         )
