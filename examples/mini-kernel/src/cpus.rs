@@ -20,8 +20,9 @@ pub struct Cpus {
     enabled: AtomicU64,
     /// The system (sanitised) CTR_EL0, published with `enabled`.
     system_ctr: AtomicU64,
-    /// The CPUs whose self-test finished, and those where it failed.
+    /// The CPUs whose self-test finished.
     selftest_done: AtomicU64,
+    /// The CPUs whose self-test failed.
     selftest_failed: AtomicU64,
     /// `mini.rendezvous_absent=N`: the CPU told to stay out of the system pass.
     absent: AtomicU64,
