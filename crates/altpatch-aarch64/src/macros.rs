@@ -342,22 +342,18 @@ macro_rules! asm_macros {
     .popsection
 .endm
 
-// The block's entry number, in decimal, then ")": digit by digit from the count, without
-// `.altmacro` (whose mode a block of the user's may rely on).
+// The block's entry number in decimal, then ")": written digit by digit (the leading ones
+// first, by recursion on n / 10) rather than through `.altmacro`'s `%`, whose mode a block
+// of the user's may rely on.
+.macro altpatch_asm_digits n
+    .if \n >= 10
+    altpatch_asm_digits (\n / 10)
+    .endif
+    .byte 0x30 + (\n) % 10
+.endm
+
 .macro altpatch_asm_number
-    .if ALTPATCH_ASM_ENTRY >= 10000
-    .byte 0x30 + (ALTPATCH_ASM_ENTRY / 10000) % 10
-    .endif
-    .if ALTPATCH_ASM_ENTRY >= 1000
-    .byte 0x30 + (ALTPATCH_ASM_ENTRY / 1000) % 10
-    .endif
-    .if ALTPATCH_ASM_ENTRY >= 100
-    .byte 0x30 + (ALTPATCH_ASM_ENTRY / 100) % 10
-    .endif
-    .if ALTPATCH_ASM_ENTRY >= 10
-    .byte 0x30 + (ALTPATCH_ASM_ENTRY / 10) % 10
-    .endif
-    .byte 0x30 + ALTPATCH_ASM_ENTRY % 10
+    altpatch_asm_digits ALTPATCH_ASM_ENTRY
     .asciz ")"
 .endm
 
