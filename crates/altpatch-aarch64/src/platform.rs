@@ -53,22 +53,29 @@ impl ArmPlatform {
 impl Platform for ArmPlatform {
     type Atomic = AtomicU64;
 
+    #[inline]
     fn wait_for_event(&self) {
         // Bounded by the event stream `enable_event_stream` turns on.
         asm::wfe();
     }
 
+    #[inline]
     fn send_event(&self) {
         // The stores another CPU waits on are visible before it wakes.
         barrier::dsb(barrier::ISH);
         asm::sev();
     }
 
+    #[inline]
     fn context_sync(&self) {
         barrier::isb(barrier::SY);
     }
 
+    #[inline]
     fn now(&self) -> u64 {
+        // The counter read is not ordered after earlier instructions without an ISB (Arm
+        // ARM D12.1.2): without it a deadline could be measured from a stale value.
+        barrier::isb(barrier::SY);
         CNTPCT_EL0.get()
     }
 }
