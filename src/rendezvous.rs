@@ -9,7 +9,7 @@ use altpatch_aarch64::ArmPlatform;
 use altpatch_rendezvous::Rendezvous;
 
 /// The one rendezvous every CPU takes part in, on altpatch-aarch64's [`ArmPlatform`] (WFE
-/// bounded by the event stream `cpu::enable_event_stream` turns on, DSB + SEV, ISB, the
+/// bounded by the event stream `ArmPlatform::enable_event_stream` turns on, DSB + SEV, ISB, the
 /// generic counter), which a `fault-injection` kernel wraps: `fault::Platform`.
 pub static RENDEZVOUS: Rendezvous<fault::Platform<ArmPlatform>> =
     Rendezvous::new(fault::platform(ArmPlatform));

@@ -43,6 +43,12 @@ impl ArmPlatform {
     /// Turns on this CPU's generic-timer event stream: an event every 2^11 counter ticks
     /// (CNTKCTL_EL1.EVNTI = 10; ~33 us at 62.5 MHz, ~20 us at 100 MHz), so that every WFE
     /// returns within a bounded time. Run it on every CPU that waits in the rendezvous.
+    ///
+    /// At EL2 with HCR_EL2.E2H = 1 the name CNTKCTL_EL1 accesses CNTHCTL_EL2, which then has
+    /// EVNTEN, EVNTDIR and EVNTI where CNTKCTL_EL1 has them (Arm ARM D12.2.3, CNTHCTL_EL2
+    /// "When FEAT_VHE is implemented and HCR_EL2.E2H == 1"): the same call gives an EL2 kernel
+    /// its event stream. The other fields are kept (a read-modify-write), as the boot code or
+    /// firmware set them.
     pub fn enable_event_stream() {
         CNTKCTL_EL1
             .modify(CNTKCTL_EL1::EVNTI.val(10) + CNTKCTL_EL1::EVNTDIR::CLEAR + CNTKCTL_EL1::EVNTEN::SET);

@@ -3,6 +3,7 @@
 
 use super::Caps;
 use aarch64_cpu::{asm, asm::barrier, registers::*};
+use altpatch_aarch64::ArmPlatform;
 use arm64_caps::caps::IdRegs;
 use tock_registers::interfaces::{Readable, Writeable};
 
@@ -194,16 +195,9 @@ pub fn ctr_el0() -> u64 {
     read_sysreg!("ctr_el0")
 }
 
-/// Turns on the generic timer's event stream on this CPU (CNTKCTL_EL1.EVNTEN, Arm ARM
-/// D12.2.3): an event every 2^(EVNTI+1) counter ticks, so every WFE returns within a bounded
+/// Turns on the generic timer's event stream on this CPU, as the rendezvous's platform
+/// defines it ([`ArmPlatform::enable_event_stream`]): every WFE then returns within a bounded
 /// time even if no CPU sends an event (the rendezvous measures its timeout between waits).
 pub fn enable_event_stream() {
-    /// EVNTI: the counter bit whose transitions make events; bit 10 is every 2048 ticks,
-    /// about 33 us at QEMU's 62.5 MHz.
-    const EVNTI: u64 = 10;
-    // At EL2 with HCR_EL2.E2H = 1 the name CNTKCTL_EL1 accesses CNTHCTL_EL2, whose layout
-    // then has EVNTEN and EVNTI where CNTKCTL_EL1 has them (Arm ARM, CNTHCTL_EL2
-    // "When FEAT_VHE is implemented and HCR_EL2.E2H == 1"): the EL2 event stream.
-    CNTKCTL_EL1.write(CNTKCTL_EL1::EVNTEN::Enable + CNTKCTL_EL1::EVNTI.val(EVNTI));
-    barrier::isb(barrier::SY);
+    ArmPlatform::enable_event_stream();
 }
