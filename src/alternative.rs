@@ -75,33 +75,63 @@ pub const FINGERPRINT: u32 = altpatch_aarch64::fingerprint!(KernelCaps);
 /// replacements. The kernel's own region is checked at boot and a defect there is fatal;
 /// a late region (Linux's module alternatives) is applied after boot and refused on its
 /// own, the kernel going on.
+///
+/// Its fields are private: which text a pass may write is fixed where the region is made,
+/// by [`AltRegion::kernel`] or under [`AltRegion::linked`]'s contract, never by safe code.
 #[derive(Debug)]
 pub struct AltRegion {
-    /// A name for reports.
-    pub name: &'static str,
-    /// The region's `.altinstructions` table.
-    pub table: Range<u64>,
-    /// The text its sites (and callbacks) must lie in.
-    pub text: Range<u64>,
-    /// Its replacement sequences.
-    pub replacements: Range<u64>,
-    /// Bytes to validate in place of the table's own, at the table's address: a defective
-    /// copy, for the negative boots (`fault::kernel_table`; always `None` in a kernel built
-    /// without `fault-injection`).
-    pub table_bytes: Option<&'static [u8]>,
+    name: &'static str,
+    table: Range<u64>,
+    text: Range<u64>,
+    replacements: Range<u64>,
+    /// Bytes validated in place of the table's own (fault injection's defective copy).
+    table_bytes: Option<&'static [u8]>,
 }
 
 impl AltRegion {
     /// The kernel's own table over all of kernel text.
     pub fn kernel() -> Self {
         let k = memory::kernel_layout();
-        Self {
-            name: "kernel",
-            table: k.alt_table,
-            text: k.text,
-            replacements: k.alt_replacements,
-            table_bytes: None,
-        }
+        // SAFETY: the linker's own bounds of the image's table, text and replacements.
+        unsafe { Self::linked("kernel", k.alt_table, k.text, k.alt_replacements) }
+    }
+
+    /// A region of the image named `name`.
+    ///
+    /// # Safety
+    ///
+    /// `text` is code of this image (kernel text, mapped and never written but by a pass),
+    /// and every range lies inside the image: a pass writes the sites the table names inside
+    /// `text`, whatever the table holds (it is validated; `text` is not).
+    pub unsafe fn linked(
+        name: &'static str,
+        table: Range<u64>,
+        text: Range<u64>,
+        replacements: Range<u64>,
+    ) -> Self {
+        Self { name, table, text, replacements, table_bytes: None }
+    }
+
+    /// This region, validated and applied from `bytes` in place of its table's own when
+    /// given: the negative boots' defective copy. Safe, since a table is only ever trusted
+    /// after [`AltRegion::check`].
+    pub fn with_table_bytes(self, bytes: Option<&'static [u8]>) -> Self {
+        Self { table_bytes: bytes, ..self }
+    }
+
+    /// The region's name, for reports.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Its table's address range.
+    pub fn table(&self) -> Range<u64> {
+        self.table.clone()
+    }
+
+    /// The text its sites lie in.
+    pub fn text(&self) -> Range<u64> {
+        self.text.clone()
     }
 
     /// Validates the whole table, once: every defect of every entry, or the checked table.
@@ -128,9 +158,10 @@ impl LinkedText for AltRegion {
     fn with_linked<R>(&self, f: impl FnOnce(&Linked<'_>) -> R) -> R {
         let declared = memory::kernel_layout().alt_callbacks;
         // SAFETY: the table and replacements are read-only data that never changes; the text
-        // slice does not outlive `f` (see above). The text is the image's code and
-        // `declared` its `.altinstr_callbacks` as linked, each word written by
-        // `alternative_cb!` beside a use of an `AltCallback`: `Linked::image`'s contract.
+        // slice does not outlive `f` (see above). The text is the image's code (the contract
+        // of `AltRegion::linked`, the only way to make a region) and `declared` its
+        // `.altinstr_callbacks` as linked, each word written by `alternative_cb!` beside a
+        // use of an `AltCallback`: `Linked::image`'s contract.
         let linked = unsafe {
             Linked::image(Layout {
                 table: Region {

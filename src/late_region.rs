@@ -24,24 +24,17 @@ unsafe extern "C" {
 
 /// The good late region.
 pub fn region() -> AltRegion {
-    AltRegion {
-        name: "late",
-        table: (&raw const __alt_late as u64)..(&raw const __alt_late_end as u64),
-        text: text(),
-        replacements: replacements(),
-        table_bytes: None,
-    }
+    let table = (&raw const __alt_late as u64)..(&raw const __alt_late_end as u64);
+    // SAFETY: the linker's bounds of `.text.late_region`, kernel text, and of the late
+    // table and replacements, read-only data of the image.
+    unsafe { AltRegion::linked("late", table, text(), replacements()) }
 }
 
 /// The defective late region (`fault.late_region_bad`).
 pub fn bad_region() -> AltRegion {
-    AltRegion {
-        name: "late-bad",
-        table: (&raw const __alt_late_bad as u64)..(&raw const __alt_late_bad_end as u64),
-        text: text(),
-        replacements: replacements(),
-        table_bytes: None,
-    }
+    let table = (&raw const __alt_late_bad as u64)..(&raw const __alt_late_bad_end as u64);
+    // SAFETY: as for `region`: the same text and replacements, the defective table's bounds.
+    unsafe { AltRegion::linked("late-bad", table, text(), replacements()) }
 }
 
 /// The late region's own replacements.
@@ -49,6 +42,7 @@ fn replacements() -> core::ops::Range<u64> {
     (&raw const __altinstr_replacement_late as u64)..(&raw const __altinstr_replacement_late_end as u64)
 }
 
+/// The late region's code.
 fn text() -> core::ops::Range<u64> {
     (&raw const __late_text_start as u64)..(&raw const __late_text_end as u64)
 }

@@ -205,7 +205,8 @@ fn boot_cpu_features(info: &dtb::BootInfo) -> (CpuFeatures, CapSet) {
 /// boot-CPU capabilities' entries applied with the boot CPU alone in the stop window.
 fn boot_alternatives(options: &BootOptions) -> KernelTable {
     let kernel = AltRegion::kernel();
-    let mut region = AltRegion { table_bytes: fault::kernel_table(&kernel.table, &kernel.text), ..kernel };
+    let defective_copy = fault::kernel_table(&kernel.table(), &kernel.text());
+    let mut region = kernel.with_table_bytes(defective_copy);
     println!("alternatives: applying boot alternatives");
     let checked = region.check().unwrap_or_else(|defects| alternative::refuse_table(&defects));
     // Before the system set is final, `cpus_have_cap` answers from the boot-CPU set.
@@ -403,7 +404,7 @@ fn apply_late_region(
             }
             println!(
                 "alternatives: late region '{}' refused: {} bad entries, nothing patched; the kernel goes on",
-                region.name,
+                region.name(),
                 defects.len()
             );
             return;
@@ -413,7 +414,7 @@ fn apply_late_region(
         .unwrap_or_else(|error| alternative::fail_pass(error));
     println!(
         "alternatives: late region '{}': {} patched, {} skipped of {} entries (rendezvous generation {})",
-        region.name,
+        region.name(),
         done.output.patched,
         done.output.entries - done.output.patched,
         done.output.entries,
