@@ -248,13 +248,8 @@ pub fn fail_pass(error: PassError) -> ! {
             crate::semihosting::exit(ExitStatus::CpuBringUp);
         }
         PassError::Refused(defects) => refuse_table(&defects),
-        PassError::Audit(mismatches) => {
-            for m in &mismatches {
-                println!(
-                    "alternatives: audit: entry {} at {:#x}: expected {:08x}, found {:x?}",
-                    m.entry, m.addr, m.expected, m.found
-                );
-            }
+        error @ PassError::Audit(_) => {
+            error.report(&mut |line| println!("{line}"));
             crate::bug!(ExitStatus::SelfTestFailed)
         }
     }

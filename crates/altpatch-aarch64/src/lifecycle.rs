@@ -44,7 +44,7 @@ impl PassError {
     /// - refused: each defect (`{defect}`), then `alternatives: N bad entries: refusing the
     ///   table; nothing was patched (0 bytes of text written)`;
     /// - rendezvous: `alternatives: rendezvous failed: {failure}`;
-    /// - audit: `alternatives: audit: entry I at 0xADDR: expected 0xWORD, found ...` per site.
+    /// - audit: `alternatives: audit: entry I at 0xADDR: expected 0xWORD, found 0xWORD` per site.
     pub fn report(&self, line: &mut dyn FnMut(fmt::Arguments<'_>)) {
         match self {
             PassError::Refused(defects) => {
@@ -60,11 +60,8 @@ impl PassError {
                 line(format_args!("alternatives: rendezvous failed: {failure}"))
             }
             PassError::Audit(mismatches) => {
-                for m in mismatches {
-                    line(format_args!(
-                        "alternatives: audit: entry {} at {:#x}: expected {:#010x}, found {:?}",
-                        m.entry, m.addr, m.expected, m.found
-                    ));
+                for mismatch in mismatches {
+                    line(format_args!("alternatives: audit: {mismatch}"));
                 }
             }
         }

@@ -472,6 +472,18 @@ pub struct Mismatch {
     pub found: Option<u32>,
 }
 
+impl core::fmt::Display for Mismatch {
+    /// `entry I at 0xADDR: expected 0xWORD, found 0xWORD` (or `found no word: the site is
+    /// outside the text`): instruction words in hex, as a disassembler shows them.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "entry {} at {:#x}: expected {:#010x}, ", self.entry, self.addr, self.expected)?;
+        match self.found {
+            Some(word) => write!(f, "found {word:#010x}"),
+            None => write!(f, "found no word: the site is outside the text"),
+        }
+    }
+}
+
 /// Compares every written site in `text` (the kernel text after patching) with `plan`.
 /// Callback sites are not audited: what a callback writes is its own business.
 pub fn audit(plan: &PatchPlan, text: &Region<'_>) -> Vec<Mismatch> {

@@ -5,6 +5,7 @@ use super::*;
 use crate::fingerprint::{CapList, of_list};
 use crate::table::{CALLBACK_FLAG, RawEntry};
 use crate::validate::{Layout, validate};
+use std::string::ToString;
 use std::vec;
 
 const IDENTS: [&str; 2] = ["HAS_A", "HAS_B"];
@@ -166,6 +167,17 @@ fn audit_reports_the_first_differing_word_of_each_site() {
     assert_eq!(m.len(), 1);
     assert_eq!((m[0].entry, m[0].addr, m[0].expected), (1, 0x103c, 0xd503_201f));
     assert_eq!(m[0].found, Some(0xd503_201e));
+}
+
+#[test]
+fn a_mismatch_reads_with_both_words_in_hex_or_says_the_site_is_outside_the_text() {
+    let m = Mismatch { entry: 1, addr: 0x103c, expected: 0xd503_201f, found: Some(0x1f) };
+    assert_eq!(m.to_string(), "entry 1 at 0x103c: expected 0xd503201f, found 0x0000001f");
+    let outside = Mismatch { found: None, ..m };
+    assert_eq!(
+        outside.to_string(),
+        "entry 1 at 0x103c: expected 0xd503201f, found no word: the site is outside the text"
+    );
 }
 
 #[test]
